@@ -1,0 +1,90 @@
+//! The admin API: health probes, stats and Prometheus metrics.
+//!
+//! It listens on its own address (default `127.0.0.1:9901`), apart from client
+//! traffic. Later capabilities (reload, clusters, members, chaos) add routes
+//! here; they all read shared state and never sit on the data path.
+#![warn(missing_docs)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use meshgate_telemetry::Registry;
+use serde_json::{Map, Value, json};
+use tokio::net::TcpListener;
+
+/// What the admin API reads.
+#[derive(Clone)]
+pub struct AdminState {
+    /// The metrics registry every component reports into.
+    pub registry: Registry,
+    /// Set once every listener is bound and serving; cleared on shutdown.
+    pub ready: Arc<AtomicBool>,
+    /// Process start, for uptime.
+    pub started: Instant,
+    /// A JSON summary of the running config (listeners, routes, clusters).
+    pub config_summary: Value,
+}
+
+/// Builds the admin router.
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/live", get(live))
+        .route("/ready", get(ready))
+        .route("/stats", get(stats))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// Serves the admin API until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    state: AdminState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+async fn live() -> &'static str {
+    "live\n"
+}
+
+async fn ready(State(s): State<AdminState>) -> Response {
+    if s.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+async fn metrics(State(s): State<AdminState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        s.registry.render_prometheus(),
+    )
+        .into_response()
+}
+
+async fn stats(State(s): State<AdminState>) -> Json<Value> {
+    let metrics: Vec<Value> = s
+        .registry
+        .samples()
+        .into_iter()
+        .map(|sample| {
+            let labels: Map<String, Value> =
+                sample.labels.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+            json!({ "name": sample.name, "labels": labels, "value": sample.value })
+        })
+        .collect();
+    Json(json!({
+        "uptime_seconds": s.started.elapsed().as_secs_f64(),
+        "ready": s.ready.load(Ordering::Acquire),
+        "config": s.config_summary,
+        "metrics": metrics,
+    }))
+}

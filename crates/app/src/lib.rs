@@ -1,0 +1,28 @@
+//! Wiring: a validated config becomes running listeners, the admin API and
+//! signal handling, on a tokio runtime sized by `runtime.workers`.
+//!
+//! Also home to the embedded default config (a gateway in front of two demo
+//! upstreams) that `meshgate run` uses when given no file.
+#![warn(missing_docs)]
+
+mod demo;
+mod run;
+
+pub use demo::spawn_demo;
+pub use run::{ConfigSource, RunOptions, run};
+
+/// The embedded default config, with placeholders for addresses.
+pub const DEFAULT_CONFIG_TEMPLATE: &str = include_str!("default.toml");
+
+/// Renders the embedded default config with concrete addresses.
+pub fn default_config_text(
+    listen: std::net::SocketAddr,
+    admin: std::net::SocketAddr,
+    demo: [std::net::SocketAddr; 2],
+) -> String {
+    DEFAULT_CONFIG_TEMPLATE
+        .replace("@LISTEN@", &listen.to_string())
+        .replace("@ADMIN@", &admin.to_string())
+        .replace("@DEMO1@", &demo[0].to_string())
+        .replace("@DEMO2@", &demo[1].to_string())
+}

@@ -1,0 +1,166 @@
+//! Raw serde structs that mirror the TOML exactly as written.
+//!
+//! Nothing here is checked. Every field is optional, so a missing required
+//! field becomes a validation error with a position instead of a serde error
+//! that ends the pass, and every scalar is a [`Field`] (a spanned [`Leaf`]),
+//! so a value of the wrong type is reported alongside every other mistake.
+//! Only a table or array of tables of the wrong shape (`endpoints = "x"`)
+//! stops deserialization.
+//!
+//! Unknown keys are not rejected here (no `deny_unknown_fields`, which would
+//! stop at the first): `serde_ignored` collects them all while these structs
+//! deserialize, and [`crate::unknown`] reports them. The declaration order of
+//! fields is the order they are listed in "valid fields: ..." messages.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::leaf::Leaf;
+
+/// A scalar (or array of scalars) as written, with its span; `None` when absent.
+pub(crate) type Field = Option<Spanned<Leaf>>;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawConfig {
+    pub(crate) runtime: Option<RawRuntime>,
+    pub(crate) admin: Option<RawAdmin>,
+    pub(crate) listeners: Option<Vec<RawListener>>,
+    pub(crate) routes: Option<Vec<RawRoute>>,
+    pub(crate) clusters: Option<Vec<RawCluster>>,
+}
+
+/// `[runtime]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawRuntime {
+    pub(crate) workers: Field,
+    pub(crate) drain_timeout: Field,
+}
+
+/// `[admin]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawAdmin {
+    pub(crate) address: Field,
+}
+
+/// One `[[listeners]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawListener {
+    pub(crate) name: Field,
+    pub(crate) address: Field,
+    pub(crate) protocol: Field,
+    pub(crate) limits: Option<RawLimits>,
+}
+
+/// A listener's `limits` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawLimits {
+    pub(crate) max_header_bytes: Field,
+    pub(crate) max_headers: Field,
+    pub(crate) max_body_bytes: Field,
+    pub(crate) header_read_timeout: Field,
+    pub(crate) idle_timeout: Field,
+}
+
+/// One `[[routes]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawRoute {
+    pub(crate) name: Field,
+    pub(crate) listener: Field,
+    #[serde(rename = "match")]
+    pub(crate) matcher: Option<RawMatch>,
+    pub(crate) cluster: Field,
+    pub(crate) direct_response: Option<RawDirectResponse>,
+    pub(crate) redirect: Option<RawRedirect>,
+    pub(crate) timeout: Field,
+    pub(crate) prefix_rewrite: Field,
+    pub(crate) host_rewrite: Field,
+    pub(crate) hash_key: Option<RawHashKey>,
+}
+
+/// A route's `match` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawMatch {
+    pub(crate) host: Field,
+    pub(crate) hosts: Field,
+    pub(crate) path: Field,
+    pub(crate) path_prefix: Field,
+    pub(crate) path_template: Field,
+    pub(crate) path_regex: Field,
+    pub(crate) methods: Field,
+    pub(crate) headers: Option<Vec<RawValueMatch>>,
+    pub(crate) query: Option<Vec<RawValueMatch>>,
+}
+
+/// One entry of `match.headers` or `match.query`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawValueMatch {
+    pub(crate) name: Field,
+    pub(crate) exact: Field,
+    pub(crate) present: Field,
+    pub(crate) regex: Field,
+}
+
+/// A route's `direct_response` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawDirectResponse {
+    pub(crate) status: Field,
+    pub(crate) body: Field,
+    pub(crate) content_type: Field,
+}
+
+/// A route's `redirect` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawRedirect {
+    pub(crate) status: Field,
+    pub(crate) scheme: Field,
+    pub(crate) host: Field,
+    pub(crate) path: Field,
+}
+
+/// A route's `hash_key` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawHashKey {
+    pub(crate) header: Field,
+    pub(crate) cookie: Field,
+    pub(crate) source_ip: Field,
+}
+
+/// One `[[clusters]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawCluster {
+    pub(crate) name: Field,
+    pub(crate) lb: Field,
+    pub(crate) protocol: Field,
+    pub(crate) connect_timeout: Field,
+    pub(crate) pool: Option<RawPool>,
+    pub(crate) endpoints: Option<Vec<RawEndpoint>>,
+}
+
+/// A cluster's `pool` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawPool {
+    pub(crate) max_idle_per_endpoint: Field,
+    pub(crate) idle_timeout: Field,
+}
+
+/// One entry of a cluster's `endpoints`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawEndpoint {
+    pub(crate) address: Field,
+    pub(crate) weight: Field,
+}

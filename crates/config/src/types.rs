@@ -1,0 +1,360 @@
+//! The validated, typed configuration.
+//!
+//! Everything here has already been checked: addresses parse, weights are in
+//! range, references resolve, regexes compile. Code that consumes a [`Config`]
+//! never re-validates; it cannot hold an invalid one. A reload builds a whole
+//! new `Config` and swaps it in, or keeps the old one.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, Method, StatusCode};
+use regex::Regex;
+
+/// A whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from; `None` for the embedded default or a CLI-built config.
+    pub source: Option<PathBuf>,
+    /// Process-wide runtime settings.
+    pub runtime: Runtime,
+    /// The admin listener, if any.
+    pub admin: Option<Admin>,
+    /// Listeners, in config order. Names are unique.
+    pub listeners: Vec<Listener>,
+    /// Routes, in config order. Each names an existing listener.
+    pub routes: Vec<Route>,
+    /// Clusters, in config order. Names are unique.
+    pub clusters: Vec<Cluster>,
+}
+
+/// `[runtime]`: process-wide settings.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    /// Worker threads; `None` means one per core.
+    pub workers: Option<NonZeroUsize>,
+    /// How long in-flight requests may run after SIGTERM/SIGINT before exit.
+    pub drain_timeout: Duration,
+}
+
+/// `[admin]`: the admin API listener.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    /// Where the admin API listens.
+    pub address: SocketAddr,
+}
+
+/// `[[listeners]]`: a socket that accepts client traffic.
+#[derive(Debug, Clone)]
+pub struct Listener {
+    /// Unique name, referenced by routes.
+    pub name: String,
+    /// Address to bind.
+    pub address: SocketAddr,
+    /// What the listener speaks.
+    pub protocol: ListenerProtocol,
+    /// Per-connection and per-request limits.
+    pub limits: HttpLimits,
+}
+
+/// The protocol a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerProtocol {
+    /// HTTP/1.1 and h2c (prior knowledge) on the same port.
+    Http,
+}
+
+/// Limits applied to downstream HTTP connections and requests.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Maximum total size of the request line and headers, in bytes (431 beyond).
+    pub max_header_bytes: usize,
+    /// Maximum number of request headers (431 beyond).
+    pub max_headers: usize,
+    /// Maximum request body size in bytes (413 beyond); `None` for unlimited.
+    pub max_body_bytes: Option<u64>,
+    /// Time allowed from the first byte of a request to the end of its headers (408 beyond).
+    pub header_read_timeout: Duration,
+    /// Time a keep-alive connection may sit with no request before it is closed.
+    pub idle_timeout: Duration,
+}
+
+/// `[[routes]]`: how a request on a listener is matched and handled.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// A name for metrics and logs: the configured `name`, or `route<index>`.
+    pub name: String,
+    /// Index into [`Config::listeners`] of the listener this route belongs to.
+    pub listener: usize,
+    /// What the request must look like.
+    pub matcher: RouteMatch,
+    /// What to do with a matching request.
+    pub action: RouteAction,
+}
+
+/// The conditions a request must meet; every present condition must hold.
+#[derive(Debug, Clone, Default)]
+pub struct RouteMatch {
+    /// Host patterns (any may match); empty matches every host.
+    pub hosts: Vec<HostMatch>,
+    /// The path condition; `None` matches every path.
+    pub path: Option<PathMatch>,
+    /// Allowed methods; empty allows every method.
+    pub methods: Vec<Method>,
+    /// Header conditions; all must hold.
+    pub headers: Vec<HeaderMatch>,
+    /// Query-parameter conditions; all must hold.
+    pub query: Vec<QueryMatch>,
+}
+
+/// A host pattern, compared case-insensitively and without the port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostMatch {
+    /// `api.example.com`: this host only (stored lower-case).
+    Exact(String),
+    /// `*.example.com`: any host that ends in `.example.com` (stored as the
+    /// lower-case suffix `.example.com`); does not match `example.com` itself.
+    Wildcard(String),
+}
+
+/// A path condition. Paths are compared without the query string.
+#[derive(Debug, Clone)]
+pub enum PathMatch {
+    /// The path equals this string.
+    Exact(String),
+    /// The path starts with this string at a segment boundary:
+    /// `/api` matches `/api`, `/api/` and `/api/x`, but not `/apix`.
+    Prefix(String),
+    /// A template such as `/users/{id}/posts/{post}`.
+    Template(PathTemplate),
+    /// The whole path matches this regex (anchored at both ends).
+    Regex(Regex),
+}
+
+/// A parsed path template: literal segments and `{name}` parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathTemplate {
+    /// The template as written.
+    pub raw: String,
+    /// The `/`-separated segments, in order.
+    pub segments: Vec<TemplateSegment>,
+}
+
+/// One segment of a [`PathTemplate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateSegment {
+    /// Must equal this text.
+    Literal(String),
+    /// Matches any one non-empty segment and captures it under this name.
+    Param(String),
+}
+
+/// A header condition.
+#[derive(Debug, Clone)]
+pub struct HeaderMatch {
+    /// The header name.
+    pub name: HeaderName,
+    /// How its value is tested.
+    pub value: ValueMatch,
+}
+
+/// A query-parameter condition.
+#[derive(Debug, Clone)]
+pub struct QueryMatch {
+    /// The parameter name (exact, case-sensitive).
+    pub name: String,
+    /// How its value is tested.
+    pub value: ValueMatch,
+}
+
+/// How a header or query value is tested.
+#[derive(Debug, Clone)]
+pub enum ValueMatch {
+    /// The value equals this string.
+    Exact(String),
+    /// The header or parameter is present, whatever its value.
+    Present,
+    /// The whole value matches this regex (anchored at both ends).
+    Regex(Regex),
+}
+
+/// What a matched route does.
+#[derive(Debug, Clone)]
+pub enum RouteAction {
+    /// Forward to a cluster.
+    Proxy(ProxyAction),
+    /// Answer directly from meshgate.
+    Direct(DirectResponse),
+    /// Answer with a redirect.
+    Redirect(Redirect),
+}
+
+/// Forwarding to a cluster.
+#[derive(Debug, Clone)]
+pub struct ProxyAction {
+    /// Index into [`Config::clusters`].
+    pub cluster: usize,
+    /// Time from dispatching the request upstream to receiving the response
+    /// headers; 504 beyond.
+    pub timeout: Duration,
+    /// Replaces the matched path prefix (only for `path_prefix` routes).
+    pub prefix_rewrite: Option<String>,
+    /// Replaces the `Host` header sent upstream.
+    pub host_rewrite: Option<String>,
+    /// Where the consistent-hash key comes from, for `ring_hash` and `maglev`.
+    pub hash_key: Option<HashKey>,
+}
+
+/// The source of a consistent-hash key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashKey {
+    /// The value of this request header.
+    Header(HeaderName),
+    /// The value of this cookie.
+    Cookie(String),
+    /// The client's IP address.
+    SourceIp,
+}
+
+/// A response produced by meshgate itself.
+#[derive(Debug, Clone)]
+pub struct DirectResponse {
+    /// The status code.
+    pub status: StatusCode,
+    /// The body.
+    pub body: Bytes,
+    /// The `content-type` header, if any.
+    pub content_type: Option<String>,
+}
+
+/// A redirect response. Unset parts keep the request's own.
+#[derive(Debug, Clone)]
+pub struct Redirect {
+    /// 301, 302, 303, 307 or 308.
+    pub status: StatusCode,
+    /// New scheme (`http` or `https`).
+    pub scheme: Option<String>,
+    /// New host (may include a port).
+    pub host: Option<String>,
+    /// New path (replaces the whole path; the query is kept).
+    pub path: Option<String>,
+}
+
+/// `[[clusters]]`: a named group of upstream endpoints.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// Unique name, referenced by routes.
+    pub name: String,
+    /// The load-balancing policy.
+    pub lb: LbPolicy,
+    /// The protocol spoken to the endpoints.
+    pub protocol: UpstreamProtocol,
+    /// The endpoints; never empty.
+    pub endpoints: Vec<Endpoint>,
+    /// Time allowed to establish a TCP connection to an endpoint.
+    pub connect_timeout: Duration,
+    /// Upstream connection-pool settings.
+    pub pool: PoolSettings,
+}
+
+/// A load-balancing policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LbPolicy {
+    /// Each endpoint in turn, ignoring weights.
+    RoundRobin,
+    /// Smooth weighted round robin, as nginx does it.
+    WeightedRoundRobin,
+    /// Uniformly random (weights ignored).
+    Random,
+    /// Power of two choices over active requests.
+    LeastRequest,
+    /// Consistent hashing on a Ketama ring.
+    RingHash,
+    /// Consistent hashing with Maglev's lookup table.
+    Maglev,
+}
+
+/// The protocol spoken to a cluster's endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1 with keep-alive pooling.
+    Http1,
+    /// HTTP/2 (prior knowledge), multiplexed.
+    Http2,
+}
+
+/// One upstream endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Its socket address.
+    pub address: SocketAddr,
+    /// Its weight, 1..=1000.
+    pub weight: u32,
+}
+
+/// Upstream connection-pool settings.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Idle connections kept per endpoint (HTTP/1.1).
+    pub max_idle_per_endpoint: usize,
+    /// How long an idle pooled connection is kept.
+    pub idle_timeout: Duration,
+}
+
+// === impl Config ===
+
+impl Config {
+    /// Looks a cluster up by name.
+    pub fn cluster(&self, name: &str) -> Option<&Cluster> {
+        self.clusters.iter().find(|c| c.name == name)
+    }
+
+    /// Looks a listener up by name.
+    pub fn listener(&self, name: &str) -> Option<&Listener> {
+        self.listeners.iter().find(|l| l.name == name)
+    }
+
+    /// The routes of the listener at index `listener`, in config order.
+    pub fn routes_of(&self, listener: usize) -> impl Iterator<Item = &Route> {
+        self.routes.iter().filter(move |r| r.listener == listener)
+    }
+}
+
+// === impl HttpLimits ===
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
+            max_body_bytes: None,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+// === impl PoolSettings ===
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_idle_per_endpoint: 1024,
+            idle_timeout: Duration::from_secs(90),
+        }
+    }
+}
+
+// === impl Runtime ===
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self {
+            workers: None,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Raw → typed: checks every field and collects every mistake.
+//!
+//! Each section's checker returns [`Check<T>`]: the typed value, or
+//! [`Reported`] once the problem has been recorded in the [`Ctx`]. Checkers
+//! evaluate *all* of a struct's fields before combining them with `?`, so
+//! one bad field never hides the next. Cross-references (a route's listener
+//! and cluster) are resolved against name tables built from the raw
+//! sections, so a cluster with a bad weight still counts as defined and does
+//! not cause a second, misleading "no cluster named" error.
+
+mod cluster;
+mod fields;
+mod listener;
+mod matcher;
+mod names;
+mod route;
+
+use std::ops::Range;
+
+use toml::Spanned;
+
+use crate::error::ConfigError;
+use crate::leaf::Leaf;
+use crate::locate::{LineIndex, Locator};
+use crate::path::FieldPath;
+use crate::raw::RawConfig;
+use crate::suggest;
+use crate::types::Config;
+use crate::unknown;
+
+use self::names::Names;
+
+/// Marker: the problem has been recorded in the [`Ctx`]; the caller only
+/// needs to know there is no value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reported;
+
+/// A checked value, or [`Reported`].
+pub(crate) type Check<T> = Result<T, Reported>;
+
+/// Everything a checker needs to report an error with a position.
+pub(crate) struct Ctx<'a> {
+    file: &'a str,
+    lines: LineIndex<'a>,
+    locator: Locator<'a>,
+    errors: Vec<ConfigError>,
+}
+
+/// Validates a whole raw config. `Err` means at least one error is in `ctx`.
+pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
+    let root = FieldPath::root();
+    let (no_listeners, no_routes, no_clusters) = (Vec::new(), Vec::new(), Vec::new());
+    let raw_listeners = raw.listeners.as_ref().unwrap_or(&no_listeners);
+    let raw_routes = raw.routes.as_ref().unwrap_or(&no_routes);
+    let raw_clusters = raw.clusters.as_ref().unwrap_or(&no_clusters);
+
+    let runtime = match &raw.runtime {
+        Some(r) => listener::runtime(ctx, r, &root.key("runtime")),
+        None => Ok(Default::default()),
+    };
+    let admin = raw
+        .admin
+        .as_ref()
+        .map(|a| listener::admin(ctx, a, &root.key("admin")))
+        .transpose();
+
+    let listener_path = root.key("listeners");
+    let listener_names = Names::collect(
+        ctx,
+        "listener",
+        &listener_path,
+        raw_listeners.iter().map(|l| &l.name),
+    );
+    let listeners: Vec<_> = raw_listeners
+        .iter()
+        .enumerate()
+        .map(|(i, l)| listener::listener(ctx, l, &listener_path.index(i)))
+        .collect();
+    listener::check_addresses(
+        ctx,
+        &listeners,
+        admin.as_ref().ok().and_then(Option::as_ref),
+    );
+
+    let cluster_path = root.key("clusters");
+    let cluster_names = Names::collect(
+        ctx,
+        "cluster",
+        &cluster_path,
+        raw_clusters.iter().map(|c| &c.name),
+    );
+    let clusters: Vec<_> = raw_clusters
+        .iter()
+        .enumerate()
+        .map(|(i, c)| cluster::cluster(ctx, c, &cluster_path.index(i)))
+        .collect();
+
+    let refs = route::Refs {
+        listeners: &listener_names,
+        clusters: &cluster_names,
+        typed_clusters: &clusters,
+    };
+    let routes: Vec<_> = raw_routes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| route::route(ctx, r, i, &root.key("routes").index(i), &refs))
+        .collect();
+    route::check_names(ctx, raw_routes, &root.key("routes"));
+
+    Ok(Config {
+        source: None,
+        runtime: runtime?,
+        admin: admin?,
+        listeners: listeners.into_iter().collect::<Check<_>>()?,
+        routes: routes.into_iter().collect::<Check<_>>()?,
+        clusters: clusters.into_iter().collect::<Check<_>>()?,
+    })
+}
+
+// === impl Ctx ===
+
+impl<'a> Ctx<'a> {
+    /// A context for `text` (displayed as `file`) and its parsed document.
+    pub(crate) fn new(file: &'a str, text: &'a str, root: &'a toml_edit::Table) -> Self {
+        Self {
+            file,
+            lines: LineIndex::new(text),
+            locator: Locator::new(root),
+            errors: Vec::new(),
+        }
+    }
+
+    /// Records an error at `span` (or with no position). Newlines in the
+    /// message are flattened so every error stays on one line.
+    pub(crate) fn error_at(
+        &mut self,
+        span: Option<Range<usize>>,
+        path: &FieldPath,
+        message: impl Into<String>,
+    ) -> Reported {
+        let (line, col) = span.map_or((0, 0), |s| self.lines.position(s.start));
+        let message = message.into().replace(['\n', '\r'], " ");
+        self.errors.push(ConfigError {
+            file: self.file.to_owned(),
+            line,
+            col,
+            path: path.to_string(),
+            message,
+        });
+        Reported
+    }
+
+    /// Records an error about a leaf value, at the value.
+    pub(crate) fn at_leaf(
+        &mut self,
+        leaf: &Spanned<Leaf>,
+        path: &FieldPath,
+        message: impl Into<String>,
+    ) -> Reported {
+        self.error_at(Some(leaf.span()), path, message)
+    }
+
+    /// Records an error about the value (often a table) at `path`.
+    pub(crate) fn at_value(&mut self, path: &FieldPath, message: impl Into<String>) -> Reported {
+        let span = self.locator.value_span(path);
+        self.error_at(span, path, message)
+    }
+
+    /// Records an error about the key at `path` itself.
+    pub(crate) fn at_key(&mut self, path: &FieldPath, message: impl Into<String>) -> Reported {
+        let span = self.locator.key_span(path);
+        self.error_at(span, path, message)
+    }
+
+    /// Records a missing required field, positioned at its table.
+    pub(crate) fn missing(&mut self, table: &FieldPath, key: &str) -> Reported {
+        let span = self.locator.value_span(table);
+        self.error_at(
+            span,
+            &table.key(key),
+            format!("missing required field {key:?}"),
+        )
+    }
+
+    /// Checks that at most one of mutually exclusive keys is set. `present`
+    /// lists the ones that are; the first in file order wins and each later
+    /// one is reported (at its key) as conflicting, with `rule` saying why.
+    pub(crate) fn at_most_one(
+        &mut self,
+        table: &FieldPath,
+        present: &[&str],
+        rule: &str,
+    ) -> Check<()> {
+        if present.len() < 2 {
+            return Ok(());
+        }
+        let mut keyed: Vec<(usize, &str)> = present
+            .iter()
+            .map(|k| {
+                (
+                    self.locator.key_span(&table.key(k)).map_or(0, |s| s.start),
+                    *k,
+                )
+            })
+            .collect();
+        keyed.sort_by_key(|(start, _)| *start);
+        let first = keyed[0].1;
+        for (_, key) in &keyed[1..] {
+            self.at_key(
+                &table.key(key),
+                format!("{key} conflicts with {first}: {rule}"),
+            );
+        }
+        Err(Reported)
+    }
+
+    /// Records a key that no raw struct claimed, listing the valid ones.
+    pub(crate) fn unknown_field(&mut self, path: &FieldPath) {
+        let valid = unknown::valid_fields(&path.parent());
+        let key = path.field_name().to_owned();
+        let message = if valid.is_empty() {
+            format!("unknown field {key:?}")
+        } else {
+            let hint = suggest::hint(&key, valid.iter().copied());
+            format!(
+                "unknown field {key:?}{hint}; valid fields: {}",
+                valid.join(", ")
+            )
+        };
+        self.at_key(path, message);
+    }
+
+    /// Names the field of an error that came with a span but no path.
+    pub(crate) fn path_at(&self, offset: usize) -> FieldPath {
+        self.locator.path_at(offset)
+    }
+
+    /// Every error recorded, sorted by position (stable, so errors at the
+    /// same place keep the order they were found in).
+    pub(crate) fn finish(mut self) -> Vec<ConfigError> {
+        self.errors.sort_by_key(|e| (e.line, e.col));
+        self.errors
+    }
+}

@@ -1,0 +1,135 @@
+//! `[[clusters]]`: policy, protocol, timeouts, pool and endpoints.
+
+use std::time::Duration;
+
+use super::{Check, Ctx};
+use crate::path::FieldPath;
+use crate::raw::{RawCluster, RawEndpoint, RawPool};
+use crate::types::{Cluster, Endpoint, LbPolicy, PoolSettings, UpstreamProtocol};
+
+/// `connect_timeout` when not set.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The `lb` values, in the order error messages list them.
+pub(crate) const LB_POLICIES: &[(&str, LbPolicy)] = &[
+    ("round_robin", LbPolicy::RoundRobin),
+    ("weighted_round_robin", LbPolicy::WeightedRoundRobin),
+    ("random", LbPolicy::Random),
+    ("least_request", LbPolicy::LeastRequest),
+    ("ring_hash", LbPolicy::RingHash),
+    ("maglev", LbPolicy::Maglev),
+];
+
+/// The cluster `protocol` values.
+const PROTOCOLS: &[(&str, UpstreamProtocol)] = &[
+    ("http1", UpstreamProtocol::Http1),
+    ("h2", UpstreamProtocol::Http2),
+];
+
+/// Checks one `[[clusters]]` entry (its name's uniqueness is checked by the
+/// name table).
+pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> Check<Cluster> {
+    let name = ctx.required(&raw.name, path, "name", Ctx::name);
+    let lb = ctx.optional(&raw.lb, path, "lb", |c, l, p| c.choice(l, p, LB_POLICIES));
+    let protocol = ctx.optional(&raw.protocol, path, "protocol", |c, l, p| {
+        c.choice(l, p, PROTOCOLS)
+    });
+    let connect_timeout = ctx.optional(&raw.connect_timeout, path, "connect_timeout", Ctx::timeout);
+    let pool = match &raw.pool {
+        Some(pool) => self::pool(ctx, pool, &path.key("pool")),
+        None => Ok(PoolSettings::default()),
+    };
+    let endpoints = endpoints(ctx, raw.endpoints.as_deref(), path);
+    Ok(Cluster {
+        name: name?,
+        lb: lb?.unwrap_or(LbPolicy::RoundRobin),
+        protocol: protocol?.unwrap_or(UpstreamProtocol::Http1),
+        endpoints: endpoints?,
+        connect_timeout: connect_timeout?.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+        pool: pool?,
+    })
+}
+
+/// Checks a cluster's `pool`.
+fn pool(ctx: &mut Ctx<'_>, raw: &RawPool, path: &FieldPath) -> Check<PoolSettings> {
+    let defaults = PoolSettings::default();
+    let max_idle = ctx.optional(
+        &raw.max_idle_per_endpoint,
+        path,
+        "max_idle_per_endpoint",
+        |c, l, p| c.count(l, p, 0),
+    );
+    let idle_timeout = ctx.optional(&raw.idle_timeout, path, "idle_timeout", Ctx::timeout);
+    Ok(PoolSettings {
+        max_idle_per_endpoint: max_idle?.unwrap_or(defaults.max_idle_per_endpoint),
+        idle_timeout: idle_timeout?.unwrap_or(defaults.idle_timeout),
+    })
+}
+
+/// Checks `endpoints`: present, not empty, each valid, no address twice.
+fn endpoints(
+    ctx: &mut Ctx<'_>,
+    raw: Option<&[RawEndpoint]>,
+    cluster: &FieldPath,
+) -> Check<Vec<Endpoint>> {
+    let Some(raw) = raw else {
+        return Err(ctx.missing(cluster, "endpoints"));
+    };
+    let path = cluster.key("endpoints");
+    if raw.is_empty() {
+        return Err(ctx.at_value(
+            &path,
+            "endpoints must not be empty; a cluster needs at least one endpoint",
+        ));
+    }
+    let checked: Vec<Check<Endpoint>> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, e)| endpoint(ctx, e, &path.index(i)))
+        .collect();
+    let mut duplicates = false;
+    for (i, endpoint) in checked.iter().enumerate() {
+        let Ok(endpoint) = endpoint else { continue };
+        let first = checked[..i]
+            .iter()
+            .position(|e| e.as_ref().is_ok_and(|e| e.address == endpoint.address));
+        if let Some(first) = first {
+            let at = path.index(i).key("address");
+            let address = endpoint.address;
+            ctx.at_value(
+                &at,
+                format!("duplicate endpoint address {address}; {path}[{first}] already has it"),
+            );
+            duplicates = true;
+        }
+    }
+    let endpoints = checked.into_iter().collect::<Check<Vec<_>>>()?;
+    if duplicates {
+        Err(super::Reported)
+    } else {
+        Ok(endpoints)
+    }
+}
+
+/// Checks one endpoint.
+fn endpoint(ctx: &mut Ctx<'_>, raw: &RawEndpoint, path: &FieldPath) -> Check<Endpoint> {
+    let address = ctx.required(&raw.address, path, "address", |c, l, p| {
+        let address = c.address(l, p)?;
+        if address.port() == 0 {
+            return Err(c.at_leaf(
+                l,
+                p,
+                format!("invalid address \"{address}\": an endpoint needs a port other than 0"),
+            ));
+        }
+        Ok(address)
+    });
+    let weight = ctx.optional(&raw.weight, path, "weight", |c, l, p| {
+        c.int_in(l, p, 1, 1000)
+    });
+    Ok(Endpoint {
+        address: address?,
+        // 1..=1000 always fits a u32.
+        weight: weight?.map_or(1, |w| u32::try_from(w).unwrap_or(1)),
+    })
+}

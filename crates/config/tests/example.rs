@@ -1,0 +1,247 @@
+//! The example configs in `tests/golden/valid/` parse into exactly the typed
+//! values they describe.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use meshgate_config::{
+    Config, HashKey, HostMatch, LbPolicy, ListenerProtocol, PathMatch, RouteAction,
+    TemplateSegment, UpstreamProtocol, ValueMatch,
+};
+
+fn valid(name: &str) -> Config {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden/valid")
+        .join(name);
+    meshgate_config::load(&path).unwrap_or_else(|errors| panic!("{name} should parse:\n{errors}"))
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+#[test]
+fn the_example_config_has_the_values_it_describes() {
+    let config = valid("example.toml");
+    assert!(
+        config
+            .source
+            .as_ref()
+            .is_some_and(|p| p.ends_with("example.toml"))
+    );
+    assert_eq!(config.runtime.workers, None);
+    assert_eq!(config.runtime.drain_timeout, secs(30));
+    assert_eq!(
+        config.admin.as_ref().map(|a| a.address),
+        Some(addr("127.0.0.1:9901"))
+    );
+
+    let [public] = config.listeners.as_slice() else {
+        panic!("one listener")
+    };
+    assert_eq!(public.name, "public");
+    assert_eq!(public.address, addr("127.0.0.1:8080"));
+    assert_eq!(public.protocol, ListenerProtocol::Http);
+    assert_eq!(public.limits.max_header_bytes, 64 * 1024);
+    assert_eq!(public.limits.max_headers, 100);
+    assert_eq!(public.limits.max_body_bytes, None);
+    assert_eq!(public.limits.header_read_timeout, secs(10));
+    assert_eq!(public.limits.idle_timeout, secs(60));
+
+    let [api, health] = config.routes.as_slice() else {
+        panic!("two routes")
+    };
+    assert_eq!((api.name.as_str(), api.listener), ("route0", 0));
+    assert!(matches!(&api.matcher.path, Some(PathMatch::Prefix(p)) if p == "/api/users"));
+    assert_eq!(api.matcher.methods, [Method::GET, Method::POST]);
+    assert!(
+        api.matcher.hosts.is_empty()
+            && api.matcher.headers.is_empty()
+            && api.matcher.query.is_empty()
+    );
+    let RouteAction::Proxy(proxy) = &api.action else {
+        panic!("route0 proxies")
+    };
+    assert_eq!(proxy.cluster, 0);
+    assert_eq!(proxy.timeout, secs(2));
+    assert_eq!(
+        (&proxy.prefix_rewrite, &proxy.host_rewrite, &proxy.hash_key),
+        (&None, &None, &None)
+    );
+
+    assert_eq!((health.name.as_str(), health.listener), ("route1", 0));
+    assert!(matches!(&health.matcher.path, Some(PathMatch::Exact(p)) if p == "/healthz"));
+    assert!(health.matcher.methods.is_empty());
+    let RouteAction::Direct(direct) = &health.action else {
+        panic!("route1 answers directly")
+    };
+    assert_eq!(direct.status, StatusCode::OK);
+    assert_eq!(direct.body, "ok");
+    assert_eq!(direct.content_type, None);
+
+    let [users] = config.clusters.as_slice() else {
+        panic!("one cluster")
+    };
+    assert_eq!(users.name, "users");
+    assert_eq!(users.lb, LbPolicy::WeightedRoundRobin);
+    assert_eq!(users.protocol, UpstreamProtocol::Http1);
+    assert_eq!(users.connect_timeout, secs(5));
+    assert_eq!(users.pool.max_idle_per_endpoint, 1024);
+    assert_eq!(users.pool.idle_timeout, secs(90));
+    let endpoints: Vec<_> = users
+        .endpoints
+        .iter()
+        .map(|e| (e.address, e.weight))
+        .collect();
+    assert_eq!(
+        endpoints,
+        [(addr("127.0.0.1:9001"), 1), (addr("127.0.0.1:9002"), 3)]
+    );
+
+    assert!(config.cluster("users").is_some() && config.listener("public").is_some());
+    assert_eq!(config.routes_of(0).count(), 2);
+}
+
+#[test]
+fn the_full_config_sets_every_field() {
+    let config = valid("full.toml");
+    assert_eq!(config.runtime.workers.map(|w| w.get()), Some(4));
+    assert_eq!(config.runtime.drain_timeout, secs(90));
+
+    let limits = &config.listeners[0].limits;
+    assert_eq!(limits.max_header_bytes, 32 * 1024);
+    assert_eq!(limits.max_headers, 64);
+    assert_eq!(limits.max_body_bytes, Some(10_000_000));
+    assert_eq!(limits.header_read_timeout, secs(5));
+    assert_eq!(limits.idle_timeout, secs(120));
+    assert_eq!(config.listeners[1].address, addr("[::1]:8081"));
+
+    let users_api = &config.routes[0];
+    assert_eq!(users_api.name, "users-api");
+    assert_eq!(
+        users_api.matcher.hosts,
+        [
+            HostMatch::Exact("api.example.com".into()),
+            HostMatch::Wildcard(".api.example.com".into())
+        ]
+    );
+    assert_eq!(users_api.matcher.methods, [Method::GET, Method::POST]);
+    let [env, user] = users_api.matcher.headers.as_slice() else {
+        panic!("two header conditions")
+    };
+    assert_eq!(env.name, "x-env");
+    assert!(matches!(&env.value, ValueMatch::Exact(v) if v == "prod"));
+    assert!(matches!(user.value, ValueMatch::Present));
+    let [debug] = users_api.matcher.query.as_slice() else {
+        panic!("one query condition")
+    };
+    assert!(matches!(&debug.value, ValueMatch::Regex(r) if r.is_match("1") && !r.is_match("10")));
+    let RouteAction::Proxy(proxy) = &users_api.action else {
+        panic!("proxies")
+    };
+    assert_eq!(proxy.prefix_rewrite.as_deref(), Some("/users"));
+    assert_eq!(proxy.host_rewrite.as_deref(), Some("users.internal:9000"));
+    assert_eq!(
+        proxy.hash_key,
+        Some(HashKey::Header(http::HeaderName::from_static("x-user")))
+    );
+
+    let Some(PathMatch::Template(template)) = &config.routes[1].matcher.path else {
+        panic!("template")
+    };
+    assert_eq!(
+        template.segments,
+        [
+            TemplateSegment::Literal("orders".into()),
+            TemplateSegment::Param("order_id".into()),
+            TemplateSegment::Literal("items".into()),
+            TemplateSegment::Param("item".into()),
+        ]
+    );
+    let Some(PathMatch::Regex(regex)) = &config.routes[2].matcher.path else {
+        panic!("regex")
+    };
+    assert!(regex.is_match("/static/app.css") && !regex.is_match("/x/static/app.css"));
+    assert!(
+        matches!(&config.routes[2].action, RouteAction::Proxy(p) if p.hash_key == Some(HashKey::SourceIp))
+    );
+
+    let RouteAction::Direct(direct) = &config.routes[3].action else {
+        panic!("direct")
+    };
+    assert_eq!(direct.content_type.as_deref(), Some("text/plain"));
+    let RouteAction::Redirect(redirect) = &config.routes[4].action else {
+        panic!("redirect")
+    };
+    assert_eq!(redirect.status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(
+        (
+            redirect.scheme.as_deref(),
+            redirect.host.as_deref(),
+            redirect.path.as_deref()
+        ),
+        (Some("https"), Some("new.example.com"), Some("/new"))
+    );
+    let RouteAction::Redirect(upgrade) = &config.routes[5].action else {
+        panic!("redirect")
+    };
+    assert_eq!(
+        (upgrade.status, config.routes[5].listener),
+        (StatusCode::FOUND, 1)
+    );
+
+    let users = &config.clusters[0];
+    assert_eq!(
+        (users.lb, users.protocol),
+        (LbPolicy::RingHash, UpstreamProtocol::Http2)
+    );
+    assert_eq!(users.connect_timeout, Duration::from_millis(250));
+    assert_eq!(
+        (users.pool.max_idle_per_endpoint, users.pool.idle_timeout),
+        (16, secs(30))
+    );
+    let weights: Vec<u32> = users.endpoints.iter().map(|e| e.weight).collect();
+    assert_eq!(weights, [10, 1, 1000]);
+    let spare = &config.clusters[2];
+    assert_eq!(spare.lb, LbPolicy::LeastRequest);
+    assert_eq!(spare.pool.idle_timeout, Duration::from_micros(100));
+    assert_eq!(spare.endpoints.len(), 2);
+}
+
+#[test]
+fn config_can_be_shared_across_threads() {
+    fn assert_shareable<T: Clone + Send + Sync + 'static>() {}
+    assert_shareable::<Config>();
+    assert_shareable::<meshgate_config::ConfigErrors>();
+}
+
+#[test]
+fn an_unreadable_file_is_one_error_without_a_position() {
+    let missing = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/no-such-file.toml");
+    let errors = meshgate_config::load(&missing)
+        .err()
+        .map(|e| e.0)
+        .unwrap_or_default();
+    let [error] = errors.as_slice() else {
+        panic!("one error, got {errors:?}")
+    };
+    assert_eq!((error.line, error.col, error.path.as_str()), (0, 0, ""));
+    assert!(
+        error
+            .to_string()
+            .starts_with(&format!("{}: cannot read config file: ", missing.display()))
+    );
+}
+
+#[test]
+fn an_empty_file_is_a_valid_config_with_nothing_in_it() {
+    let config = meshgate_config::parse("", "empty.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert!(config.listeners.is_empty() && config.routes.is_empty() && config.clusters.is_empty());
+    assert!(config.admin.is_none() && config.source.is_none());
+}

@@ -1,0 +1,134 @@
+//! Specific validation rules that the golden files do not pin down:
+//! normalisation of accepted values, and edge cases that must be accepted.
+
+use meshgate_config::{Config, ConfigErrors, HostMatch, RouteAction};
+
+const BASE: &str = r#"
+[[listeners]]
+name = "l"
+address = "127.0.0.1:0"
+
+[[clusters]]
+name = "c"
+lb = "ring_hash"
+endpoints = [{ address = "127.0.0.1:9001" }]
+"#;
+
+fn parse(extra: &str) -> Result<Config, ConfigErrors> {
+    meshgate_config::parse(&format!("{BASE}\n{extra}"), "rules.toml")
+}
+
+fn ok(extra: &str) -> Config {
+    parse(extra).unwrap_or_else(|e| panic!("should parse:\n{e}"))
+}
+
+fn messages(extra: &str) -> Vec<String> {
+    parse(extra)
+        .err()
+        .map(|e| e.into_iter().map(|e| e.message).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn hosts_are_lower_cased_and_lose_a_trailing_dot() {
+    let config = ok(r#"
+[[routes]]
+listener = "l"
+cluster = "c"
+match = { hosts = ["API.Example.COM.", "*.Example.com", "[::1]", "10.0.0.1"] }
+"#);
+    assert_eq!(
+        config.routes[0].matcher.hosts,
+        [
+            HostMatch::Exact("api.example.com".into()),
+            HostMatch::Wildcard(".example.com".into()),
+            HostMatch::Exact("[::1]".into()),
+            HostMatch::Exact("10.0.0.1".into()),
+        ]
+    );
+}
+
+#[test]
+fn listeners_on_port_zero_never_clash() {
+    let config = ok(r#"
+[[listeners]]
+name = "m"
+address = "127.0.0.1:0"
+
+[admin]
+address = "127.0.0.1:0"
+"#);
+    assert_eq!(config.listeners.len(), 2);
+}
+
+#[test]
+fn a_route_may_be_named_after_its_own_default_name() {
+    let config = ok(r#"
+[[routes]]
+name = "route0"
+listener = "l"
+direct_response = { status = 204 }
+
+[[routes]]
+listener = "l"
+direct_response = { status = 204 }
+"#);
+    let names: Vec<&str> = config.routes.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["route0", "route1"]);
+}
+
+#[test]
+fn zero_is_a_valid_drain_timeout_but_not_a_valid_request_timeout() {
+    assert!(
+        ok("[runtime]\ndrain_timeout = \"0s\"")
+            .runtime
+            .drain_timeout
+            .is_zero()
+    );
+    let errors = messages("[[routes]]\nlistener = \"l\"\ncluster = \"c\"\ntimeout = \"0ms\"");
+    assert_eq!(errors, ["timeout must be greater than zero"]);
+}
+
+#[test]
+fn sizes_may_be_plain_integers() {
+    let config = ok(
+        "[[listeners]]\nname = \"m\"\naddress = \"127.0.0.1:0\"\nlimits.max_header_bytes = 1024",
+    );
+    assert_eq!(config.listeners[1].limits.max_header_bytes, 1024);
+}
+
+#[test]
+fn a_direct_response_defaults_to_an_empty_body_without_content_type() {
+    let config = ok(r#"
+[[routes]]
+listener = "l"
+direct_response = { status = 503 }
+"#);
+    let RouteAction::Direct(direct) = &config.routes[0].action else {
+        panic!("direct")
+    };
+    assert!(direct.body.is_empty() && direct.content_type.is_none());
+}
+
+#[test]
+fn errors_come_out_in_file_order_whatever_the_section_order() {
+    let text = r#"
+[[clusters]]
+name = "c"
+endpoints = [{ address = "x" }]
+
+[[routes]]
+listener = "nope"
+cluster = "c"
+
+[[listeners]]
+name = "l"
+address = "y"
+"#;
+    let errors = meshgate_config::parse(text, "order.toml")
+        .err()
+        .map(|e| e.0)
+        .unwrap_or_default();
+    let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [4, 7, 12]);
+}

@@ -1,0 +1,155 @@
+//! Command-line definitions and dispatch.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use meshgate_app::{ConfigSource, RunOptions};
+use meshgate_config::{
+    Cluster, Config, Endpoint, HttpLimits, LbPolicy, Listener, ListenerProtocol, PoolSettings, ProxyAction,
+    Route, RouteAction, RouteMatch, Runtime, UpstreamProtocol,
+};
+
+/// meshgate: one binary that is a service-mesh sidecar, an API gateway and a
+/// service-discovery agent.
+///
+/// With no arguments it runs the embedded demo: a gateway on 127.0.0.1:8080
+/// in front of two demo upstreams, and the admin API on 127.0.0.1:9901.
+#[derive(Debug, Parser)]
+#[command(name = "meshgate", version, about, long_about, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Worker threads (default: `runtime.workers` from the config, else one per core).
+    #[arg(long, global = true, value_name = "N")]
+    workers: Option<NonZeroUsize>,
+
+    /// Log as JSON lines instead of text (level filter: MESHGATE_LOG, default "info").
+    #[arg(long, global = true)]
+    pub(crate) log_json: bool,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway from a config file, or the embedded demo without one.
+    Run {
+        /// The TOML config file (see docs/config.md).
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Gateway address of the embedded demo (only without -c).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", conflicts_with = "config")]
+        listen: SocketAddr,
+        /// Admin address of the embedded demo (only without -c).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9901", conflicts_with = "config")]
+        admin: SocketAddr,
+    },
+    /// Check a config file; exit 0 if valid, else print every error and exit 1.
+    Validate {
+        /// The TOML config file.
+        file: PathBuf,
+    },
+    /// A one-line reverse proxy with no config file: every request on --from
+    /// goes round robin to the --to addresses.
+    Proxy {
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long, value_name = "ADDR")]
+        from: SocketAddr,
+        /// Upstream address; repeat for more than one.
+        #[arg(long, value_name = "ADDR", required = true)]
+        to: Vec<SocketAddr>,
+        /// Protocol spoken to the upstreams.
+        #[arg(long, value_enum, default_value_t = Upstream::Http1)]
+        upstream_protocol: Upstream,
+        /// Admin API address (off unless given).
+        #[arg(long, value_name = "ADDR")]
+        admin: Option<SocketAddr>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Upstream {
+    /// HTTP/1.1 with keep-alive.
+    Http1,
+    /// HTTP/2 with prior knowledge.
+    H2,
+}
+
+pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let opts = RunOptions { workers: cli.workers.map(NonZeroUsize::get), show_tour: false };
+    match cli.command {
+        None => {
+            let source = ConfigSource::Embedded { listen: ([127, 0, 0, 1], 8080).into(), admin: ([127, 0, 0, 1], 9901).into() };
+            meshgate_app::run(source, RunOptions { show_tour: true, ..opts })?;
+        }
+        Some(Command::Run { config: None, listen, admin }) => {
+            meshgate_app::run(ConfigSource::Embedded { listen, admin }, RunOptions { show_tour: true, ..opts })?;
+        }
+        Some(Command::Run { config: Some(path), .. }) => match meshgate_config::load(&path) {
+            Ok(config) => meshgate_app::run(ConfigSource::Config(Box::new(config)), opts)?,
+            Err(errors) => {
+                eprintln!("{errors}");
+                eprintln!("meshgate: {} has {} error(s); not starting", path.display(), errors.0.len());
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+        Some(Command::Validate { file }) => match meshgate_config::load(&file) {
+            Ok(_) => {
+                println!("{}: ok", file.display());
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                eprintln!("{}: {} error(s)", file.display(), errors.0.len());
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+        Some(Command::Proxy { from, to, upstream_protocol, admin }) => {
+            let config = proxy_config(from, &to, upstream_protocol, admin);
+            meshgate_app::run(ConfigSource::Config(Box::new(config)), opts)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The config `meshgate proxy` runs: one listener, one catch-all route, one
+/// round-robin cluster. Built directly as typed config: every part is
+/// already valid by construction (addresses were parsed by clap).
+fn proxy_config(from: SocketAddr, to: &[SocketAddr], protocol: Upstream, admin: Option<SocketAddr>) -> Config {
+    Config {
+        source: None,
+        runtime: Runtime::default(),
+        admin: admin.map(|address| meshgate_config::Admin { address }),
+        listeners: vec![Listener {
+            name: "proxy".into(),
+            address: from,
+            protocol: ListenerProtocol::Http,
+            limits: HttpLimits { idle_timeout: Duration::from_secs(300), ..HttpLimits::default() },
+        }],
+        routes: vec![Route {
+            name: "proxy".into(),
+            listener: 0,
+            matcher: RouteMatch::default(),
+            action: RouteAction::Proxy(ProxyAction {
+                cluster: 0,
+                timeout: Duration::from_secs(60),
+                prefix_rewrite: None,
+                host_rewrite: None,
+                hash_key: None,
+            }),
+        }],
+        clusters: vec![Cluster {
+            name: "upstream".into(),
+            lb: LbPolicy::RoundRobin,
+            protocol: match protocol {
+                Upstream::Http1 => UpstreamProtocol::Http1,
+                Upstream::H2 => UpstreamProtocol::Http2,
+            },
+            endpoints: to.iter().map(|&address| Endpoint { address, weight: 1 }).collect(),
+            connect_timeout: Duration::from_secs(5),
+            pool: PoolSettings::default(),
+        }],
+    }
+}

@@ -1,0 +1,27 @@
+//! The HTTP engine: downstream listeners on hyper, the request pipeline, and
+//! upstream connection pools.
+//!
+//! The crate is a thin async driver around pure decisions made elsewhere:
+//! routing (`meshgate-router`), balancing (`meshgate-balance`) and config
+//! (`meshgate-config`). It owns sockets and timers and nothing else: policy
+//! belongs in the pure crates.
+//!
+//! A request's path: [`server`] accepts and picks HTTP/1.1 or h2c,
+//! `timed_io` enforces header-read and idle timeouts, `service` runs the
+//! phase pipeline, `pool` sends upstream, and `body` streams both ways.
+#![warn(missing_docs)]
+
+mod body;
+mod headers;
+mod pool;
+mod respond;
+pub mod server;
+mod service;
+pub mod shutdown;
+mod state;
+mod timed_io;
+
+pub use body::ResponseBody;
+pub use server::{bind_tcp, serve_http};
+pub use shutdown::{Shutdown, ShutdownTrigger, Tracked};
+pub use state::ProxyState;

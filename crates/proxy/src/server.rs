@@ -1,0 +1,138 @@
+//! Downstream HTTP listeners: bind, accept, detect HTTP/1.1 or h2c, serve.
+//!
+//! Each accepted connection gets its own task. The protocol is chosen by
+//! peeking at the first bytes: the HTTP/2 connection preface starts with
+//! `PRI `, a method no HTTP/1.1 client uses. We then drive hyper's
+//! per-protocol connection directly, which exposes the header-size limit the
+//! auto-detecting builder hides.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use socket2::{Domain, Socket, Type};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::service::ProxyService;
+use crate::shutdown::Shutdown;
+use crate::state::ProxyState;
+use crate::timed_io::{ConnActivity, TimedIo, Timeouts};
+
+/// Binds a listening TCP socket the way a proxy wants it: `SO_REUSEADDR`,
+/// non-blocking, and a deep accept backlog.
+pub fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// Accepts on `listener` (the config's listener number `index`) until
+/// shutdown, serving each connection with the proxy pipeline.
+pub async fn serve_http(listener: TcpListener, index: usize, state: Arc<ProxyState>, mut shutdown: Shutdown) {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = shutdown.signalled() => return,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let tracked = shutdown.track();
+                let conn = serve_connection(stream, peer, index, state.clone(), shutdown.clone());
+                tokio::spawn(async move {
+                    conn.await;
+                    drop(tracked);
+                });
+            }
+            Err(e) => {
+                // Usually EMFILE/ENFILE: back off briefly instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, index: usize, state: Arc<ProxyState>, mut shutdown: Shutdown) {
+    let Some(listener) = state.listeners.get(index) else { return };
+    listener.conns_total.inc();
+    listener.conns_active.inc();
+    let _active = GaugeGuard(listener.conns_active.clone());
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "set_nodelay failed");
+    }
+    let limits = listener.limits.clone();
+    let timeouts = Timeouts { header_read: limits.header_read_timeout, idle: limits.idle_timeout };
+    let http2 = match tokio::time::timeout(limits.header_read_timeout, is_h2_preface(&stream)).await {
+        Ok(Ok(h2)) => h2,
+        Ok(Err(_)) => return, // closed or broken before sending anything
+        Err(_) => false,       // silent client: TimedIo answers 408 right away
+    };
+    let activity = Arc::new(ConnActivity::default());
+    let io = TokioIo::new(TimedIo::new(stream, activity.clone(), timeouts, http2));
+    let service = ProxyService { state: state.clone(), listener: index, client: peer, activity, scheme: "http" };
+    let result = if http2 {
+        let conn = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+            .serve_connection(io, service);
+        tokio::pin!(conn);
+        tokio::select! {
+            r = conn.as_mut() => r,
+            () = shutdown.signalled() => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        }
+    } else {
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(None)
+            .max_header_size(limits.max_header_bytes)
+            .max_headers(limits.max_headers)
+            .serve_connection(io, service);
+        tokio::pin!(conn);
+        tokio::select! {
+            r = conn.as_mut() => r,
+            () = shutdown.signalled() => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(client = %peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Peeks until the first bytes tell HTTP/1.1 from the h2 preface.
+async fn is_h2_preface(stream: &TcpStream) -> std::io::Result<bool> {
+    const PREFIX: &[u8] = b"PRI ";
+    let mut buf = [0u8; 4];
+    loop {
+        let n = stream.peek(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if buf[..n] != PREFIX[..n] {
+            return Ok(false);
+        }
+        if n == PREFIX.len() {
+            return Ok(true);
+        }
+        // A partial "PRI" prefix: wait for more bytes to arrive.
+        stream.readable().await?;
+    }
+}
+
+struct GaugeGuard(Arc<meshgate_telemetry::Gauge>);
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

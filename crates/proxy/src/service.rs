@@ -1,0 +1,274 @@
+//! The per-request pipeline, in pingora's phases:
+//!
+//! 1. **request filter**: route the request; direct responses, redirects,
+//!    "no route" and request limits answer here, before any upstream work;
+//! 2. **upstream peer**: pick an endpoint of the route's cluster;
+//! 3. **upstream request filter**: rewrite the head for the upstream
+//!    (hop-by-hop, forwarded headers, request id, rewrites);
+//! 4. **send**: through the endpoint's pool, bounded by the route timeout;
+//! 5. **response filter**: strip hop-by-hop headers from the response;
+//! 6. **logging**: metrics by route, cluster and status class.
+//!
+//! Every failure is a [`meshgate_core::Error`] rendered by [`crate::respond`].
+
+use std::cell::RefCell;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{self, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Request, Response, Uri, Version};
+use hyper::body::Incoming;
+use meshgate_config::{HashKey, ProxyAction, RouteAction};
+use meshgate_core::{Error, ErrorKind, FastRng};
+use meshgate_router::RequestView;
+
+use crate::body::{Guards, RequestBody, ResponseBody};
+use crate::headers;
+use crate::respond;
+use crate::state::{ClusterState, ProxyState};
+use crate::timed_io::ConnActivity;
+
+thread_local! {
+    // Per-thread generator for balancing and request ids: no contention, and
+    // the seed differs per thread and per process.
+    static RNG: RefCell<FastRng> = RefCell::new(FastRng::seeded(seed()));
+}
+
+/// A per-thread seed from std's randomly keyed hasher (seeded by the OS).
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new().build_hasher().finish()
+}
+
+fn with_rng<T>(f: impl FnOnce(&mut FastRng) -> T) -> T {
+    RNG.with(|r| f(&mut r.borrow_mut()))
+}
+
+/// The hyper service for one downstream connection.
+#[derive(Clone)]
+pub(crate) struct ProxyService {
+    pub(crate) state: Arc<ProxyState>,
+    pub(crate) listener: usize,
+    pub(crate) client: SocketAddr,
+    pub(crate) activity: Arc<ConnActivity>,
+    pub(crate) scheme: &'static str,
+}
+
+impl hyper::service::Service<Request<Incoming>> for ProxyService {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.handle(req).await) })
+    }
+}
+
+// === impl ProxyService ===
+
+impl ProxyService {
+    async fn handle(self, req: Request<Incoming>) -> Response<ResponseBody> {
+        let start = Instant::now();
+        let guards = Guards { activity: Some(self.activity.start()), ..Guards::default() };
+        let state = &self.state;
+        let Some(listener) = state.listeners.get(self.listener) else {
+            let id = with_rng(|r| headers::ensure_request_id(&mut http::HeaderMap::new(), r));
+            return respond::error(&Error::internal("listener missing from state"), &id, guards);
+        };
+
+        // Phase 1: request filter.
+        let (mut parts, body) = req.into_parts();
+        let found = listener.router.find(&RequestView::from_parts(&parts));
+        let Some(found) = found else {
+            let id = with_rng(|r| headers::ensure_request_id(&mut parts.headers, r));
+            let err = Error::downstream(ErrorKind::NoRoute, format!("no route for {} {}", parts.method, parts.uri.path()));
+            return respond::error(&err, &id, guards);
+        };
+        let (Some(route), Some(route_state)) = (state.config.routes.get(found.route), state.routes.get(found.route))
+        else {
+            let id = with_rng(|r| headers::ensure_request_id(&mut parts.headers, r));
+            return respond::error(&Error::internal("route missing from state"), &id, guards);
+        };
+        let resp = match &route.action {
+            RouteAction::Direct(d) => respond::direct(d, guards),
+            RouteAction::Redirect(r) => {
+                let host = RequestView::from_parts(&parts).host;
+                respond::redirect(r, &parts.uri, host, self.scheme, guards)
+            }
+            RouteAction::Proxy(action) => {
+                let id = with_rng(|r| headers::ensure_request_id(&mut parts.headers, r));
+                let prefix = match &route.matcher.path {
+                    Some(meshgate_config::PathMatch::Prefix(p)) => Some(p.as_str()),
+                    _ => None,
+                };
+                match self.proxy(action, prefix, parts, body, &listener.limits, guards).await {
+                    Ok(resp) => resp,
+                    Err((err, guards)) => {
+                        tracing::debug!(error = %err, request_id = ?id, "request failed");
+                        respond::error(&err, &id, guards)
+                    }
+                }
+            }
+        };
+
+        // Phase 6: logging.
+        let class = (resp.status().as_u16() / 100).clamp(1, 5) as usize - 1;
+        if let Some(c) = route_state.by_class.get(class) {
+            c.inc();
+        }
+        route_state.duration.observe(start.elapsed());
+        resp
+    }
+
+    async fn proxy(
+        &self,
+        action: &ProxyAction,
+        prefix: Option<&str>,
+        mut parts: http::request::Parts,
+        body: Incoming,
+        limits: &meshgate_config::HttpLimits,
+        mut guards: Guards,
+    ) -> Result<Response<ResponseBody>, (Error, Guards)> {
+        if let Some(max) = limits.max_body_bytes {
+            let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            if declared.is_some_and(|len| len > max) {
+                return Err((Error::downstream(ErrorKind::RequestBodyTooLarge, "content-length exceeds max_body_bytes"), guards));
+            }
+        }
+        let Some(cluster) = self.state.clusters.get(action.cluster) else {
+            return Err((Error::internal("cluster missing from state"), guards));
+        };
+
+        // Phase 2: upstream peer.
+        let hash = action.hash_key.as_ref().and_then(|k| hash_of(k, &parts, self.client));
+        let Some(idx) = with_rng(|r| cluster.balancer.pick(hash, r)) else {
+            let err = Error::upstream(ErrorKind::NoEndpoint, format!("cluster {} has no endpoint", cluster.name));
+            return Err((err, guards));
+        };
+        let Some(endpoint) = cluster.endpoints.get(idx) else {
+            return Err((Error::internal("balancer picked a missing endpoint"), guards));
+        };
+        guards.lb = Some(cluster.balancer.start_request_owned(idx));
+
+        // Phase 3: upstream request filter.
+        if let Err(err) = self.rewrite_head(action, prefix, &mut parts, cluster) {
+            return Err((err, guards));
+        }
+        let req = Request::from_parts(parts, RequestBody::new(body, limits.max_body_bytes));
+
+        // Phase 4: send, bounded by the route timeout.
+        let sent = match tokio::time::timeout(action.timeout, endpoint.send(req)).await {
+            Ok(Ok(sent)) => sent,
+            Ok(Err(err)) => return Err((err, guards)),
+            Err(_) => {
+                let err = Error::upstream(ErrorKind::UpstreamTimeout, format!("no response within {:?}", action.timeout));
+                return Err((err, guards));
+            }
+        };
+        let (resp, pool_return) = sent;
+        guards.pool = pool_return;
+
+        // Phase 5: response filter.
+        let (mut head, body) = resp.into_parts();
+        headers::strip_hop_by_hop(&mut head.headers, false);
+        Ok(Response::from_parts(head, ResponseBody::upstream(body, guards)))
+    }
+
+    fn rewrite_head(
+        &self,
+        action: &ProxyAction,
+        prefix: Option<&str>,
+        parts: &mut http::request::Parts,
+        cluster: &ClusterState,
+    ) -> Result<(), Error> {
+        // The client-facing host, before any rewrite: Host, or :authority on h2.
+        let original_host: Option<String> = match parts.headers.get(header::HOST) {
+            Some(h) => h.to_str().ok().map(str::to_owned),
+            None => parts.uri.authority().map(|a| a.as_str().to_owned()),
+        };
+        headers::strip_hop_by_hop(&mut parts.headers, true);
+        headers::add_forwarded(&mut parts.headers, self.client.ip(), self.scheme, original_host.as_deref());
+        if let Some(h) = &action.host_rewrite {
+            let v = HeaderValue::from_str(h).map_err(|_| Error::internal("host_rewrite is not a valid header"))?;
+            parts.headers.insert(header::HOST, v);
+        } else if let (None, Some(h)) = (parts.headers.get(header::HOST), &original_host) {
+            // h2 clients send :authority only; an HTTP/1.1 upstream needs Host.
+            if let Ok(v) = HeaderValue::from_str(h) {
+                parts.headers.insert(header::HOST, v);
+            }
+        }
+
+        let path_and_query = rewritten_path(action, prefix, &parts.uri)?;
+        let mut uri = http::uri::Parts::default();
+        uri.path_and_query = Some(path_and_query);
+        if cluster.http2 {
+            // h2 carries the host as :authority and needs a scheme.
+            let host = parts.headers.remove(header::HOST);
+            let authority = host
+                .as_ref()
+                .and_then(|h| Authority::try_from(h.as_bytes()).ok())
+                .or_else(|| parts.uri.authority().cloned());
+            uri.scheme = Some(Scheme::HTTP);
+            uri.authority = Some(authority.unwrap_or_else(|| Authority::from_static("upstream")));
+            parts.version = Version::HTTP_2;
+        } else {
+            parts.version = Version::HTTP_11;
+        }
+        parts.uri = Uri::from_parts(uri).map_err(|e| Error::internal("rebuilding the upstream uri").with_cause(e))?;
+        Ok(())
+    }
+}
+
+/// The path and query to send upstream, after any prefix rewrite.
+fn rewritten_path(action: &ProxyAction, prefix: Option<&str>, uri: &Uri) -> Result<PathAndQuery, Error> {
+    let original = uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let (Some(new_prefix), Some(matched)) = (&action.prefix_rewrite, prefix) else {
+        return Ok(original);
+    };
+    let rest = original.path().get(matched.len()..).unwrap_or("");
+    let mut path = String::with_capacity(new_prefix.len() + rest.len() + 1);
+    path.push_str(new_prefix);
+    // Keep exactly one slash at the seam: "/users" + "/42", "/" + "42".
+    match (path.ends_with('/'), rest.starts_with('/')) {
+        (true, true) => path.push_str(&rest[1..]),
+        (false, false) if !rest.is_empty() => {
+            path.push('/');
+            path.push_str(rest);
+        }
+        _ => path.push_str(rest),
+    }
+    if path.is_empty() {
+        path.push('/');
+    }
+    if let Some(q) = original.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+    PathAndQuery::try_from(path).map_err(|e| Error::downstream(ErrorKind::BadRequest, "rewritten path").with_cause(e))
+}
+
+/// The consistent-hash key for this request, if its source is present.
+fn hash_of(key: &HashKey, parts: &http::request::Parts, client: SocketAddr) -> Option<u64> {
+    match key {
+        HashKey::Header(name) => parts.headers.get(name).map(|v| meshgate_balance::hash_key(v.as_bytes())),
+        HashKey::Cookie(name) => parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| meshgate_balance::hash_key(v.as_bytes())),
+        HashKey::SourceIp => Some(match client.ip() {
+            std::net::IpAddr::V4(ip) => meshgate_balance::hash_key(&ip.octets()),
+            std::net::IpAddr::V6(ip) => meshgate_balance::hash_key(&ip.octets()),
+        }),
+    }
+}

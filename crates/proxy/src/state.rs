@@ -1,0 +1,153 @@
+//! The proxy's runtime view of one config generation.
+//!
+//! [`ProxyState`] is built once per config: routers compiled, balancers
+//! built, pools created and metric handles resolved, so the data path only
+//! indexes into vectors. It is immutable and shared behind an `Arc`; a reload
+//! builds a new one and swaps it in.
+
+use std::sync::Arc;
+
+use meshgate_balance::{Balancer, Policy};
+use meshgate_config::{Config, HttpLimits, LbPolicy, RouteAction, UpstreamProtocol};
+use meshgate_router::Router;
+use meshgate_telemetry::{Counter, Gauge, Histogram, LATENCY_BUCKETS, Registry};
+
+use crate::pool::{EndpointPool, PoolConfig, PoolMetrics};
+
+/// Everything the data path needs for one config generation.
+pub struct ProxyState {
+    pub(crate) config: Arc<Config>,
+    pub(crate) listeners: Vec<ListenerState>,
+    pub(crate) routes: Vec<RouteState>,
+    pub(crate) clusters: Vec<ClusterState>,
+}
+
+pub(crate) struct ListenerState {
+    pub(crate) router: Router,
+    pub(crate) limits: HttpLimits,
+    pub(crate) conns_active: Arc<Gauge>,
+    pub(crate) conns_total: Arc<Counter>,
+}
+
+pub(crate) struct RouteState {
+    /// Requests by status class: index 0 is 1xx ... index 4 is 5xx.
+    pub(crate) by_class: [Arc<Counter>; 5],
+    pub(crate) duration: Arc<Histogram>,
+}
+
+pub(crate) struct ClusterState {
+    pub(crate) name: String,
+    pub(crate) balancer: Arc<Balancer>,
+    pub(crate) endpoints: Vec<Arc<EndpointPool>>,
+    pub(crate) http2: bool,
+}
+
+// === impl ProxyState ===
+
+impl ProxyState {
+    /// Builds the runtime state for `config`, registering its metrics.
+    pub fn new(config: Arc<Config>, registry: &Registry) -> Self {
+        let listeners = config
+            .listeners
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let labels = [("listener", l.name.as_str())];
+                ListenerState {
+                    router: Router::for_listener(&config, i),
+                    limits: l.limits.clone(),
+                    conns_active: registry.gauge(
+                        "meshgate_downstream_connections_active",
+                        "Client connections currently open.",
+                        &labels,
+                    ),
+                    conns_total: registry.counter(
+                        "meshgate_downstream_connections_total",
+                        "Client connections accepted.",
+                        &labels,
+                    ),
+                }
+            })
+            .collect();
+        let routes = config
+            .routes
+            .iter()
+            .map(|r| {
+                let cluster = match &r.action {
+                    RouteAction::Proxy(p) => config.clusters.get(p.cluster).map_or("", |c| c.name.as_str()),
+                    RouteAction::Direct(_) => "direct",
+                    RouteAction::Redirect(_) => "redirect",
+                };
+                let listener = config.listeners.get(r.listener).map_or("", |l| l.name.as_str());
+                let class = |c: &str| {
+                    registry.counter(
+                        "meshgate_http_requests_total",
+                        "HTTP requests by listener, route, cluster and status class.",
+                        &[("listener", listener), ("route", &r.name), ("cluster", cluster), ("status_class", c)],
+                    )
+                };
+                RouteState {
+                    by_class: [class("1xx"), class("2xx"), class("3xx"), class("4xx"), class("5xx")],
+                    duration: registry.histogram(
+                        "meshgate_http_request_duration_seconds",
+                        "Time from receiving request headers to sending response headers.",
+                        &[("route", &r.name), ("cluster", cluster)],
+                        LATENCY_BUCKETS,
+                    ),
+                }
+            })
+            .collect();
+        let clusters = config.clusters.iter().map(|c| build_cluster(c, registry)).collect();
+        Self { config, listeners, routes, clusters }
+    }
+
+    /// The config this state was built from.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// Idle pooled HTTP/1.1 connections per cluster endpoint (for stats).
+    pub fn idle_upstream_connections(&self) -> Vec<(String, usize)> {
+        self.clusters
+            .iter()
+            .map(|c| (c.name.clone(), c.endpoints.iter().map(|e| e.idle_count()).sum()))
+            .collect()
+    }
+}
+
+fn build_cluster(c: &meshgate_config::Cluster, registry: &Registry) -> ClusterState {
+    let policy = match c.lb {
+        LbPolicy::RoundRobin => Policy::RoundRobin,
+        LbPolicy::WeightedRoundRobin => Policy::WeightedRoundRobin,
+        LbPolicy::Random => Policy::Random,
+        LbPolicy::LeastRequest => Policy::LeastRequest,
+        LbPolicy::RingHash => Policy::RingHash,
+        LbPolicy::Maglev => Policy::Maglev,
+    };
+    // Endpoint identity for consistent hashing is its address, so adding an
+    // endpoint does not move keys between the others.
+    let ids: Vec<(String, u32)> = c.endpoints.iter().map(|e| (e.address.to_string(), e.weight)).collect();
+    let balancer = Arc::new(Balancer::with_ids(policy, &ids));
+    let labels = [("cluster", c.name.as_str())];
+    let metrics = PoolMetrics {
+        created: registry.counter(
+            "meshgate_upstream_connections_created_total",
+            "Upstream connections opened.",
+            &labels,
+        ),
+        reused: registry.counter(
+            "meshgate_upstream_connections_reused_total",
+            "Upstream requests sent on an already open connection.",
+            &labels,
+        ),
+    };
+    let pool = PoolConfig {
+        http2: c.protocol == UpstreamProtocol::Http2,
+        connect_timeout: c.connect_timeout,
+        max_idle: c.pool.max_idle_per_endpoint,
+        idle_timeout: c.pool.idle_timeout,
+    };
+    let endpoints =
+        c.endpoints.iter().map(|e| Arc::new(EndpointPool::new(e.address, pool, metrics.clone()))).collect();
+    ClusterState { name: c.name.clone(), balancer, endpoints, http2: pool.http2 }
+}
