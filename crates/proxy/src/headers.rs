@@ -19,12 +19,30 @@ static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host"
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
+/// Whether `name` is hop-by-hop by definition (RFC 9110 §7.6.1), or one of
+/// the proxy-authentication headers that concern only this hop.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    // Standard names compare as enum tags; the two custom ones by bytes.
+    name == header::CONNECTION
+        || name == header::TE
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || name == header::PROXY_AUTHENTICATE
+        || name == header::PROXY_AUTHORIZATION
+        || name == KEEP_ALIVE
+        || name == PROXY_CONNECTION
+}
+
 /// Removes hop-by-hop headers, including those listed in `Connection`.
 ///
 /// `TE: trailers` is the one hop-by-hop value gRPC needs end to end, so it
 /// is kept on requests (`keep_te_trailers`).
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_te_trailers: bool) {
-    // Fast path: most keep-alive traffic carries none of these.
+    // Fast path: one pass of cheap comparisons instead of a hash lookup per
+    // name; most keep-alive traffic carries none of these headers.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     if headers.contains_key(header::CONNECTION) {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
@@ -36,39 +54,63 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_te_trailers: bool) 
         for name in named {
             headers.remove(&name);
         }
-        headers.remove(header::CONNECTION);
     }
-    for name in [&KEEP_ALIVE, &PROXY_CONNECTION, &header::TRANSFER_ENCODING, &header::UPGRADE] {
+    let trailers = keep_te_trailers
+        && headers.get_all(header::TE).iter().any(|v| {
+            v.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
+        });
+    for name in [
+        &header::CONNECTION,
+        &header::TE,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
+        &header::PROXY_AUTHENTICATE,
+        &header::PROXY_AUTHORIZATION,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+    ] {
         headers.remove(name);
     }
-    if headers.contains_key(header::TE) {
-        let trailers = keep_te_trailers
-            && headers.get_all(header::TE).iter().any(|v| {
-                v.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
-            });
-        headers.remove(header::TE);
-        if trailers {
-            headers.insert(header::TE, HeaderValue::from_static("trailers"));
-        }
+    if trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
-    headers.remove(header::PROXY_AUTHENTICATE);
-    headers.remove(header::PROXY_AUTHORIZATION);
 }
 
 /// Adds `X-Forwarded-For` (appending the client), `-Proto` and `-Host`.
-pub(crate) fn add_forwarded(headers: &mut HeaderMap, client: IpAddr, proto: &'static str, host: Option<&str>) {
-    let ip = client.to_string();
-    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.is_empty() => format!("{prev}, {ip}"),
-        _ => ip,
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert(X_FORWARDED_FOR.clone(), v);
+///
+/// `client_ip` is the client address already rendered as a header value;
+/// it is computed once per connection, not per request.
+pub(crate) fn add_forwarded(
+    headers: &mut HeaderMap,
+    client_ip: &HeaderValue,
+    proto: &'static str,
+    host: Option<HeaderValue>,
+) {
+    match headers.get(&X_FORWARDED_FOR).filter(|v| !v.is_empty()) {
+        Some(prev) => {
+            let mut chain = Vec::with_capacity(prev.len() + 2 + client_ip.len());
+            chain.extend_from_slice(prev.as_bytes());
+            chain.extend_from_slice(b", ");
+            chain.extend_from_slice(client_ip.as_bytes());
+            // Both parts were valid header values, and ", " is too.
+            if let Ok(v) = HeaderValue::from_bytes(&chain) {
+                headers.insert(X_FORWARDED_FOR.clone(), v);
+            }
+        }
+        None => {
+            headers.insert(X_FORWARDED_FOR.clone(), client_ip.clone());
+        }
     }
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
-    if let Some(v) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
-        headers.insert(X_FORWARDED_HOST.clone(), v);
+    if let Some(host) = host {
+        headers.insert(X_FORWARDED_HOST.clone(), host);
     }
+}
+
+/// Renders an IP address as a header value (once per connection).
+pub(crate) fn ip_header(ip: IpAddr) -> HeaderValue {
+    // An IP address's text form is always a valid header value.
+    HeaderValue::from_str(&ip.to_string()).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 /// Returns the request's id, generating and inserting one when absent.
@@ -83,20 +125,22 @@ pub(crate) fn ensure_request_id(headers: &mut HeaderMap, rng: &mut FastRng) -> H
 
 /// A random 128-bit id in UUID v4 text form.
 fn new_request_id(rng: &mut FastRng) -> HeaderValue {
-    let hi = rng.next_u64();
-    let lo = rng.next_u64();
-    let hi = (hi & !0xf000) | 0x4000; // version 4
-    let lo = (lo & !(0xc << 60)) | (0x8 << 60); // RFC 4122 variant
-    let s = format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        hi >> 32,
-        (hi >> 16) & 0xffff,
-        hi & 0xffff,
-        lo >> 48,
-        lo & 0xffff_ffff_ffff
-    );
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hi = (rng.next_u64() & !0xf000) | 0x4000; // version 4
+    let lo = (rng.next_u64() & !(0xc << 60)) | (0x8 << 60); // RFC 4122 variant
+    let bits = (u128::from(hi) << 64) | u128::from(lo);
+    let mut out = [0u8; 36];
+    let mut nibble = 32;
+    for (i, slot) in out.iter_mut().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            *slot = b'-';
+        } else {
+            nibble -= 1;
+            *slot = HEX[((bits >> (nibble * 4)) & 0xf) as usize];
+        }
+    }
     // Hex digits and dashes are always a valid header value.
-    HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+    HeaderValue::from_bytes(&out).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
 #[cfg(test)]
@@ -114,7 +158,8 @@ mod tests {
         h.insert(header::UPGRADE, HeaderValue::from_static("h2c"));
         h.insert("x-keep", HeaderValue::from_static("1"));
         strip_hop_by_hop(&mut h, true);
-        let names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        let mut names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
         assert_eq!(names, vec!["te", "x-keep"]);
         assert_eq!(h[header::TE], "trailers");
     }
@@ -131,7 +176,8 @@ mod tests {
     fn forwarded_for_appends_to_an_existing_chain() {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
-        add_forwarded(&mut h, "127.0.0.1".parse().unwrap(), "http", Some("api.example.com"));
+        let ip = ip_header("127.0.0.1".parse().unwrap());
+        add_forwarded(&mut h, &ip, "http", Some(HeaderValue::from_static("api.example.com")));
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "api.example.com");
@@ -145,6 +191,8 @@ mod tests {
         let s = id.to_str().unwrap();
         assert_eq!(s.len(), 36);
         assert_eq!(&s[14..15], "4");
+        assert!(matches!(&s[19..20], "8" | "9" | "a" | "b"), "{s}");
+        assert!(s.bytes().enumerate().all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { b == b'-' } else { b.is_ascii_hexdigit() }));
         assert_eq!(h[&X_REQUEST_ID], id);
         let again = ensure_request_id(&mut h, &mut rng);
         assert_eq!(again, id, "an existing id is kept");

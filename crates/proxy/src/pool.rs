@@ -78,7 +78,8 @@ impl EndpointPool {
         req: Request<RequestBody>,
     ) -> Result<(Response<Incoming>, Option<PoolReturn>), Error> {
         if self.config.http2 {
-            return self.send_h2(req).await;
+            // Boxed: keeps the h2 path's state out of every h1 request's future.
+            return Box::pin(self.send_h2(req)).await;
         }
         let mut req = req;
         // At most one retry, and only for a request the dead connection never sent.
@@ -91,7 +92,9 @@ impl EndpointPool {
                 },
             }
         }
-        let mut sender = self.connect_h1().await?;
+        // Boxed: connecting is the cold path, and its large state machine
+        // would otherwise be copied with every request's future.
+        let mut sender = Box::pin(self.connect_h1()).await?;
         match sender.send_request(req).await {
             Ok(resp) => Ok((resp, Some(PoolReturn { pool: self.clone(), sender }))),
             Err(e) => Err(classify_send(e)),
@@ -100,9 +103,16 @@ impl EndpointPool {
 
     fn checkout_h1(&self) -> Option<http1::SendRequest<RequestBody>> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut now = None;
         while let Some(conn) = idle.pop() {
-            if conn.sender.is_closed() || conn.since.elapsed() > self.config.idle_timeout {
-                continue; // dropping the sender closes the connection
+            if conn.sender.is_closed() {
+                continue; // the upstream closed it while it waited
+            }
+            let now = *now.get_or_insert_with(Instant::now);
+            if now.duration_since(conn.since) > self.config.idle_timeout {
+                // LIFO: everything below this one is older still.
+                idle.clear();
+                return None;
             }
             if conn.sender.is_ready() {
                 self.metrics.reused.inc();
@@ -184,13 +194,18 @@ impl EndpointPool {
     }
 
     fn checkin(&self, sender: http1::SendRequest<RequestBody>) {
+        let now = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        // Drop the expired ones first so the cap counts live connections.
-        let timeout = self.config.idle_timeout;
-        idle.retain(|c| !c.sender.is_closed() && c.since.elapsed() <= timeout);
-        if idle.len() < self.config.max_idle {
-            idle.push(Idle { sender, since: Instant::now() });
+        if idle.len() >= self.config.max_idle {
+            // Full: make room only by evicting dead or expired entries. The
+            // list is LIFO, so the oldest (most likely expired) are in front.
+            let timeout = self.config.idle_timeout;
+            idle.retain(|c| !c.sender.is_closed() && now.duration_since(c.since) <= timeout);
+            if idle.len() >= self.config.max_idle {
+                return; // dropping the sender closes the connection
+            }
         }
+        idle.push(Idle { sender, since: now });
     }
 
     /// Number of idle HTTP/1.1 connections (for tests and stats).

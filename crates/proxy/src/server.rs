@@ -74,7 +74,14 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, index: usize, sta
     };
     let activity = Arc::new(ConnActivity::default());
     let io = TokioIo::new(TimedIo::new(stream, activity.clone(), timeouts, http2));
-    let service = ProxyService { state: state.clone(), listener: index, client: peer, activity, scheme: "http" };
+    let service = ProxyService {
+        state: state.clone(),
+        listener: index,
+        client: peer,
+        client_ip: crate::headers::ip_header(peer.ip()),
+        activity,
+        scheme: "http",
+    };
     let result = if http2 {
         let conn = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
@@ -82,6 +89,7 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, index: usize, sta
             .serve_connection(io, service);
         tokio::pin!(conn);
         tokio::select! {
+            biased; // the connection is the busy branch: poll it first
             r = conn.as_mut() => r,
             () = shutdown.signalled() => {
                 conn.as_mut().graceful_shutdown();
@@ -97,6 +105,7 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, index: usize, sta
             .serve_connection(io, service);
         tokio::pin!(conn);
         tokio::select! {
+            biased; // the connection is the busy branch: poll it first
             r = conn.as_mut() => r,
             () = shutdown.signalled() => {
                 conn.as_mut().graceful_shutdown();

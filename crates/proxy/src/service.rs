@@ -55,6 +55,8 @@ pub(crate) struct ProxyService {
     pub(crate) state: Arc<ProxyState>,
     pub(crate) listener: usize,
     pub(crate) client: SocketAddr,
+    /// The client IP as a header value, rendered once per connection.
+    pub(crate) client_ip: HeaderValue,
     pub(crate) activity: Arc<ConnActivity>,
     pub(crate) scheme: &'static str,
 }
@@ -65,21 +67,22 @@ impl hyper::service::Service<Request<Incoming>> for ProxyService {
     type Future = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { Ok(this.handle(req).await) })
+        // One box per request, built straight from `handle`: wrapping it in
+        // another async block would copy its (multi-KiB) state twice more.
+        Box::pin(self.clone().handle(req))
     }
 }
 
 // === impl ProxyService ===
 
 impl ProxyService {
-    async fn handle(self, req: Request<Incoming>) -> Response<ResponseBody> {
+    async fn handle(self, req: Request<Incoming>) -> Result<Response<ResponseBody>, Infallible> {
         let start = Instant::now();
         let guards = Guards { activity: Some(self.activity.start()), ..Guards::default() };
         let state = &self.state;
         let Some(listener) = state.listeners.get(self.listener) else {
             let id = with_rng(|r| headers::ensure_request_id(&mut http::HeaderMap::new(), r));
-            return respond::error(&Error::internal("listener missing from state"), &id, guards);
+            return Ok(respond::error(&Error::internal("listener missing from state"), &id, guards));
         };
 
         // Phase 1: request filter.
@@ -88,12 +91,12 @@ impl ProxyService {
         let Some(found) = found else {
             let id = with_rng(|r| headers::ensure_request_id(&mut parts.headers, r));
             let err = Error::downstream(ErrorKind::NoRoute, format!("no route for {} {}", parts.method, parts.uri.path()));
-            return respond::error(&err, &id, guards);
+            return Ok(respond::error(&err, &id, guards));
         };
         let (Some(route), Some(route_state)) = (state.config.routes.get(found.route), state.routes.get(found.route))
         else {
             let id = with_rng(|r| headers::ensure_request_id(&mut parts.headers, r));
-            return respond::error(&Error::internal("route missing from state"), &id, guards);
+            return Ok(respond::error(&Error::internal("route missing from state"), &id, guards));
         };
         let resp = match &route.action {
             RouteAction::Direct(d) => respond::direct(d, guards),
@@ -123,7 +126,7 @@ impl ProxyService {
             c.inc();
         }
         route_state.duration.observe(start.elapsed());
-        resp
+        Ok(resp)
     }
 
     async fn proxy(
@@ -188,21 +191,19 @@ impl ProxyService {
         cluster: &ClusterState,
     ) -> Result<(), Error> {
         // The client-facing host, before any rewrite: Host, or :authority on h2.
-        let original_host: Option<String> = match parts.headers.get(header::HOST) {
-            Some(h) => h.to_str().ok().map(str::to_owned),
-            None => parts.uri.authority().map(|a| a.as_str().to_owned()),
+        let original_host: Option<HeaderValue> = match parts.headers.get(header::HOST) {
+            Some(h) => Some(h.clone()),
+            None => parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
         };
         headers::strip_hop_by_hop(&mut parts.headers, true);
-        headers::add_forwarded(&mut parts.headers, self.client.ip(), self.scheme, original_host.as_deref());
         if let Some(h) = &action.host_rewrite {
             let v = HeaderValue::from_str(h).map_err(|_| Error::internal("host_rewrite is not a valid header"))?;
             parts.headers.insert(header::HOST, v);
-        } else if let (None, Some(h)) = (parts.headers.get(header::HOST), &original_host) {
+        } else if let (false, Some(h)) = (parts.headers.contains_key(header::HOST), &original_host) {
             // h2 clients send :authority only; an HTTP/1.1 upstream needs Host.
-            if let Ok(v) = HeaderValue::from_str(h) {
-                parts.headers.insert(header::HOST, v);
-            }
+            parts.headers.insert(header::HOST, h.clone());
         }
+        headers::add_forwarded(&mut parts.headers, &self.client_ip, self.scheme, original_host);
 
         let path_and_query = rewritten_path(action, prefix, &parts.uri)?;
         let mut uri = http::uri::Parts::default();

@@ -1,0 +1,336 @@
+//! The error model through the binary: each upstream failure becomes the
+//! documented status and JSON body (`{"error", "status", "message",
+//! "request_id"}`), carries the request id, and counts as a 5xx in /metrics.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::Gateway;
+use common::client::Reply;
+use common::upstream::{self, Proto, Upstream};
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const ROUTE_TIMEOUT: Duration = Duration::from_millis(300);
+const SLACK: Duration = Duration::from_secs(3);
+
+// === helpers ===
+
+/// A raw TCP upstream: every accepted connection is handed to `serve`.
+struct RawUpstream {
+    addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+}
+
+async fn raw_upstream<F, Fut>(serve: F) -> RawUpstream
+where
+    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let count = connections.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(serve(stream));
+        }
+    });
+    RawUpstream { addr, connections }
+}
+
+/// Reads until the end of a request head (these tests send no bodies).
+async fn read_head(stream: &mut TcpStream) -> bool {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    true
+}
+
+/// A port with nothing listening on it.
+fn dead_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+struct Setup {
+    gw: Gateway,
+    _ok: Upstream,
+    slow: Upstream,
+    reset: RawUpstream,
+    garbage: RawUpstream,
+    midbody: RawUpstream,
+}
+
+async fn setup() -> Setup {
+    let ok = upstream::echo("ok").await;
+    let slow = upstream::start(
+        Proto::H1,
+        Arc::new(|_req: Request<Incoming>| {
+            Box::pin(async {
+                // Never answers: only the route timeout can end this request.
+                std::future::pending::<()>().await;
+                unreachable!()
+            })
+        }),
+    )
+    .await;
+    let reset = raw_upstream(|mut s| async move {
+        // Reads the request and closes without a word.
+        read_head(&mut s).await;
+    })
+    .await;
+    let garbage = raw_upstream(|mut s| async move {
+        if read_head(&mut s).await {
+            let _ = s.write_all(b"this is not http at all\r\n\r\n").await;
+            let _ = s.shutdown().await;
+        }
+    })
+    .await;
+    let midbody = raw_upstream(|mut s| async move {
+        if read_head(&mut s).await {
+            // Promises 1000 bytes, sends 10, then dies.
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n0123456789").await;
+            let _ = s.shutdown().await;
+        }
+    })
+    .await;
+    let refused = dead_port();
+    let mut config = String::from(
+        r#"
+[admin]
+address = "127.0.0.1:0"
+
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+"#,
+    );
+    for (name, addr) in [
+        ("ok", ok.addr),
+        ("refused", refused),
+        ("slow", slow.addr),
+        ("reset", reset.addr),
+        ("garbage", garbage.addr),
+        ("midbody", midbody.addr),
+    ] {
+        config.push_str(&format!(
+            r#"
+[[routes]]
+name = "{name}"
+listener = "public"
+match = {{ path_prefix = "/{name}" }}
+cluster = "{name}"
+timeout = "{}ms"
+
+[[clusters]]
+name = "{name}"
+connect_timeout = "2s"
+endpoints = [{{ address = "{addr}" }}]
+"#,
+            ROUTE_TIMEOUT.as_millis()
+        ));
+    }
+    let gw = Gateway::start(&config);
+    Setup { gw, _ok: ok, slow, reset, garbage, midbody }
+}
+
+async fn get(gw: &Gateway, path: &str, headers: &[(&str, &str)]) -> Reply {
+    common::client::get(gw.addr("public"), path, headers).await
+}
+
+/// Checks the JSON error contract and returns the request id.
+fn assert_error(reply: &Reply, status: u16, code: &str) -> String {
+    assert_eq!(reply.status.as_u16(), status, "body: {}", reply.text());
+    assert_eq!(
+        reply.headers.get("content-type").map(|v| v.to_str().unwrap()),
+        Some("application/json"),
+        "error bodies are JSON"
+    );
+    let body = reply.json();
+    assert_eq!(body["error"], code, "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    let message = body["message"].as_str().expect("message is a string");
+    assert!(!message.is_empty(), "message is not empty: {body}");
+    let id = body["request_id"].as_str().expect("request_id is a string").to_owned();
+    assert!(!id.is_empty(), "a request id is generated: {body}");
+    let header = reply.headers.get("x-request-id").expect("x-request-id response header").to_str().unwrap();
+    assert_eq!(header, id, "body and header carry the same request id");
+    id
+}
+
+async fn metrics(gw: &Gateway) -> String {
+    let reply = common::client::get(gw.addr("admin"), "/metrics", &[]).await;
+    assert_eq!(reply.status, 200);
+    reply.text()
+}
+
+/// The value of the sample `name{labels...}` (every given label must match).
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (series, value) = l.rsplit_once(' ')?;
+        let (n, rest) = series.split_once('{').unwrap_or((series, "}"));
+        if n != name {
+            return None;
+        }
+        let rest = rest.strip_suffix('}')?;
+        let all = labels.iter().all(|(k, v)| rest.split(',').any(|kv| kv == format!("{k}=\"{v}\"")));
+        if all { value.parse().ok() } else { None }
+    })
+}
+
+fn requests(text: &str, route: &str, class: &str) -> f64 {
+    sample(text, "meshgate_http_requests_total", &[("route", route), ("status_class", class)]).unwrap_or(0.0)
+}
+
+// === tests ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_refused_is_502_connect_refused() {
+    let s = setup().await;
+    let reply = get(&s.gw, "/refused", &[]).await;
+    assert_error(&reply, 502, "connect_refused");
+    let m = metrics(&s.gw).await;
+    assert_eq!(requests(&m, "refused", "5xx"), 1.0, "{m}");
+    assert_eq!(requests(&m, "refused", "2xx"), 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_upstream_is_504_upstream_timeout_at_the_route_timeout() {
+    let s = setup().await;
+    let start = Instant::now();
+    let reply = get(&s.gw, "/slow", &[]).await;
+    let took = start.elapsed();
+    assert_error(&reply, 504, "upstream_timeout");
+    assert!(took >= ROUTE_TIMEOUT.mul_f32(0.9), "504 after only {took:?}");
+    assert!(took < ROUTE_TIMEOUT + SLACK, "504 after {took:?}");
+    assert_eq!(s.slow.hits(), 1, "the request did reach the upstream");
+    let m = metrics(&s.gw).await;
+    assert_eq!(requests(&m, "slow", "5xx"), 1.0, "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_closing_without_answer_is_502_upstream_reset() {
+    let s = setup().await;
+    let reply = get(&s.gw, "/reset", &[]).await;
+    assert_error(&reply, 502, "upstream_reset");
+    assert_eq!(s.reset.connections.load(Ordering::SeqCst), 1, "not retried: the upstream may have acted on it");
+    let m = metrics(&s.gw).await;
+    assert_eq!(requests(&m, "reset", "5xx"), 1.0, "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_answering_garbage_is_502_upstream_protocol_error() {
+    let s = setup().await;
+    let reply = get(&s.gw, "/garbage", &[]).await;
+    assert_error(&reply, 502, "upstream_protocol_error");
+    assert_eq!(s.garbage.connections.load(Ordering::SeqCst), 1);
+    let m = metrics(&s.gw).await;
+    assert_eq!(requests(&m, "garbage", "5xx"), 1.0, "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_request_id_is_echoed_in_error_bodies() {
+    let s = setup().await;
+    for path in ["/refused", "/slow", "/reset", "/garbage"] {
+        let id = format!("req-{}", path.trim_start_matches('/'));
+        let reply = get(&s.gw, path, &[("x-request-id", &id)]).await;
+        assert!(reply.status.is_server_error(), "{path}: {}", reply.status);
+        assert_eq!(reply.json()["request_id"], id.as_str(), "{path}");
+        assert_eq!(reply.headers["x-request-id"], id.as_str(), "{path}");
+    }
+    // Generated ids differ from request to request.
+    let a = assert_error(&get(&s.gw, "/refused", &[]).await, 502, "connect_refused");
+    let b = assert_error(&get(&s.gw, "/refused", &[]).await, 502, "connect_refused");
+    assert_ne!(a, b, "generated request ids must be unique");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_counts_as_5xx_and_successes_do_not() {
+    let s = setup().await;
+    let before = metrics(&s.gw).await;
+    for route in ["ok", "refused", "slow", "reset", "garbage"] {
+        assert_eq!(requests(&before, route, "5xx"), 0.0, "{route} starts at 0");
+    }
+    assert_eq!(get(&s.gw, "/ok", &[]).await.status, 200);
+    for path in ["/refused", "/refused", "/slow", "/reset", "/garbage"] {
+        assert!(get(&s.gw, path, &[]).await.status.is_server_error());
+    }
+    let m = metrics(&s.gw).await;
+    assert_eq!(requests(&m, "ok", "2xx"), 1.0, "{m}");
+    assert_eq!(requests(&m, "ok", "5xx"), 0.0);
+    assert_eq!(requests(&m, "refused", "5xx"), 2.0);
+    for route in ["slow", "reset", "garbage"] {
+        assert_eq!(requests(&m, route, "5xx"), 1.0, "{route}");
+        assert_eq!(requests(&m, route, "2xx"), 0.0, "{route}");
+    }
+    // And the gateway is still healthy after all that.
+    assert_eq!(get(&s.gw, "/ok", &[]).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_over_h2c_have_the_same_shape() {
+    let s = setup().await;
+    let req = Request::get(s.gw.url("public", "/refused"))
+        .header("x-request-id", "h2-id")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let reply = common::client::send(&common::client::h2(), req).await;
+    assert_eq!(reply.status, 502);
+    assert_eq!(reply.json()["error"], "connect_refused");
+    assert_eq!(reply.json()["request_id"], "h2-id");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_with_curl() {
+    let s = setup().await;
+    let url = s.gw.url("public", "/reset");
+    let (ok, out) = tokio::task::spawn_blocking(move || {
+        common::curl(&["-H", "x-request-id: curl-1", "-w", "\n%{http_code}", &url])
+    })
+    .await
+    .unwrap();
+    assert!(ok, "curl failed: {out}");
+    let (body, code) = out.rsplit_once('\n').unwrap();
+    assert_eq!(code, "502");
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["error"], "upstream_reset");
+    assert_eq!(body["request_id"], "curl-1");
+}
+
+/// An upstream that dies after the response head was forwarded cannot be
+/// turned into an error status any more; the client must see the body fail,
+/// never a short body that looks complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_dying_mid_body_aborts_the_client_response() {
+    let s = setup().await;
+    let client = common::client::h1();
+    let req = Request::get(s.gw.url("public", "/midbody")).body(Full::new(Bytes::new())).unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req)).await.unwrap().unwrap();
+    assert_eq!(resp.status(), 200, "the head was already on its way");
+    let body = tokio::time::timeout(Duration::from_secs(10), resp.into_body().collect()).await.unwrap();
+    assert!(body.is_err(), "a truncated upstream body must not end cleanly downstream: got {:?}", body.map(|b| b.to_bytes()));
+    assert_eq!(s.midbody.connections.load(Ordering::SeqCst), 1);
+    // The broken upstream connection is not reused: a second request opens a new one.
+    let req = Request::get(s.gw.url("public", "/midbody")).body(Full::new(Bytes::new())).unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req)).await.unwrap().unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), resp.into_body().collect()).await.unwrap();
+    assert_eq!(s.midbody.connections.load(Ordering::SeqCst), 2);
+}

@@ -1,0 +1,623 @@
+//! The routing matrix through the real binary: host, path, method, header and
+//! query conditions; precedence between overlapping routes; the route
+//! actions (direct response, redirect, prefix and host rewrites); the 404 for
+//! no route; and the headers meshgate adds and strips on the way through.
+//!
+//! Every route answers with something that names it (an echo upstream of its
+//! own, or a direct response whose body is the route's name), so the winner
+//! of each request is observable from the outside.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use common::client::{self, Reply};
+use common::upstream::{self, Upstream};
+use common::Gateway;
+use http::{Request, StatusCode, Version};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+type H1 = Client<HttpConnector, Full<Bytes>>;
+
+const LISTENER: &str = r#"
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+"#;
+
+/// A `[[routes]]` entry with a direct response whose body is the route name.
+fn direct_route(name: &str, matcher: &str) -> String {
+    format!(
+        r#"
+[[routes]]
+name = "{name}"
+listener = "public"
+match = {{ {matcher} }}
+direct_response = {{ status = 200, body = "{name}" }}
+"#
+    )
+}
+
+/// A `[[routes]]` entry forwarding to cluster `cluster`, plus extra route keys.
+fn proxy_route(name: &str, matcher: &str, cluster: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[routes]]
+name = "{name}"
+listener = "public"
+match = {{ {matcher} }}
+cluster = "{cluster}"
+{extra}
+"#
+    )
+}
+
+/// A one-endpoint cluster.
+fn cluster(name: &str, up: &Upstream) -> String {
+    format!(
+        r#"
+[[clusters]]
+name = "{name}"
+endpoints = [{{ address = "{}" }}]
+"#,
+        up.addr
+    )
+}
+
+/// Sends `method path` with these headers and reads the whole reply.
+async fn call(c: &H1, addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut b = Request::builder().method(method).uri(format!("http://{addr}{path}"));
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    client::send(c, b.body(Full::new(Bytes::new())).unwrap()).await
+}
+
+/// The body of a direct-response route, or `404` when nothing matched.
+async fn winner(c: &H1, addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> String {
+    let r = call(c, addr, method, path, headers).await;
+    match r.status {
+        StatusCode::OK => r.text(),
+        StatusCode::NOT_FOUND => {
+            assert_eq!(r.json()["error"], "no_route", "a 404 from meshgate: {}", r.text());
+            "404".into()
+        }
+        s => panic!("{method} {path} {headers:?}: unexpected {s}: {}", r.text()),
+    }
+}
+
+/// Asserts a table of `(method, path, headers, expected winner)`.
+async fn check_table(g: &Gateway, table: &[(&str, &str, &[(&str, &str)], &str)]) {
+    let c = client::h1();
+    let addr = g.addr("public");
+    let mut failures = Vec::new();
+    for (method, path, headers, want) in table {
+        let got = winner(&c, addr, method, path, headers).await;
+        if got != *want {
+            failures.push(format!("{method} {path} {headers:?}: want {want}, got {got}"));
+        }
+    }
+    assert!(failures.is_empty(), "routing mismatches:\n{}", failures.join("\n"));
+}
+
+/// The JSON an echo upstream answered with, checking it came from `instance`.
+fn echoed(r: &Reply, instance: &str) -> Value {
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["instance"], instance, "answered by the wrong upstream: {v}");
+    v
+}
+
+fn is_uuid_v4(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit() && !c.is_ascii_uppercase(),
+        })
+        && b[14] == b'4'
+        && matches!(b[19], b'8' | b'9' | b'a' | b'b')
+}
+
+/// One request on a fresh hyper HTTP/1.1 connection, with the headers given
+/// exactly (no client adds or removes any, not even `Host`).
+async fn raw_h1(addr: SocketAddr, req: Request<Full<Bytes>>) -> (Version, Reply) {
+    let fut = async {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+        tokio::spawn(conn);
+        let resp = send.send_request(req).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        (parts.version, Reply { status: parts.status, headers: parts.headers, body })
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), fut).await.expect("request timed out")
+}
+
+// === host ===
+
+#[test]
+fn host_exact_beats_wildcard_beats_longer_wildcard_order_and_none() {
+    let config = format!(
+        "{LISTENER}{}{}{}{}",
+        direct_route("no-host", r#"path_prefix = "/""#),
+        direct_route("wildcard", r#"host = "*.example.com""#),
+        direct_route("longer-wildcard", r#"host = "*.eu.example.com""#),
+        direct_route("exact", r#"host = "api.example.com""#),
+    );
+    let g = Gateway::start(&config);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(check_table(
+        &g,
+        &[
+            ("GET", "/", &[("host", "api.example.com")], "exact"),
+            ("GET", "/", &[("host", "API.Example.COM")], "exact"),
+            ("GET", "/", &[("host", "api.example.com:8080")], "exact"),
+            ("GET", "/", &[("host", "api.example.com.")], "exact"),
+            ("GET", "/", &[("host", "x.example.com")], "wildcard"),
+            ("GET", "/", &[("host", "a.b.example.com:1")], "wildcard"),
+            ("GET", "/", &[("host", "x.eu.example.com")], "longer-wildcard"),
+            // The wildcard needs at least one more label.
+            ("GET", "/", &[("host", "example.com")], "no-host"),
+            ("GET", "/", &[("host", "eu.example.com")], "wildcard"),
+            ("GET", "/", &[("host", "other.org")], "no-host"),
+            ("GET", "/", &[("host", "badexample.com")], "no-host"),
+        ],
+    ));
+}
+
+#[test]
+fn host_routes_without_a_catch_all_answer_404_for_other_hosts() {
+    let config = format!(
+        "{LISTENER}{}{}",
+        direct_route("wildcard", r#"host = "*.example.com""#),
+        direct_route("exact", r#"hosts = ["a.test", "b.test"]"#),
+    );
+    let g = Gateway::start(&config);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(check_table(
+        &g,
+        &[
+            ("GET", "/", &[("host", "a.test")], "exact"),
+            ("GET", "/x", &[("host", "b.test")], "exact"),
+            ("GET", "/", &[("host", "c.test")], "404"),
+            ("GET", "/", &[("host", "example.com")], "404"),
+            ("GET", "/", &[("host", "w.example.com")], "wildcard"),
+        ],
+    ));
+}
+
+// === path ===
+
+#[test]
+fn path_exact_prefix_template_and_regex() {
+    let config = format!(
+        "{LISTENER}{}{}{}{}{}",
+        direct_route("exact", r#"path = "/exact""#),
+        direct_route("prefix", r#"path_prefix = "/api""#),
+        direct_route("dir-prefix", r#"path_prefix = "/docs/""#),
+        direct_route("template", r#"path_template = "/users/{id}/posts/{post}""#),
+        direct_route("regex", r#"path_regex = "/static/.+\\.(css|js)""#),
+    );
+    let g = Gateway::start(&config);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(check_table(
+        &g,
+        &[
+            ("GET", "/exact", &[], "exact"),
+            ("GET", "/exact?q=1", &[], "exact"),
+            ("GET", "/exact/", &[], "404"),
+            ("GET", "/exactly", &[], "404"),
+            ("GET", "/Exact", &[], "404"),
+            // A prefix matches at a segment boundary only.
+            ("GET", "/api", &[], "prefix"),
+            ("GET", "/api/", &[], "prefix"),
+            ("GET", "/api/x/y", &[], "prefix"),
+            ("GET", "/api?x=1", &[], "prefix"),
+            ("GET", "/apix", &[], "404"),
+            ("GET", "/ap", &[], "404"),
+            // A directory-style prefix also catches the bare directory.
+            ("GET", "/docs", &[], "dir-prefix"),
+            ("GET", "/docs/", &[], "dir-prefix"),
+            ("GET", "/docs/a", &[], "dir-prefix"),
+            ("GET", "/docsx", &[], "404"),
+            // A template needs exactly its segments, each parameter non-empty.
+            ("GET", "/users/42/posts/7", &[], "template"),
+            ("GET", "/users/abc/posts/x-y", &[], "template"),
+            ("GET", "/users/42/posts/", &[], "404"),
+            ("GET", "/users//posts/7", &[], "404"),
+            ("GET", "/users/42/posts/7/x", &[], "404"),
+            ("GET", "/users/42/comments/7", &[], "404"),
+            // A regex must match the whole path.
+            ("GET", "/static/a/b.css", &[], "regex"),
+            ("GET", "/static/app.js", &[], "regex"),
+            ("GET", "/static/app.js.map", &[], "404"),
+            ("GET", "/x/static/app.js", &[], "404"),
+            ("GET", "/static/.png", &[], "404"),
+        ],
+    ));
+}
+
+// === methods, headers, query ===
+
+#[test]
+fn method_header_and_query_conditions() {
+    let config = format!(
+        "{LISTENER}{}{}{}{}{}{}{}",
+        direct_route("methods", r#"path = "/m", methods = ["post", "PUT"]"#),
+        direct_route("h-exact", r#"path = "/h", headers = [{ name = "X-Env", exact = "prod" }]"#),
+        direct_route("h-present", r#"path = "/hp", headers = [{ name = "x-debug", present = true }]"#),
+        direct_route("h-regex", r#"path = "/hr", headers = [{ name = "x-ver", regex = "v[0-9]+" }]"#),
+        direct_route("q-exact", r#"path = "/q", query = [{ name = "debug", exact = "1" }]"#),
+        direct_route("q-present", r#"path = "/qp", query = [{ name = "trace", present = true }]"#),
+        direct_route("q-regex", r#"path = "/qr", query = [{ name = "v", regex = "[0-9]+" }]"#),
+    );
+    let g = Gateway::start(&config);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(check_table(
+        &g,
+        &[
+            ("POST", "/m", &[], "methods"),
+            ("PUT", "/m", &[], "methods"),
+            ("GET", "/m", &[], "404"),
+            ("DELETE", "/m", &[], "404"),
+            // Header names are case-insensitive; values are exact bytes.
+            ("GET", "/h", &[("x-env", "prod")], "h-exact"),
+            ("GET", "/h", &[("x-env", "Prod")], "404"),
+            ("GET", "/h", &[("x-env", "prod2")], "404"),
+            ("GET", "/h", &[], "404"),
+            // Any one of several lines may match.
+            ("GET", "/h", &[("x-env", "dev"), ("x-env", "prod")], "h-exact"),
+            ("GET", "/hp", &[("x-debug", "anything")], "h-present"),
+            ("GET", "/hp", &[("x-debug", "")], "h-present"),
+            ("GET", "/hp", &[], "404"),
+            ("GET", "/hr", &[("x-ver", "v12")], "h-regex"),
+            ("GET", "/hr", &[("x-ver", "v12a")], "404"),
+            ("GET", "/hr", &[("x-ver", "xv1")], "404"),
+            ("GET", "/q?debug=1", &[], "q-exact"),
+            ("GET", "/q?a=b&debug=1&c", &[], "q-exact"),
+            ("GET", "/q?debug=2&debug=1", &[], "q-exact"),
+            ("GET", "/q?debug=10", &[], "404"),
+            ("GET", "/q?Debug=1", &[], "404"),
+            ("GET", "/q", &[], "404"),
+            ("GET", "/qp?trace", &[], "q-present"),
+            ("GET", "/qp?x=1&trace=", &[], "q-present"),
+            ("GET", "/qp?tracer=1", &[], "404"),
+            ("GET", "/qr?v=2024", &[], "q-regex"),
+            ("GET", "/qr?v=20a", &[], "404"),
+            ("GET", "/qr?v=", &[], "404"),
+        ],
+    ));
+}
+
+// === precedence ===
+
+/// The config lists routes least specific first, so config order alone would
+/// pick the wrong route for every request below; each route has its own echo
+/// upstream (or a direct response) so the winner is visible.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_most_specific_route_wins_regardless_of_config_order() {
+    let names = ["catch-all", "api", "api-v2", "api-canary", "user", "exact-host", "wildcard-host"];
+    let mut ups = Vec::new();
+    for n in names {
+        ups.push(upstream::echo(n).await);
+    }
+    let mut config = LISTENER.to_owned();
+    config += &proxy_route("catch-all", r#"path_prefix = "/""#, "catch-all", "");
+    config += &proxy_route("api", r#"path_prefix = "/api""#, "api", "");
+    config += &proxy_route("api-v2", r#"path_prefix = "/api/v2""#, "api-v2", "");
+    config += &proxy_route(
+        "api-canary",
+        r#"path_prefix = "/api", headers = [{ name = "x-canary", exact = "1" }]"#,
+        "api-canary",
+        "",
+    );
+    config += &proxy_route("user", r#"path_template = "/api/users/{id}""#, "user", "");
+    config += &direct_route("health", r#"path = "/api/health""#);
+    config += &proxy_route("wildcard-host", r#"host = "*.example.com""#, "wildcard-host", "");
+    config += &proxy_route("exact-host", r#"host = "a.example.com", path_prefix = "/""#, "exact-host", "");
+    // Equally specific: the first in the file wins, whatever the names.
+    config += &direct_route("tie-b", r#"path_prefix = "/tie", headers = [{ name = "x-a", present = true }]"#);
+    config += &direct_route("tie-a", r#"path_prefix = "/tie", headers = [{ name = "x-b", present = true }]"#);
+    for (n, up) in names.iter().zip(&ups) {
+        config += &cluster(n, up);
+    }
+    let g = Gateway::start(&config);
+    let addr = g.addr("public");
+    let c = client::h1();
+
+    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        ("/", &[], "catch-all"),
+        ("/apix", &[], "catch-all"),
+        ("/api/orders", &[], "api"),
+        // Longer prefix wins.
+        ("/api/v2/orders", &[], "api-v2"),
+        ("/api/v2", &[], "api-v2"),
+        ("/api/v23", &[], "api"),
+        // Same prefix, more conditions wins.
+        ("/api/orders", &[("x-canary", "1")], "api-canary"),
+        ("/api/orders", &[("x-canary", "0")], "api"),
+        // Template beats prefix, and the path ranks before conditions.
+        ("/api/users/42", &[], "user"),
+        ("/api/users/42", &[("x-canary", "1")], "user"),
+        ("/api/users/42/avatar", &[], "api"),
+        // Exact path beats template and prefixes.
+        ("/api/health", &[("x-canary", "1")], "health"),
+        // Exact host beats wildcard beats none; host ranks before path.
+        ("/api/health", &[("host", "a.example.com")], "exact-host"),
+        ("/api/health", &[("host", "b.example.com")], "wildcard-host"),
+        ("/api/users/1", &[("host", "x.y.example.com")], "wildcard-host"),
+        ("/api/health", &[("host", "example.com")], "health"),
+        // Config order on ties.
+        ("/tie", &[("x-a", "1"), ("x-b", "1")], "tie-b"),
+        ("/tie", &[("x-b", "1")], "tie-a"),
+    ];
+    let mut failures = Vec::new();
+    for (path, headers, want) in cases {
+        let r = call(&c, addr, "GET", path, headers).await;
+        assert_eq!(r.status, StatusCode::OK, "{path} {headers:?}: {}", r.text());
+        let got = match serde_json::from_slice::<Value>(&r.body) {
+            Ok(v) => v["instance"].as_str().unwrap_or_default().to_owned(),
+            Err(_) => r.text(),
+        };
+        if got != *want {
+            failures.push(format!("GET {path} {headers:?}: want {want}, got {got}"));
+        }
+    }
+    assert!(failures.is_empty(), "precedence mismatches:\n{}", failures.join("\n"));
+    // Each upstream was reached by exactly the requests routed to it.
+    let expected_hits = |n: &str| cases.iter().filter(|(_, _, w)| *w == n).count();
+    for (n, up) in names.iter().zip(&ups) {
+        assert_eq!(up.hits(), expected_hits(n), "hits of upstream {n}");
+    }
+}
+
+// === actions ===
+
+#[test]
+fn direct_response_has_the_configured_status_body_and_content_type() {
+    let config = format!(
+        r#"{LISTENER}
+[[routes]]
+listener = "public"
+match = {{ path = "/teapot" }}
+direct_response = {{ status = 418, body = "short and stout", content_type = "text/plain; charset=utf-8" }}
+
+[[routes]]
+listener = "public"
+match = {{ path = "/empty" }}
+direct_response = {{ status = 204 }}
+
+[[routes]]
+listener = "public"
+match = {{ path = "/json" }}
+direct_response = {{ status = 503, body = '{{"down":true}}', content_type = "application/json" }}
+"#
+    );
+    let g = Gateway::start(&config);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let c = client::h1();
+        let addr = g.addr("public");
+        let r = call(&c, addr, "GET", "/teapot", &[]).await;
+        assert_eq!(r.status, StatusCode::IM_A_TEAPOT);
+        assert_eq!(r.text(), "short and stout");
+        assert_eq!(r.headers["content-type"], "text/plain; charset=utf-8");
+        assert_eq!(r.headers["content-length"], "15");
+
+        let r = call(&c, addr, "POST", "/empty", &[]).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        assert!(r.body.is_empty());
+        assert!(r.headers.get("content-type").is_none(), "no content_type configured: {:?}", r.headers);
+
+        let r = call(&c, addr, "GET", "/json", &[]).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.json(), serde_json::json!({"down": true}));
+        assert_eq!(r.headers["content-type"], "application/json");
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_replaces_scheme_host_and_path_and_keeps_the_query() {
+    let up = upstream::echo("never").await;
+    let config = format!(
+        r#"{LISTENER}
+[[routes]]
+listener = "public"
+match = {{ path = "/old" }}
+redirect = {{ status = 308, scheme = "https", host = "new.example.com", path = "/new" }}
+
+[[routes]]
+listener = "public"
+match = {{ path_prefix = "/shop" }}
+redirect = {{ scheme = "https" }}
+
+[[routes]]
+listener = "public"
+match = {{ path_prefix = "/moved" }}
+redirect = {{ status = 301, host = "other.example.com:8443" }}
+
+[[routes]]
+listener = "public"
+match = {{ path_prefix = "/" }}
+cluster = "never"
+{}"#,
+        cluster("never", &up)
+    );
+    let g = Gateway::start(&config);
+    let addr = g.addr("public");
+    let c = client::h1();
+
+    let cases: &[(&str, &str, StatusCode, &str)] = &[
+        ("/old?x=1&y=2", "www.example.com", StatusCode::PERMANENT_REDIRECT, "https://new.example.com/new?x=1&y=2"),
+        ("/old", "www.example.com", StatusCode::PERMANENT_REDIRECT, "https://new.example.com/new"),
+        // Only the scheme replaced; 302 by default.
+        ("/shop/cart?id=7", "shop.example.com", StatusCode::FOUND, "https://shop.example.com/shop/cart?id=7"),
+        // Only the host replaced; the scheme stays the request's (http).
+        ("/moved/a/b?q", "www.example.com", StatusCode::MOVED_PERMANENTLY, "http://other.example.com:8443/moved/a/b?q"),
+    ];
+    for (path, host, status, location) in cases {
+        let r = call(&c, addr, "GET", path, &[("host", host)]).await;
+        assert_eq!(r.status, *status, "{path}: {}", r.text());
+        assert_eq!(r.headers.get("location").map(|v| v.to_str().unwrap()), Some(*location), "{path}");
+    }
+    assert_eq!(up.hits(), 0, "a redirect is answered by meshgate itself");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefix_rewrite_replaces_the_matched_prefix_and_keeps_the_query() {
+    let up = upstream::echo("backend").await;
+    let mut config = LISTENER.to_owned();
+    config += &proxy_route("v1", r#"path_prefix = "/api/v1""#, "backend", r#"prefix_rewrite = "/internal""#);
+    config += &proxy_route("strip", r#"path_prefix = "/strip""#, "backend", r#"prefix_rewrite = "/""#);
+    config += &proxy_route("dir", r#"path_prefix = "/dir/""#, "backend", r#"prefix_rewrite = "/other/""#);
+    config += &cluster("backend", &up);
+    let g = Gateway::start(&config);
+    let addr = g.addr("public");
+    let c = client::h1();
+
+    let cases: &[(&str, &str, Option<&str>)] = &[
+        ("/api/v1/users/42?x=1&y", "/internal/users/42", Some("x=1&y")),
+        ("/api/v1", "/internal", None),
+        ("/api/v1/", "/internal/", None),
+        ("/strip/a/b?k=v", "/a/b", Some("k=v")),
+        ("/strip", "/", None),
+        ("/dir/x", "/other/x", None),
+        ("/dir", "/other/", None),
+    ];
+    for (path, want_path, want_query) in cases {
+        let r = call(&c, addr, "GET", path, &[]).await;
+        let v = echoed(&r, "backend");
+        assert_eq!(v["path"], *want_path, "{path}");
+        assert_eq!(v["query"].as_str(), *want_query, "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_rewrite_sends_the_new_host_and_keeps_the_original_in_x_forwarded_host() {
+    let up = upstream::echo("backend").await;
+    let mut config = LISTENER.to_owned();
+    config += &proxy_route("rw", r#"path_prefix = "/""#, "backend", r#"host_rewrite = "backend.internal:9000""#);
+    config += &cluster("backend", &up);
+    let g = Gateway::start(&config);
+    let c = client::h1();
+    let r = call(&c, g.addr("public"), "GET", "/x", &[("host", "www.example.com")]).await;
+    let v = echoed(&r, "backend");
+    assert_eq!(v["headers"]["host"], "backend.internal:9000");
+    assert_eq!(v["headers"]["x-forwarded-host"], "www.example.com");
+}
+
+// === no route ===
+
+#[test]
+fn no_route_is_a_404_json_error_with_a_request_id() {
+    let config = format!("{LISTENER}{}", direct_route("only", r#"path = "/only""#));
+    let g = Gateway::start(&config);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let c = client::h1();
+        let addr = g.addr("public");
+        let r = call(&c, addr, "GET", "/nothing/here?x=1", &[]).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!(r.headers["content-type"], "application/json");
+        let v = r.json();
+        assert_eq!(v["error"], "no_route", "{v}");
+        let id = v["request_id"].as_str().expect("request_id is a string");
+        assert!(is_uuid_v4(id), "generated request id {id:?} is a UUID v4");
+        assert_eq!(r.headers["x-request-id"], id, "header and body carry the same id");
+
+        // Two requests get two different ids.
+        let r2 = call(&c, addr, "GET", "/nothing", &[]).await;
+        assert_ne!(r2.json()["request_id"], v["request_id"]);
+
+        // A client-supplied id is used as is.
+        let r = call(&c, addr, "DELETE", "/nope", &[("x-request-id", "client-id-123")]).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!(r.json()["request_id"], "client-id-123");
+        assert_eq!(r.headers["x-request-id"], "client-id-123");
+    });
+}
+
+// === forwarded headers ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_sees_forwarded_headers_request_id_and_the_original_host() {
+    let up = upstream::echo("backend").await;
+    let config = format!("{LISTENER}{}{}", proxy_route("all", "", "backend", ""), cluster("backend", &up));
+    let g = Gateway::start(&config);
+    let addr = g.addr("public");
+    let c = client::h1();
+
+    // A fresh request: everything generated.
+    let r = call(&c, addr, "GET", "/a?b=c", &[("host", "app.example.com:1234")]).await;
+    let v = echoed(&r, "backend");
+    let h = &v["headers"];
+    assert_eq!(v["path"], "/a");
+    assert_eq!(v["query"], "b=c");
+    assert_eq!(h["host"], "app.example.com:1234", "Host is kept by default");
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(h["x-forwarded-host"], "app.example.com:1234");
+    let id = h["x-request-id"].as_str().expect("x-request-id added");
+    assert!(is_uuid_v4(id), "generated x-request-id {id:?} is a UUID v4");
+
+    let r = call(&c, addr, "GET", "/a", &[]).await;
+    let id2 = echoed(&r, "backend")["headers"]["x-request-id"].as_str().unwrap().to_owned();
+    assert!(is_uuid_v4(&id2) && id2 != id, "each request gets its own id: {id} {id2}");
+
+    // A request that already went through a proxy.
+    let r = call(
+        &c,
+        addr,
+        "GET",
+        "/a",
+        &[("x-forwarded-for", "203.0.113.7, 10.1.2.3"), ("x-request-id", "abc-123"), ("host", "h.example")],
+    )
+    .await;
+    let v = echoed(&r, "backend");
+    let h = &v["headers"];
+    assert_eq!(h["x-forwarded-for"], "203.0.113.7, 10.1.2.3, 127.0.0.1", "the client is appended");
+    assert_eq!(h["x-request-id"], "abc-123", "a client's request id is preserved");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(h["host"], "h.example");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hop_by_hop_headers_are_stripped_in_both_directions() {
+    let up = upstream::echo("backend").await;
+    let config = format!("{LISTENER}{}{}", proxy_route("all", "", "backend", ""), cluster("backend", &up));
+    let g = Gateway::start(&config);
+    let addr = g.addr("public");
+
+    let req = Request::get("/hop")
+        .header("host", "hop.example")
+        .header("connection", "x-secret")
+        .header("x-secret", "1")
+        .header("keep-alive", "timeout=5")
+        .header("proxy-connection", "keep-alive")
+        .header("te", "trailers")
+        .header("x-end-to-end", "kept")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let (_, r) = raw_h1(addr, req).await;
+    let v = echoed(&r, "backend");
+    let h = v["headers"].as_object().unwrap();
+    for name in ["connection", "x-secret", "keep-alive", "proxy-connection"] {
+        assert!(!h.contains_key(name), "{name} reached the upstream: {h:?}");
+    }
+    assert_eq!(h.get("te").and_then(Value::as_str), Some("trailers"), "TE: trailers survives: {h:?}");
+    assert_eq!(h.get("x-end-to-end").and_then(Value::as_str), Some("kept"));
+
+    // The upstream answered with `connection: x-hop` and `x-hop: ...`.
+    assert!(r.headers.get("x-hop").is_none(), "x-hop reached the client: {:?}", r.headers);
+    for v in r.headers.get_all("connection") {
+        assert!(!v.to_str().unwrap().contains("x-hop"), "connection: {v:?} reached the client");
+    }
+    assert_eq!(r.headers["content-type"], "application/json", "end-to-end response headers are kept");
+}
