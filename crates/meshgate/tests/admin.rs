@@ -54,13 +54,28 @@ impl Exposition {
             }
             if let Some(rest) = line.strip_prefix("# TYPE ") {
                 let (name, kind) = rest.split_once(' ').unwrap_or_else(|| panic!("{}", at()));
-                assert!(matches!(kind, "counter" | "gauge" | "histogram" | "summary" | "untyped"), "{}", at());
-                assert!(e.types.insert(name.to_owned(), kind.to_owned()).is_none(), "second TYPE for {name}");
+                assert!(
+                    matches!(
+                        kind,
+                        "counter" | "gauge" | "histogram" | "summary" | "untyped"
+                    ),
+                    "{}",
+                    at()
+                );
+                assert!(
+                    e.types.insert(name.to_owned(), kind.to_owned()).is_none(),
+                    "second TYPE for {name}"
+                );
                 continue;
             }
-            assert!(!line.starts_with('#') && !line.is_empty(), "unexpected {}", at());
+            assert!(
+                !line.starts_with('#') && !line.is_empty(),
+                "unexpected {}",
+                at()
+            );
             let sample = parse_sample(line).unwrap_or_else(|| panic!("malformed sample {}", at()));
-            let family = family_of(&sample.name, &e.types).unwrap_or_else(|| panic!("no TYPE before {}", at()));
+            let family = family_of(&sample.name, &e.types)
+                .unwrap_or_else(|| panic!("no TYPE before {}", at()));
             assert!(helped.contains(&family), "no HELP before {}", at());
             let key = (sample.name.clone(), sample.labels.clone());
             assert!(seen.insert(key), "duplicate series {}", at());
@@ -73,14 +88,26 @@ impl Exposition {
     fn find(&self, name: &str, labels: &[(&str, &str)]) -> Vec<&Sample> {
         self.samples
             .iter()
-            .filter(|s| s.name == name && labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
+            .filter(|s| {
+                s.name == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+            })
             .collect()
     }
 
     /// The one sample named `name` with exactly these labels.
     fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        let want: BTreeMap<String, String> = labels.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
-        let found: Vec<&Sample> = self.samples.iter().filter(|s| s.name == name && s.labels == want).collect();
+        let want: BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        let found: Vec<&Sample> = self
+            .samples
+            .iter()
+            .filter(|s| s.name == name && s.labels == want)
+            .collect();
         assert_eq!(found.len(), 1, "series {name}{labels:?}: {found:?}");
         found[0].value
     }
@@ -88,7 +115,9 @@ impl Exposition {
 
 fn valid_name(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
@@ -104,7 +133,11 @@ fn parse_sample(line: &str) -> Option<Sample> {
         None => (head, BTreeMap::new()),
         Some((name, rest)) => (name, parse_labels(rest.strip_suffix('}')?)?),
     };
-    valid_name(name).then(|| Sample { name: name.to_owned(), labels, value })
+    valid_name(name).then(|| Sample {
+        name: name.to_owned(),
+        labels,
+        value,
+    })
 }
 
 /// `k="v",k2="v2"` with `\\`, `\"` and `\n` escapes.
@@ -153,7 +186,10 @@ async fn scrape(g: &Gateway) -> (String, Exposition) {
     let r = client::get(g.addr("admin"), "/metrics", &[]).await;
     assert_eq!(r.status, StatusCode::OK);
     let ct = r.headers["content-type"].to_str().unwrap();
-    assert!(ct.starts_with("text/plain") && ct.contains("version=0.0.4"), "content-type {ct}");
+    assert!(
+        ct.starts_with("text/plain") && ct.contains("version=0.0.4"),
+        "content-type {ct}"
+    );
     let text = r.text();
     let e = Exposition::parse(&text);
     (text, e)
@@ -170,7 +206,10 @@ async fn fixed(status: u16, delay: Duration) -> Upstream {
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
-                Response::builder().status(status).body(upstream::full("fixed")).unwrap()
+                Response::builder()
+                    .status(status)
+                    .body(upstream::full("fixed"))
+                    .unwrap()
             })
         }),
     )
@@ -236,7 +275,12 @@ endpoints = [{{ address = "{}" }}]
 "#,
         backend.addr, broken.addr, slow.addr
     );
-    Fixture { g: Gateway::start(&config), backend, _broken: broken, _slow: slow }
+    Fixture {
+        g: Gateway::start(&config),
+        backend,
+        _broken: broken,
+        _slow: slow,
+    }
 }
 
 /// A client connection of its own, kept open until dropped.
@@ -247,7 +291,9 @@ struct Conn {
 impl Conn {
     async fn open(addr: SocketAddr) -> Conn {
         let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
         tokio::spawn(conn);
         Conn { send }
     }
@@ -255,13 +301,18 @@ impl Conn {
     async fn get(&mut self, path: &str) -> StatusCode {
         let fut = async {
             self.send.ready().await.unwrap();
-            let req = Request::get(path).header("host", "admin.test").body(Full::new(Bytes::new())).unwrap();
+            let req = Request::get(path)
+                .header("host", "admin.test")
+                .body(Full::new(Bytes::new()))
+                .unwrap();
             let resp = self.send.send_request(req).await.unwrap();
             let status = resp.status();
             resp.into_body().collect().await.unwrap();
             status
         };
-        tokio::time::timeout(Duration::from_secs(20), fut).await.expect("request timed out")
+        tokio::time::timeout(Duration::from_secs(20), fut)
+            .await
+            .expect("request timed out")
     }
 }
 
@@ -273,7 +324,10 @@ async fn eventually(g: &Gateway, what: &str, f: impl Fn(&Exposition) -> bool) {
         if f(&e) {
             return;
         }
-        assert!(Instant::now() < deadline, "{what} never held; metrics:\n{text}");
+        assert!(
+            Instant::now() < deadline,
+            "{what} never held; metrics:\n{text}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -292,33 +346,59 @@ async fn live_ready_and_stats() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
     // Some traffic, so the stats have something to show.
-    assert_eq!(client::get(f.g.addr("public"), "/ok", &[]).await.status, StatusCode::OK);
+    assert_eq!(
+        client::get(f.g.addr("public"), "/ok", &[]).await.status,
+        StatusCode::OK
+    );
 
     let r = client::get(admin, "/stats", &[]).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(r.headers["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     let v = r.json();
-    let uptime = v["uptime_seconds"].as_f64().expect("uptime_seconds is a number");
+    let uptime = v["uptime_seconds"]
+        .as_f64()
+        .expect("uptime_seconds is a number");
     assert!((0.0..60.0).contains(&uptime), "uptime {uptime}");
     assert_eq!(v["ready"], true);
     let names = |key: &str| -> Vec<String> {
-        v["config"][key].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap().to_owned()).collect()
+        v["config"][key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["name"].as_str().unwrap().to_owned())
+            .collect()
     };
     assert_eq!(names("listeners"), ["public"]);
     assert_eq!(names("routes"), ["ok", "teapot", "fail", "slow"]);
     assert_eq!(names("clusters"), ["backend", "broken", "slowpoke"]);
     assert_eq!(v["config"]["routes"][0]["action"]["cluster"], "backend");
     assert_eq!(v["config"]["routes"][1]["action"]["direct_response"], 418);
-    assert_eq!(v["config"]["clusters"][0]["endpoints"][0]["address"], f.backend.addr.to_string());
-    assert!(v["config"]["source"].as_str().unwrap().ends_with(".toml"), "the config file: {}", v["config"]["source"]);
+    assert_eq!(
+        v["config"]["clusters"][0]["endpoints"][0]["address"],
+        f.backend.addr.to_string()
+    );
+    assert!(
+        v["config"]["source"].as_str().unwrap().ends_with(".toml"),
+        "the config file: {}",
+        v["config"]["source"]
+    );
 
     let metrics = v["metrics"].as_array().expect("metrics array");
     let ok_2xx = metrics.iter().find(|m| {
-        m["name"] == "meshgate_http_requests_total" && m["labels"]["route"] == "ok" && m["labels"]["status_class"] == "2xx"
+        m["name"] == "meshgate_http_requests_total"
+            && m["labels"]["route"] == "ok"
+            && m["labels"]["status_class"] == "2xx"
     });
     assert_eq!(ok_2xx.expect("the ok route's 2xx counter")["value"], 1.0);
     assert!(
-        metrics.iter().any(|m| m["name"] == "meshgate_http_request_duration_seconds_count"),
+        metrics
+            .iter()
+            .any(|m| m["name"] == "meshgate_http_request_duration_seconds_count"),
         "histograms appear as _count: {metrics:?}"
     );
 }
@@ -331,7 +411,9 @@ async fn request_counters_and_histograms_count_known_traffic_exactly() {
     let send = |path: &'static str| {
         let c = c.clone();
         async move {
-            let req = Request::get(format!("http://{addr}{path}")).body(Full::new(Bytes::new())).unwrap();
+            let req = Request::get(format!("http://{addr}{path}"))
+                .body(Full::new(Bytes::new()))
+                .unwrap();
             client::send(&c, req).await.status
         }
     };
@@ -351,11 +433,19 @@ async fn request_counters_and_histograms_count_known_traffic_exactly() {
 
     let (text, e) = scrape(&f.g).await;
     assert_eq!(e.types["meshgate_http_requests_total"], "counter");
-    assert_eq!(e.types["meshgate_http_request_duration_seconds"], "histogram");
+    assert_eq!(
+        e.types["meshgate_http_request_duration_seconds"],
+        "histogram"
+    );
     let requests = |route: &str, cluster: &str, class: &str| {
         e.get(
             "meshgate_http_requests_total",
-            &[("listener", "public"), ("route", route), ("cluster", cluster), ("status_class", class)],
+            &[
+                ("listener", "public"),
+                ("route", route),
+                ("cluster", cluster),
+                ("status_class", class),
+            ],
         )
     };
     let expected: &[(&str, &str, &str, f64)] = &[
@@ -367,7 +457,11 @@ async fn request_counters_and_histograms_count_known_traffic_exactly() {
     for (route, cluster, class, n) in expected {
         for other in ["1xx", "2xx", "3xx", "4xx", "5xx"] {
             let want = if other == *class { *n } else { 0.0 };
-            assert_eq!(requests(route, cluster, other), want, "{route} {other}\n{text}");
+            assert_eq!(
+                requests(route, cluster, other),
+                want,
+                "{route} {other}\n{text}"
+            );
         }
     }
 
@@ -383,14 +477,28 @@ async fn request_counters_and_histograms_count_known_traffic_exactly() {
             .iter()
             .map(|s| {
                 let le = &s.labels["le"];
-                (if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap() }, s.value)
+                (
+                    if le == "+Inf" {
+                        f64::INFINITY
+                    } else {
+                        le.parse().unwrap()
+                    },
+                    s.value,
+                )
             })
             .collect();
         buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
         assert!(buckets.len() >= 2, "{route}: {buckets:?}");
-        assert_eq!(buckets.last().unwrap(), &(f64::INFINITY, *n), "{route}: +Inf bucket equals the count");
+        assert_eq!(
+            buckets.last().unwrap(),
+            &(f64::INFINITY, *n),
+            "{route}: +Inf bucket equals the count"
+        );
         for w in buckets.windows(2) {
-            assert!(w[0].1 <= w[1].1, "{route}: buckets are cumulative: {buckets:?}");
+            assert!(
+                w[0].1 <= w[1].1,
+                "{route}: buckets are cumulative: {buckets:?}"
+            );
         }
     }
     // The slow route's one request took at least 120 ms: above the 0.1 s
@@ -401,7 +509,11 @@ async fn request_counters_and_histograms_count_known_traffic_exactly() {
         labels.push(("le", bound));
         e.get("meshgate_http_request_duration_seconds_bucket", &labels)
     };
-    assert_eq!(le("0.1"), 0.0, "a 120 ms request is not under 0.1 s\n{text}");
+    assert_eq!(
+        le("0.1"),
+        0.0,
+        "a 120 ms request is not under 0.1 s\n{text}"
+    );
     assert_eq!(le("+Inf"), 1.0);
     assert!(e.get("meshgate_http_request_duration_seconds_sum", &slow) >= 0.12);
 
@@ -411,23 +523,44 @@ async fn request_counters_and_histograms_count_known_traffic_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn active_downstream_connections_follow_open_connections() {
     let f = fixture().await;
-    let active = |e: &Exposition| e.get("meshgate_downstream_connections_active", &[("listener", "public")]);
+    let active = |e: &Exposition| {
+        e.get(
+            "meshgate_downstream_connections_active",
+            &[("listener", "public")],
+        )
+    };
     let mut conn = Conn::open(f.g.addr("public")).await;
     // After a response on it, the connection has certainly been accepted.
     assert_eq!(conn.get("/teapot").await, StatusCode::IM_A_TEAPOT);
     let (text, e) = scrape(&f.g).await;
     assert_eq!(e.types["meshgate_downstream_connections_active"], "gauge");
-    assert!(active(&e) >= 1.0, "one keep-alive connection is open\n{text}");
-    assert!(e.get("meshgate_downstream_connections_total", &[("listener", "public")]) >= 1.0);
+    assert!(
+        active(&e) >= 1.0,
+        "one keep-alive connection is open\n{text}"
+    );
+    assert!(
+        e.get(
+            "meshgate_downstream_connections_total",
+            &[("listener", "public")]
+        ) >= 1.0
+    );
 
     let mut second = Conn::open(f.g.addr("public")).await;
     assert_eq!(second.get("/teapot").await, StatusCode::IM_A_TEAPOT);
     let (text, e) = scrape(&f.g).await;
-    assert!(active(&e) >= 2.0, "two keep-alive connections are open\n{text}");
+    assert!(
+        active(&e) >= 2.0,
+        "two keep-alive connections are open\n{text}"
+    );
 
     drop(conn);
     drop(second);
-    eventually(&f.g, "active connections back to 0 after the client closed", |e| active(e) == 0.0).await;
+    eventually(
+        &f.g,
+        "active connections back to 0 after the client closed",
+        |e| active(e) == 0.0,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -439,13 +572,33 @@ async fn sequential_requests_reuse_one_upstream_connection() {
         assert_eq!(conn.get("/ok").await, StatusCode::OK);
     }
     let (text, e) = scrape(&f.g).await;
-    let created = e.get("meshgate_upstream_connections_created_total", &[("cluster", "backend")]);
-    let reused = e.get("meshgate_upstream_connections_reused_total", &[("cluster", "backend")]);
-    assert_eq!((created, reused), (1.0, (N - 1) as f64), "created/reused after {N} sequential requests\n{text}");
-    assert_eq!(f.backend.connections(), 1, "the upstream saw one TCP connection");
+    let created = e.get(
+        "meshgate_upstream_connections_created_total",
+        &[("cluster", "backend")],
+    );
+    let reused = e.get(
+        "meshgate_upstream_connections_reused_total",
+        &[("cluster", "backend")],
+    );
+    assert_eq!(
+        (created, reused),
+        (1.0, (N - 1) as f64),
+        "created/reused after {N} sequential requests\n{text}"
+    );
+    assert_eq!(
+        f.backend.connections(),
+        1,
+        "the upstream saw one TCP connection"
+    );
     assert_eq!(f.backend.hits(), N);
     // Clusters without traffic report zero.
-    assert_eq!(e.get("meshgate_upstream_connections_created_total", &[("cluster", "broken")]), 0.0);
+    assert_eq!(
+        e.get(
+            "meshgate_upstream_connections_created_total",
+            &[("cluster", "broken")]
+        ),
+        0.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -489,7 +642,10 @@ endpoints = [{{ address = "{}" }}]
     // The request is in flight once the upstream has it.
     let deadline = Instant::now() + Duration::from_secs(10);
     while up.hits() == 0 {
-        assert!(Instant::now() < deadline, "the request never reached the upstream");
+        assert!(
+            Instant::now() < deadline,
+            "the request never reached the upstream"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     g.signal(libc::SIGTERM);
@@ -502,14 +658,27 @@ endpoints = [{{ address = "{}" }}]
             break;
         }
         assert_eq!(r.status, StatusCode::OK);
-        assert!(Instant::now() < deadline, "/ready never turned 503 after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "/ready never turned 503 after SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(client::get(admin, "/live", &[]).await.status, StatusCode::OK, "still live while draining");
+    assert_eq!(
+        client::get(admin, "/live", &[]).await.status,
+        StatusCode::OK,
+        "still live while draining"
+    );
     release.notify_one();
     let r = in_flight.await.unwrap();
-    assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, "finally"), "the in-flight request completes");
-    let status = tokio::task::spawn_blocking(move || g.wait_exit(Duration::from_secs(15))).await.unwrap();
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (StatusCode::OK, "finally"),
+        "the in-flight request completes"
+    );
+    let status = tokio::task::spawn_blocking(move || g.wait_exit(Duration::from_secs(15)))
+        .await
+        .unwrap();
     assert!(status.expect("exits after draining").success());
 }
 
@@ -524,12 +693,19 @@ fn promtool_check(text: &str) {
     let mut child = match child {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("SKIPPED: promtool check metrics (promtool not runnable: {e}); only the built-in parser checked /metrics");
+            eprintln!(
+                "SKIPPED: promtool check metrics (promtool not runnable: {e}); only the built-in parser checked /metrics"
+            );
             return;
         }
     };
     use std::io::Write as _;
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     // promtool exits 0 when clean; lint problems (not errors) print but also exit non-zero.
     assert!(

@@ -25,8 +25,10 @@ type H1 = Client<HttpConnector, Full<Bytes>>;
 /// One listener, one catch-all route to cluster `pool` with this `lb`.
 /// `route_extra` goes into the route (e.g. a `hash_key`).
 fn config(lb: &str, endpoints: &[(&Upstream, u32)], route_extra: &str) -> String {
-    let endpoints: Vec<String> =
-        endpoints.iter().map(|(u, w)| format!(r#"{{ address = "{}", weight = {w} }}"#, u.addr)).collect();
+    let endpoints: Vec<String> = endpoints
+        .iter()
+        .map(|(u, w)| format!(r#"{{ address = "{}", weight = {w} }}"#, u.addr))
+        .collect();
     format!(
         r#"
 [[listeners]]
@@ -51,7 +53,10 @@ endpoints = [{}]
 /// The instance that answered (the echo upstream's name).
 fn instance(r: &Reply) -> String {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    r.json()["instance"].as_str().expect("an echo reply").to_owned()
+    r.json()["instance"]
+        .as_str()
+        .expect("an echo reply")
+        .to_owned()
 }
 
 async fn get(c: &H1, addr: SocketAddr, headers: &[(&str, &str)]) -> String {
@@ -73,7 +78,11 @@ async fn sequence(addr: SocketAddr, n: usize) -> Vec<String> {
 }
 
 /// `total` requests spread over `workers` concurrent clients; counts by instance.
-async fn counts_concurrent(addr: SocketAddr, total: usize, workers: usize) -> BTreeMap<String, usize> {
+async fn counts_concurrent(
+    addr: SocketAddr,
+    total: usize,
+    workers: usize,
+) -> BTreeMap<String, usize> {
     let mut tasks = Vec::new();
     for w in 0..workers {
         let n = total / workers + usize::from(w < total % workers);
@@ -105,7 +114,12 @@ async fn round_robin_alternates_exactly_and_ignores_weights() {
     let g = Gateway::start(&config("round_robin", &[(&a, 1), (&b, 3)], ""));
     let seq = sequence(g.addr("public"), 100).await;
     for (i, w) in seq.windows(2).enumerate() {
-        assert_ne!(w[0], w[1], "requests {i} and {} went to the same endpoint: {seq:?}", i + 1);
+        assert_ne!(
+            w[0],
+            w[1],
+            "requests {i} and {} went to the same endpoint: {seq:?}",
+            i + 1
+        );
     }
     assert_eq!((count(&seq, "a"), count(&seq, "b")), (50, 50));
     assert_eq!((a.hits(), b.hits()), (50, 50));
@@ -130,12 +144,21 @@ async fn random_one_to_three_splits_by_weight() {
     let (a, b) = (upstream::echo("a").await, upstream::echo("b").await);
     let g = Gateway::start(&config("random", &[(&a, 1), (&b, 3)], ""));
     let counts = counts_concurrent(g.addr("public"), 2000, 4).await;
-    let (na, nb) = (counts.get("a").copied().unwrap_or(0), counts.get("b").copied().unwrap_or(0));
+    let (na, nb) = (
+        counts.get("a").copied().unwrap_or(0),
+        counts.get("b").copied().unwrap_or(0),
+    );
     assert_eq!(na + nb, 2000);
     let share = na as f64 / 2000.0;
-    eprintln!("random 1:3 over 2000: a={na} b={nb} (share of a {:.1}%)", share * 100.0);
+    eprintln!(
+        "random 1:3 over 2000: a={na} b={nb} (share of a {:.1}%)",
+        share * 100.0
+    );
     // 25% expected; ±5 points is about five standard deviations.
-    assert!((0.20..=0.30).contains(&share), "share of the weight-1 endpoint: {na}/2000");
+    assert!(
+        (0.20..=0.30).contains(&share),
+        "share of the weight-1 endpoint: {na}/2000"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,17 +180,27 @@ async fn least_request_sends_most_traffic_to_the_fast_endpoint() {
     let fast = upstream::echo("fast").await;
     let g = Gateway::start(&config("least_request", &[(&slow, 1), (&fast, 1)], ""));
     let counts = counts_concurrent(g.addr("public"), 160, 8).await;
-    let (ns, nf) = (counts.get("slow").copied().unwrap_or(0), counts.get("fast").copied().unwrap_or(0));
+    let (ns, nf) = (
+        counts.get("slow").copied().unwrap_or(0),
+        counts.get("fast").copied().unwrap_or(0),
+    );
     eprintln!("least_request with one slow endpoint: slow={ns} fast={nf}");
     assert_eq!(ns + nf, 160);
-    assert!(nf >= 3 * ns, "the fast endpoint should get clearly more: slow={ns} fast={nf}");
+    assert!(
+        nf >= 3 * ns,
+        "the fast endpoint should get clearly more: slow={ns} fast={nf}"
+    );
 }
 
 // === consistent hashing ===
 
 /// Three echo upstreams `e0`..`e2`.
 async fn three() -> Vec<Upstream> {
-    vec![upstream::echo("e0").await, upstream::echo("e1").await, upstream::echo("e2").await]
+    vec![
+        upstream::echo("e0").await,
+        upstream::echo("e1").await,
+        upstream::echo("e2").await,
+    ]
 }
 
 fn endpoints(ups: &[Upstream]) -> Vec<(&Upstream, u32)> {
@@ -180,10 +213,17 @@ async fn sticky(addr: SocketAddr, keys: &[Vec<(String, String)>]) -> Vec<String>
     let c = client::h1();
     let mut out = Vec::new();
     for headers in keys {
-        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let h: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let first = get(&c, addr, &h).await;
         for _ in 0..4 {
-            assert_eq!(get(&c, addr, &h).await, first, "key {headers:?} moved between endpoints");
+            assert_eq!(
+                get(&c, addr, &h).await,
+                first,
+                "key {headers:?} moved between endpoints"
+            );
         }
         out.push(first);
     }
@@ -193,11 +233,16 @@ async fn sticky(addr: SocketAddr, keys: &[Vec<(String, String)>]) -> Vec<String>
 fn assert_spread(picks: &[String]) {
     let distinct: BTreeSet<&String> = picks.iter().collect();
     // 20 keys on 3 equal endpoints all on one: probability about 3^-19.
-    assert!(distinct.len() >= 2, "20 keys should spread over the endpoints: {picks:?}");
+    assert!(
+        distinct.len() >= 2,
+        "20 keys should spread over the endpoints: {picks:?}"
+    );
 }
 
 fn header_keys() -> Vec<Vec<(String, String)>> {
-    (0..20).map(|i| vec![("x-user".to_owned(), format!("user-{i}"))]).collect()
+    (0..20)
+        .map(|i| vec![("x-user".to_owned(), format!("user-{i}"))])
+        .collect()
 }
 
 async fn header_hash_is_sticky_spread_and_agrees_across_processes(lb: &str) {
@@ -230,7 +275,11 @@ async fn maglev_on_a_header_is_sticky_and_spreads() {
 
 async fn cookie_hash_is_sticky(lb: &str) {
     let ups = three().await;
-    let g = Gateway::start(&config(lb, &endpoints(&ups), r#"hash_key = { cookie = "session" }"#));
+    let g = Gateway::start(&config(
+        lb,
+        &endpoints(&ups),
+        r#"hash_key = { cookie = "session" }"#,
+    ));
     // The session cookie among others, in varying positions.
     let keys: Vec<Vec<(String, String)>> = (0..20)
         .map(|i| {
@@ -247,9 +296,14 @@ async fn cookie_hash_is_sticky(lb: &str) {
     assert_spread(&picks);
     // Only the session cookie counts: other cookies around it change nothing.
     let c = client::h1();
-    for i in 0..20 {
-        let alone = get(&c, g.addr("public"), &[("cookie", &format!("session=s{i}; other={}", i * 7))]).await;
-        assert_eq!(alone, picks[i], "key s{i} with other cookies");
+    for (i, pick) in picks.iter().enumerate() {
+        let alone = get(
+            &c,
+            g.addr("public"),
+            &[("cookie", &format!("session=s{i}; other={}", i * 7))],
+        )
+        .await;
+        assert_eq!(&alone, pick, "key s{i} with other cookies");
     }
 }
 
@@ -270,27 +324,46 @@ async fn get_from(local: IpAddr, addr: SocketAddr) -> String {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.bind(SocketAddr::new(local, 0)).unwrap();
         let stream = socket.connect(addr).await.unwrap();
-        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
         tokio::spawn(conn);
-        let req = Request::get("/lb").header("host", "lb.test").body(Full::new(Bytes::new())).unwrap();
+        let req = Request::get("/lb")
+            .header("host", "lb.test")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
         let resp = send.send_request(req).await.unwrap();
         let (parts, body) = resp.into_parts();
         let body = body.collect().await.unwrap().to_bytes();
-        instance(&Reply { status: parts.status, headers: parts.headers, body })
+        instance(&Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
     };
-    tokio::time::timeout(Duration::from_secs(20), fut).await.expect("request timed out")
+    tokio::time::timeout(Duration::from_secs(20), fut)
+        .await
+        .expect("request timed out")
 }
 
 async fn source_ip_hash_is_sticky(lb: &str) {
     let ups = three().await;
-    let g = Gateway::start(&config(lb, &endpoints(&ups), "hash_key = { source_ip = true }"));
+    let g = Gateway::start(&config(
+        lb,
+        &endpoints(&ups),
+        "hash_key = { source_ip = true }",
+    ));
     let addr = g.addr("public");
     let mut picks = Vec::new();
     for i in 0..20u8 {
         let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 10 + i));
         let first = get_from(ip, addr).await;
         for _ in 0..4 {
-            assert_eq!(get_from(ip, addr).await, first, "client {ip} moved between endpoints");
+            assert_eq!(
+                get_from(ip, addr).await,
+                first,
+                "client {ip} moved between endpoints"
+            );
         }
         picks.push(first);
     }
@@ -312,13 +385,20 @@ async fn maglev_on_the_source_ip_is_sticky() {
 async fn a_hashing_route_without_its_key_still_spreads_by_weight() {
     // No x-user header: weighted random over the endpoints, not all on one.
     let ups = three().await;
-    let g = Gateway::start(&config("maglev", &endpoints(&ups), r#"hash_key = { header = "x-user" }"#));
+    let g = Gateway::start(&config(
+        "maglev",
+        &endpoints(&ups),
+        r#"hash_key = { header = "x-user" }"#,
+    ));
     let counts = counts_concurrent(g.addr("public"), 300, 3).await;
     eprintln!("maglev without a key: {counts:?}");
     assert_eq!(counts.values().sum::<usize>(), 300);
     for name in ["e0", "e1", "e2"] {
         let n = counts.get(name).copied().unwrap_or(0);
         // 100 expected each; 50 is more than seven standard deviations away.
-        assert!(n >= 50, "{name} got {n} of 300 keyless requests: {counts:?}");
+        assert!(
+            n >= 50,
+            "{name} got {n} of 300 keyless requests: {counts:?}"
+        );
     }
 }

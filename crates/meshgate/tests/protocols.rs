@@ -84,17 +84,38 @@ async fn send(c: &C, req: Request<Full<Bytes>>) -> (Version, Reply) {
         let resp = c.request(req).await.expect("request failed");
         let (parts, body) = resp.into_parts();
         let body = body.collect().await.expect("body failed").to_bytes();
-        (parts.version, Reply { status: parts.status, headers: parts.headers, body })
+        (
+            parts.version,
+            Reply {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            },
+        )
     };
-    tokio::time::timeout(Duration::from_secs(20), fut).await.expect("request timed out")
+    tokio::time::timeout(Duration::from_secs(20), fut)
+        .await
+        .expect("request timed out")
 }
 
 async fn get(c: &C, addr: SocketAddr, path: &str) -> (Version, Reply) {
-    send(c, Request::get(format!("http://{addr}{path}")).body(Full::new(Bytes::new())).unwrap()).await
+    send(
+        c,
+        Request::get(format!("http://{addr}{path}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await
 }
 
 async fn post(c: &C, addr: SocketAddr, path: &str, body: Bytes) -> (Version, Reply) {
-    send(c, Request::post(format!("http://{addr}{path}")).body(Full::new(body)).unwrap()).await
+    send(
+        c,
+        Request::post(format!("http://{addr}{path}"))
+            .body(Full::new(body))
+            .unwrap(),
+    )
+    .await
 }
 
 fn echoed(r: &Reply) -> Value {
@@ -132,12 +153,19 @@ async fn h2c_prior_knowledge_from_hyper_and_curl() {
     let addr = g.addr("public");
 
     let (version, r) = get(&client::h2(), addr, "/echo/hyper?x=1").await;
-    assert_eq!(version, Version::HTTP_2, "the client spoke h2c and meshgate answered in HTTP/2");
+    assert_eq!(
+        version,
+        Version::HTTP_2,
+        "the client spoke h2c and meshgate answered in HTTP/2"
+    );
     let v = echoed(&r);
     assert_eq!(v["instance"], "h1-up");
     assert_eq!(v["path"], "/echo/hyper");
     assert_eq!(v["query"], "x=1");
-    assert_eq!(v["version"], "HTTP/1.1", "the cluster speaks HTTP/1.1 upstream");
+    assert_eq!(
+        v["version"], "HTTP/1.1",
+        "the cluster speaks HTTP/1.1 upstream"
+    );
     // An h2 request carries the host as :authority; the HTTP/1.1 upstream needs Host.
     assert_eq!(v["headers"]["host"], addr.to_string());
     assert_eq!(v["headers"]["x-forwarded-host"], addr.to_string());
@@ -172,18 +200,28 @@ async fn http1_and_h2c_share_one_port() {
     let (ok, _, v) = curl_with_version(&["--http1.1", &url]);
     assert!(ok && v == "1.1", "curl --http1.1: ok={ok} version={v}");
     let (ok, _, v) = curl_with_version(&["--http2-prior-knowledge", &url]);
-    assert!(ok && v == "2", "curl --http2-prior-knowledge: ok={ok} version={v}");
+    assert!(
+        ok && v == "2",
+        "curl --http2-prior-knowledge: ok={ok} version={v}"
+    );
     assert_eq!(echo.hits(), 8);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_h2_upstream_is_reached_from_http1_and_h2c_clients() {
-    let (echo, body) = (upstream::echo_proto("h2-up", Proto::H2).await, body_echo(Proto::H2).await);
+    let (echo, body) = (
+        upstream::echo_proto("h2-up", Proto::H2).await,
+        body_echo(Proto::H2).await,
+    );
     let g = Gateway::start(&config("h2", &echo, &body));
     let addr = g.addr("public");
 
     let (version, r) = get(&client::h1(), addr, "/echo/from-h1?a=b").await;
-    assert_eq!(version, Version::HTTP_11, "the client keeps its own protocol");
+    assert_eq!(
+        version,
+        Version::HTTP_11,
+        "the client keeps its own protocol"
+    );
     let v = echoed(&r);
     assert_eq!(v["instance"], "h2-up");
     assert_eq!(v["version"], "HTTP/2.0", "meshgate spoke h2 upstream");
@@ -199,7 +237,10 @@ async fn an_h2_upstream_is_reached_from_http1_and_h2c_clients() {
 
     let url = g.url("public", "/echo/curl");
     let (ok, out, version) = curl_with_version(&[&url]);
-    assert!(ok && version == "1.1", "curl: ok={ok} version={version} {out}");
+    assert!(
+        ok && version == "1.1",
+        "curl: ok={ok} version={version} {out}"
+    );
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["version"], "HTTP/2.0");
     assert_eq!(echo.hits(), 3);
@@ -208,7 +249,10 @@ async fn an_h2_upstream_is_reached_from_http1_and_h2c_clients() {
 /// 50 requests at once through a cold gateway to one h2 endpoint: all
 /// succeed, over one shared upstream connection (at most two tolerated).
 async fn concurrent_over_h2_upstream(client: C, label: &str) {
-    let (echo, body) = (upstream::echo_proto("h2-up", Proto::H2).await, body_echo(Proto::H2).await);
+    let (echo, body) = (
+        upstream::echo_proto("h2-up", Proto::H2).await,
+        body_echo(Proto::H2).await,
+    );
     let g = Gateway::start(&config("h2", &echo, &body));
     let addr = g.addr("public");
     let mut tasks = Vec::new();
@@ -226,8 +270,15 @@ async fn concurrent_over_h2_upstream(client: C, label: &str) {
         assert_eq!(v["version"], "HTTP/2.0");
     }
     assert_eq!(echo.hits(), 50);
-    eprintln!("{label}: 50 concurrent requests used {} upstream h2 connection(s)", echo.connections());
-    assert!(echo.connections() <= 2, "{label}: {} upstream connections for 50 requests", echo.connections());
+    eprintln!(
+        "{label}: 50 concurrent requests used {} upstream h2 connection(s)",
+        echo.connections()
+    );
+    assert!(
+        echo.connections() <= 2,
+        "{label}: {} upstream connections for 50 requests",
+        echo.connections()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,7 +295,10 @@ async fn concurrent_http1_requests_share_the_h2_upstream_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_on_a_warm_h2_upstream_reuse_its_connection() {
-    let (echo, body) = (upstream::echo_proto("h2-up", Proto::H2).await, body_echo(Proto::H2).await);
+    let (echo, body) = (
+        upstream::echo_proto("h2-up", Proto::H2).await,
+        body_echo(Proto::H2).await,
+    );
     let g = Gateway::start(&config("h2", &echo, &body));
     let addr = g.addr("public");
     let (_, r) = get(&client::h1(), addr, "/echo/warm").await;
@@ -253,28 +307,49 @@ async fn concurrent_requests_on_a_warm_h2_upstream_reuse_its_connection() {
     let mut tasks = Vec::new();
     for i in 0..50 {
         let c = c.clone();
-        tasks.push(tokio::spawn(async move { get(&c, addr, &format!("/echo/{i}")).await.1 }));
+        tasks.push(tokio::spawn(async move {
+            get(&c, addr, &format!("/echo/{i}")).await.1
+        }));
     }
     for t in tasks {
         assert_eq!(echoed(&t.await.unwrap())["version"], "HTTP/2.0");
     }
     assert_eq!(echo.hits(), 51);
-    assert_eq!(echo.connections(), 1, "a warm h2 connection carries every request");
+    assert_eq!(
+        echo.connections(),
+        1,
+        "a warm h2 connection carries every request"
+    );
 }
 
 async fn bodies_arrive_intact(proto: &str, upstream_proto: Proto) {
-    let (echo, body) = (upstream::echo_proto("e", upstream_proto).await, body_echo(upstream_proto).await);
+    let (echo, body) = (
+        upstream::echo_proto("e", upstream_proto).await,
+        body_echo(upstream_proto).await,
+    );
     let g = Gateway::start(&config(proto, &echo, &body));
     let addr = g.addr("public");
-    let want_version = if upstream_proto == Proto::H2 { "HTTP/2.0" } else { "HTTP/1.1" };
+    let want_version = if upstream_proto == Proto::H2 {
+        "HTTP/2.0"
+    } else {
+        "HTTP/1.1"
+    };
     for (name, c) in [("http/1.1", client::h1()), ("h2c", client::h2())] {
         for (i, len) in [0usize, 1, 1000, 70_000, 1 << 20].into_iter().enumerate() {
             let sent = payload(len, i as u64 + 1);
             let (_, r) = post(&c, addr, "/body", sent.clone()).await;
             assert_eq!(r.status, StatusCode::OK, "{name} {len} bytes: {}", r.text());
             assert_eq!(r.headers["x-upstream-version"], want_version);
-            assert_eq!(r.headers["x-upstream-len"], len.to_string(), "{name}: upstream got a different length");
-            assert!(r.body == sent, "{name}: {len}-byte body changed on the way ({} bytes back)", r.body.len());
+            assert_eq!(
+                r.headers["x-upstream-len"],
+                len.to_string(),
+                "{name}: upstream got a different length"
+            );
+            assert!(
+                r.body == sent,
+                "{name}: {len}-byte body changed on the way ({} bytes back)",
+                r.body.len()
+            );
         }
     }
     // A chunked HTTP/1.1 upload (no content-length) from curl.
@@ -282,13 +357,29 @@ async fn bodies_arrive_intact(proto: &str, upstream_proto: Proto) {
     let sent = payload(300_000, 99);
     std::fs::write(file.path(), &sent).unwrap();
     let out = std::process::Command::new("curl")
-        .args(["-sS", "--max-time", "20", "--http1.1", "-H", "Transfer-Encoding: chunked", "--data-binary"])
+        .args([
+            "-sS",
+            "--max-time",
+            "20",
+            "--http1.1",
+            "-H",
+            "Transfer-Encoding: chunked",
+            "--data-binary",
+        ])
         .arg(format!("@{}", file.path().display()))
         .arg(g.url("public", "/body"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stdout == sent.as_ref(), "chunked upload changed ({} bytes back)", out.stdout.len());
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout == sent.as_ref(),
+        "chunked upload changed ({} bytes back)",
+        out.stdout.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,9 +13,9 @@ mod common;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
+use common::Gateway;
 use common::client::{self, Reply};
 use common::upstream::{self, Upstream};
-use common::Gateway;
 use http::{Request, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -24,6 +24,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
 type H1 = Client<HttpConnector, Full<Bytes>>;
+/// Request headers as `(name, value)` pairs.
+type Headers<'a> = &'a [(&'a str, &'a str)];
 
 const LISTENER: &str = r#"
 [[listeners]]
@@ -71,8 +73,16 @@ endpoints = [{{ address = "{}" }}]
 }
 
 /// Sends `method path` with these headers and reads the whole reply.
-async fn call(c: &H1, addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut b = Request::builder().method(method).uri(format!("http://{addr}{path}"));
+async fn call(
+    c: &H1,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
@@ -80,12 +90,23 @@ async fn call(c: &H1, addr: SocketAddr, method: &str, path: &str, headers: &[(&s
 }
 
 /// The body of a direct-response route, or `404` when nothing matched.
-async fn winner(c: &H1, addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> String {
+async fn winner(
+    c: &H1,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> String {
     let r = call(c, addr, method, path, headers).await;
     match r.status {
         StatusCode::OK => r.text(),
         StatusCode::NOT_FOUND => {
-            assert_eq!(r.json()["error"], "no_route", "a 404 from meshgate: {}", r.text());
+            assert_eq!(
+                r.json()["error"],
+                "no_route",
+                "a 404 from meshgate: {}",
+                r.text()
+            );
             "404".into()
         }
         s => panic!("{method} {path} {headers:?}: unexpected {s}: {}", r.text()),
@@ -93,24 +114,33 @@ async fn winner(c: &H1, addr: SocketAddr, method: &str, path: &str, headers: &[(
 }
 
 /// Asserts a table of `(method, path, headers, expected winner)`.
-async fn check_table(g: &Gateway, table: &[(&str, &str, &[(&str, &str)], &str)]) {
+async fn check_table(g: &Gateway, table: &[(&str, &str, Headers<'_>, &str)]) {
     let c = client::h1();
     let addr = g.addr("public");
     let mut failures = Vec::new();
     for (method, path, headers, want) in table {
         let got = winner(&c, addr, method, path, headers).await;
         if got != *want {
-            failures.push(format!("{method} {path} {headers:?}: want {want}, got {got}"));
+            failures.push(format!(
+                "{method} {path} {headers:?}: want {want}, got {got}"
+            ));
         }
     }
-    assert!(failures.is_empty(), "routing mismatches:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "routing mismatches:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// The JSON an echo upstream answered with, checking it came from `instance`.
 fn echoed(r: &Reply, instance: &str) -> Value {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let v = r.json();
-    assert_eq!(v["instance"], instance, "answered by the wrong upstream: {v}");
+    assert_eq!(
+        v["instance"], instance,
+        "answered by the wrong upstream: {v}"
+    );
     v
 }
 
@@ -130,14 +160,25 @@ fn is_uuid_v4(s: &str) -> bool {
 async fn raw_h1(addr: SocketAddr, req: Request<Full<Bytes>>) -> (Version, Reply) {
     let fut = async {
         let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
         tokio::spawn(conn);
         let resp = send.send_request(req).await.unwrap();
         let (parts, body) = resp.into_parts();
         let body = body.collect().await.unwrap().to_bytes();
-        (parts.version, Reply { status: parts.status, headers: parts.headers, body })
+        (
+            parts.version,
+            Reply {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            },
+        )
     };
-    tokio::time::timeout(std::time::Duration::from_secs(20), fut).await.expect("request timed out")
+    tokio::time::timeout(std::time::Duration::from_secs(20), fut)
+        .await
+        .expect("request timed out")
 }
 
 // === host ===
@@ -152,7 +193,10 @@ fn host_exact_beats_wildcard_beats_longer_wildcard_order_and_none() {
         direct_route("exact", r#"host = "api.example.com""#),
     );
     let g = Gateway::start(&config);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(check_table(
         &g,
         &[
@@ -162,7 +206,12 @@ fn host_exact_beats_wildcard_beats_longer_wildcard_order_and_none() {
             ("GET", "/", &[("host", "api.example.com.")], "exact"),
             ("GET", "/", &[("host", "x.example.com")], "wildcard"),
             ("GET", "/", &[("host", "a.b.example.com:1")], "wildcard"),
-            ("GET", "/", &[("host", "x.eu.example.com")], "longer-wildcard"),
+            (
+                "GET",
+                "/",
+                &[("host", "x.eu.example.com")],
+                "longer-wildcard",
+            ),
             // The wildcard needs at least one more label.
             ("GET", "/", &[("host", "example.com")], "no-host"),
             ("GET", "/", &[("host", "eu.example.com")], "wildcard"),
@@ -180,7 +229,10 @@ fn host_routes_without_a_catch_all_answer_404_for_other_hosts() {
         direct_route("exact", r#"hosts = ["a.test", "b.test"]"#),
     );
     let g = Gateway::start(&config);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(check_table(
         &g,
         &[
@@ -206,7 +258,10 @@ fn path_exact_prefix_template_and_regex() {
         direct_route("regex", r#"path_regex = "/static/.+\\.(css|js)""#),
     );
     let g = Gateway::start(&config);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(check_table(
         &g,
         &[
@@ -251,15 +306,36 @@ fn method_header_and_query_conditions() {
     let config = format!(
         "{LISTENER}{}{}{}{}{}{}{}",
         direct_route("methods", r#"path = "/m", methods = ["post", "PUT"]"#),
-        direct_route("h-exact", r#"path = "/h", headers = [{ name = "X-Env", exact = "prod" }]"#),
-        direct_route("h-present", r#"path = "/hp", headers = [{ name = "x-debug", present = true }]"#),
-        direct_route("h-regex", r#"path = "/hr", headers = [{ name = "x-ver", regex = "v[0-9]+" }]"#),
-        direct_route("q-exact", r#"path = "/q", query = [{ name = "debug", exact = "1" }]"#),
-        direct_route("q-present", r#"path = "/qp", query = [{ name = "trace", present = true }]"#),
-        direct_route("q-regex", r#"path = "/qr", query = [{ name = "v", regex = "[0-9]+" }]"#),
+        direct_route(
+            "h-exact",
+            r#"path = "/h", headers = [{ name = "X-Env", exact = "prod" }]"#
+        ),
+        direct_route(
+            "h-present",
+            r#"path = "/hp", headers = [{ name = "x-debug", present = true }]"#
+        ),
+        direct_route(
+            "h-regex",
+            r#"path = "/hr", headers = [{ name = "x-ver", regex = "v[0-9]+" }]"#
+        ),
+        direct_route(
+            "q-exact",
+            r#"path = "/q", query = [{ name = "debug", exact = "1" }]"#
+        ),
+        direct_route(
+            "q-present",
+            r#"path = "/qp", query = [{ name = "trace", present = true }]"#
+        ),
+        direct_route(
+            "q-regex",
+            r#"path = "/qr", query = [{ name = "v", regex = "[0-9]+" }]"#
+        ),
     );
     let g = Gateway::start(&config);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(check_table(
         &g,
         &[
@@ -273,7 +349,12 @@ fn method_header_and_query_conditions() {
             ("GET", "/h", &[("x-env", "prod2")], "404"),
             ("GET", "/h", &[], "404"),
             // Any one of several lines may match.
-            ("GET", "/h", &[("x-env", "dev"), ("x-env", "prod")], "h-exact"),
+            (
+                "GET",
+                "/h",
+                &[("x-env", "dev"), ("x-env", "prod")],
+                "h-exact",
+            ),
             ("GET", "/hp", &[("x-debug", "anything")], "h-present"),
             ("GET", "/hp", &[("x-debug", "")], "h-present"),
             ("GET", "/hp", &[], "404"),
@@ -303,7 +384,15 @@ fn method_header_and_query_conditions() {
 /// upstream (or a direct response) so the winner is visible.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_most_specific_route_wins_regardless_of_config_order() {
-    let names = ["catch-all", "api", "api-v2", "api-canary", "user", "exact-host", "wildcard-host"];
+    let names = [
+        "catch-all",
+        "api",
+        "api-v2",
+        "api-canary",
+        "user",
+        "exact-host",
+        "wildcard-host",
+    ];
     let mut ups = Vec::new();
     for n in names {
         ups.push(upstream::echo(n).await);
@@ -320,11 +409,27 @@ async fn the_most_specific_route_wins_regardless_of_config_order() {
     );
     config += &proxy_route("user", r#"path_template = "/api/users/{id}""#, "user", "");
     config += &direct_route("health", r#"path = "/api/health""#);
-    config += &proxy_route("wildcard-host", r#"host = "*.example.com""#, "wildcard-host", "");
-    config += &proxy_route("exact-host", r#"host = "a.example.com", path_prefix = "/""#, "exact-host", "");
+    config += &proxy_route(
+        "wildcard-host",
+        r#"host = "*.example.com""#,
+        "wildcard-host",
+        "",
+    );
+    config += &proxy_route(
+        "exact-host",
+        r#"host = "a.example.com", path_prefix = "/""#,
+        "exact-host",
+        "",
+    );
     // Equally specific: the first in the file wins, whatever the names.
-    config += &direct_route("tie-b", r#"path_prefix = "/tie", headers = [{ name = "x-a", present = true }]"#);
-    config += &direct_route("tie-a", r#"path_prefix = "/tie", headers = [{ name = "x-b", present = true }]"#);
+    config += &direct_route(
+        "tie-b",
+        r#"path_prefix = "/tie", headers = [{ name = "x-a", present = true }]"#,
+    );
+    config += &direct_route(
+        "tie-a",
+        r#"path_prefix = "/tie", headers = [{ name = "x-b", present = true }]"#,
+    );
     for (n, up) in names.iter().zip(&ups) {
         config += &cluster(n, up);
     }
@@ -332,7 +437,7 @@ async fn the_most_specific_route_wins_regardless_of_config_order() {
     let addr = g.addr("public");
     let c = client::h1();
 
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    let cases: &[(&str, Headers<'_>, &str)] = &[
         ("/", &[], "catch-all"),
         ("/apix", &[], "catch-all"),
         ("/api/orders", &[], "api"),
@@ -352,7 +457,11 @@ async fn the_most_specific_route_wins_regardless_of_config_order() {
         // Exact host beats wildcard beats none; host ranks before path.
         ("/api/health", &[("host", "a.example.com")], "exact-host"),
         ("/api/health", &[("host", "b.example.com")], "wildcard-host"),
-        ("/api/users/1", &[("host", "x.y.example.com")], "wildcard-host"),
+        (
+            "/api/users/1",
+            &[("host", "x.y.example.com")],
+            "wildcard-host",
+        ),
         ("/api/health", &[("host", "example.com")], "health"),
         // Config order on ties.
         ("/tie", &[("x-a", "1"), ("x-b", "1")], "tie-b"),
@@ -370,7 +479,11 @@ async fn the_most_specific_route_wins_regardless_of_config_order() {
             failures.push(format!("GET {path} {headers:?}: want {want}, got {got}"));
         }
     }
-    assert!(failures.is_empty(), "precedence mismatches:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "precedence mismatches:\n{}",
+        failures.join("\n")
+    );
     // Each upstream was reached by exactly the requests routed to it.
     let expected_hits = |n: &str| cases.iter().filter(|(_, _, w)| *w == n).count();
     for (n, up) in names.iter().zip(&ups) {
@@ -401,7 +514,10 @@ direct_response = {{ status = 503, body = '{{"down":true}}', content_type = "app
 "#
     );
     let g = Gateway::start(&config);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let c = client::h1();
         let addr = g.addr("public");
@@ -414,7 +530,11 @@ direct_response = {{ status = 503, body = '{{"down":true}}', content_type = "app
         let r = call(&c, addr, "POST", "/empty", &[]).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         assert!(r.body.is_empty());
-        assert!(r.headers.get("content-type").is_none(), "no content_type configured: {:?}", r.headers);
+        assert!(
+            r.headers.get("content-type").is_none(),
+            "no content_type configured: {:?}",
+            r.headers
+        );
 
         let r = call(&c, addr, "GET", "/json", &[]).await;
         assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -455,17 +575,41 @@ cluster = "never"
     let c = client::h1();
 
     let cases: &[(&str, &str, StatusCode, &str)] = &[
-        ("/old?x=1&y=2", "www.example.com", StatusCode::PERMANENT_REDIRECT, "https://new.example.com/new?x=1&y=2"),
-        ("/old", "www.example.com", StatusCode::PERMANENT_REDIRECT, "https://new.example.com/new"),
+        (
+            "/old?x=1&y=2",
+            "www.example.com",
+            StatusCode::PERMANENT_REDIRECT,
+            "https://new.example.com/new?x=1&y=2",
+        ),
+        (
+            "/old",
+            "www.example.com",
+            StatusCode::PERMANENT_REDIRECT,
+            "https://new.example.com/new",
+        ),
         // Only the scheme replaced; 302 by default.
-        ("/shop/cart?id=7", "shop.example.com", StatusCode::FOUND, "https://shop.example.com/shop/cart?id=7"),
+        (
+            "/shop/cart?id=7",
+            "shop.example.com",
+            StatusCode::FOUND,
+            "https://shop.example.com/shop/cart?id=7",
+        ),
         // Only the host replaced; the scheme stays the request's (http).
-        ("/moved/a/b?q", "www.example.com", StatusCode::MOVED_PERMANENTLY, "http://other.example.com:8443/moved/a/b?q"),
+        (
+            "/moved/a/b?q",
+            "www.example.com",
+            StatusCode::MOVED_PERMANENTLY,
+            "http://other.example.com:8443/moved/a/b?q",
+        ),
     ];
     for (path, host, status, location) in cases {
         let r = call(&c, addr, "GET", path, &[("host", host)]).await;
         assert_eq!(r.status, *status, "{path}: {}", r.text());
-        assert_eq!(r.headers.get("location").map(|v| v.to_str().unwrap()), Some(*location), "{path}");
+        assert_eq!(
+            r.headers.get("location").map(|v| v.to_str().unwrap()),
+            Some(*location),
+            "{path}"
+        );
     }
     assert_eq!(up.hits(), 0, "a redirect is answered by meshgate itself");
 }
@@ -474,16 +618,35 @@ cluster = "never"
 async fn prefix_rewrite_replaces_the_matched_prefix_and_keeps_the_query() {
     let up = upstream::echo("backend").await;
     let mut config = LISTENER.to_owned();
-    config += &proxy_route("v1", r#"path_prefix = "/api/v1""#, "backend", r#"prefix_rewrite = "/internal""#);
-    config += &proxy_route("strip", r#"path_prefix = "/strip""#, "backend", r#"prefix_rewrite = "/""#);
-    config += &proxy_route("dir", r#"path_prefix = "/dir/""#, "backend", r#"prefix_rewrite = "/other/""#);
+    config += &proxy_route(
+        "v1",
+        r#"path_prefix = "/api/v1""#,
+        "backend",
+        r#"prefix_rewrite = "/internal""#,
+    );
+    config += &proxy_route(
+        "strip",
+        r#"path_prefix = "/strip""#,
+        "backend",
+        r#"prefix_rewrite = "/""#,
+    );
+    config += &proxy_route(
+        "dir",
+        r#"path_prefix = "/dir/""#,
+        "backend",
+        r#"prefix_rewrite = "/other/""#,
+    );
     config += &cluster("backend", &up);
     let g = Gateway::start(&config);
     let addr = g.addr("public");
     let c = client::h1();
 
     let cases: &[(&str, &str, Option<&str>)] = &[
-        ("/api/v1/users/42?x=1&y", "/internal/users/42", Some("x=1&y")),
+        (
+            "/api/v1/users/42?x=1&y",
+            "/internal/users/42",
+            Some("x=1&y"),
+        ),
         ("/api/v1", "/internal", None),
         ("/api/v1/", "/internal/", None),
         ("/strip/a/b?k=v", "/a/b", Some("k=v")),
@@ -503,11 +666,23 @@ async fn prefix_rewrite_replaces_the_matched_prefix_and_keeps_the_query() {
 async fn host_rewrite_sends_the_new_host_and_keeps_the_original_in_x_forwarded_host() {
     let up = upstream::echo("backend").await;
     let mut config = LISTENER.to_owned();
-    config += &proxy_route("rw", r#"path_prefix = "/""#, "backend", r#"host_rewrite = "backend.internal:9000""#);
+    config += &proxy_route(
+        "rw",
+        r#"path_prefix = "/""#,
+        "backend",
+        r#"host_rewrite = "backend.internal:9000""#,
+    );
     config += &cluster("backend", &up);
     let g = Gateway::start(&config);
     let c = client::h1();
-    let r = call(&c, g.addr("public"), "GET", "/x", &[("host", "www.example.com")]).await;
+    let r = call(
+        &c,
+        g.addr("public"),
+        "GET",
+        "/x",
+        &[("host", "www.example.com")],
+    )
+    .await;
     let v = echoed(&r, "backend");
     assert_eq!(v["headers"]["host"], "backend.internal:9000");
     assert_eq!(v["headers"]["x-forwarded-host"], "www.example.com");
@@ -519,7 +694,10 @@ async fn host_rewrite_sends_the_new_host_and_keeps_the_original_in_x_forwarded_h
 fn no_route_is_a_404_json_error_with_a_request_id() {
     let config = format!("{LISTENER}{}", direct_route("only", r#"path = "/only""#));
     let g = Gateway::start(&config);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let c = client::h1();
         let addr = g.addr("public");
@@ -530,14 +708,24 @@ fn no_route_is_a_404_json_error_with_a_request_id() {
         assert_eq!(v["error"], "no_route", "{v}");
         let id = v["request_id"].as_str().expect("request_id is a string");
         assert!(is_uuid_v4(id), "generated request id {id:?} is a UUID v4");
-        assert_eq!(r.headers["x-request-id"], id, "header and body carry the same id");
+        assert_eq!(
+            r.headers["x-request-id"], id,
+            "header and body carry the same id"
+        );
 
         // Two requests get two different ids.
         let r2 = call(&c, addr, "GET", "/nothing", &[]).await;
         assert_ne!(r2.json()["request_id"], v["request_id"]);
 
         // A client-supplied id is used as is.
-        let r = call(&c, addr, "DELETE", "/nope", &[("x-request-id", "client-id-123")]).await;
+        let r = call(
+            &c,
+            addr,
+            "DELETE",
+            "/nope",
+            &[("x-request-id", "client-id-123")],
+        )
+        .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         assert_eq!(r.json()["request_id"], "client-id-123");
         assert_eq!(r.headers["x-request-id"], "client-id-123");
@@ -549,13 +737,24 @@ fn no_route_is_a_404_json_error_with_a_request_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_sees_forwarded_headers_request_id_and_the_original_host() {
     let up = upstream::echo("backend").await;
-    let config = format!("{LISTENER}{}{}", proxy_route("all", "", "backend", ""), cluster("backend", &up));
+    let config = format!(
+        "{LISTENER}{}{}",
+        proxy_route("all", "", "backend", ""),
+        cluster("backend", &up)
+    );
     let g = Gateway::start(&config);
     let addr = g.addr("public");
     let c = client::h1();
 
     // A fresh request: everything generated.
-    let r = call(&c, addr, "GET", "/a?b=c", &[("host", "app.example.com:1234")]).await;
+    let r = call(
+        &c,
+        addr,
+        "GET",
+        "/a?b=c",
+        &[("host", "app.example.com:1234")],
+    )
+    .await;
     let v = echoed(&r, "backend");
     let h = &v["headers"];
     assert_eq!(v["path"], "/a");
@@ -568,8 +767,14 @@ async fn upstream_sees_forwarded_headers_request_id_and_the_original_host() {
     assert!(is_uuid_v4(id), "generated x-request-id {id:?} is a UUID v4");
 
     let r = call(&c, addr, "GET", "/a", &[]).await;
-    let id2 = echoed(&r, "backend")["headers"]["x-request-id"].as_str().unwrap().to_owned();
-    assert!(is_uuid_v4(&id2) && id2 != id, "each request gets its own id: {id} {id2}");
+    let id2 = echoed(&r, "backend")["headers"]["x-request-id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        is_uuid_v4(&id2) && id2 != id,
+        "each request gets its own id: {id} {id2}"
+    );
 
     // A request that already went through a proxy.
     let r = call(
@@ -577,13 +782,23 @@ async fn upstream_sees_forwarded_headers_request_id_and_the_original_host() {
         addr,
         "GET",
         "/a",
-        &[("x-forwarded-for", "203.0.113.7, 10.1.2.3"), ("x-request-id", "abc-123"), ("host", "h.example")],
+        &[
+            ("x-forwarded-for", "203.0.113.7, 10.1.2.3"),
+            ("x-request-id", "abc-123"),
+            ("host", "h.example"),
+        ],
     )
     .await;
     let v = echoed(&r, "backend");
     let h = &v["headers"];
-    assert_eq!(h["x-forwarded-for"], "203.0.113.7, 10.1.2.3, 127.0.0.1", "the client is appended");
-    assert_eq!(h["x-request-id"], "abc-123", "a client's request id is preserved");
+    assert_eq!(
+        h["x-forwarded-for"], "203.0.113.7, 10.1.2.3, 127.0.0.1",
+        "the client is appended"
+    );
+    assert_eq!(
+        h["x-request-id"], "abc-123",
+        "a client's request id is preserved"
+    );
     assert_eq!(h["x-forwarded-proto"], "http");
     assert_eq!(h["host"], "h.example");
 }
@@ -591,7 +806,11 @@ async fn upstream_sees_forwarded_headers_request_id_and_the_original_host() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hop_by_hop_headers_are_stripped_in_both_directions() {
     let up = upstream::echo("backend").await;
-    let config = format!("{LISTENER}{}{}", proxy_route("all", "", "backend", ""), cluster("backend", &up));
+    let config = format!(
+        "{LISTENER}{}{}",
+        proxy_route("all", "", "backend", ""),
+        cluster("backend", &up)
+    );
     let g = Gateway::start(&config);
     let addr = g.addr("public");
 
@@ -611,13 +830,27 @@ async fn hop_by_hop_headers_are_stripped_in_both_directions() {
     for name in ["connection", "x-secret", "keep-alive", "proxy-connection"] {
         assert!(!h.contains_key(name), "{name} reached the upstream: {h:?}");
     }
-    assert_eq!(h.get("te").and_then(Value::as_str), Some("trailers"), "TE: trailers survives: {h:?}");
+    assert_eq!(
+        h.get("te").and_then(Value::as_str),
+        Some("trailers"),
+        "TE: trailers survives: {h:?}"
+    );
     assert_eq!(h.get("x-end-to-end").and_then(Value::as_str), Some("kept"));
 
     // The upstream answered with `connection: x-hop` and `x-hop: ...`.
-    assert!(r.headers.get("x-hop").is_none(), "x-hop reached the client: {:?}", r.headers);
+    assert!(
+        r.headers.get("x-hop").is_none(),
+        "x-hop reached the client: {:?}",
+        r.headers
+    );
     for v in r.headers.get_all("connection") {
-        assert!(!v.to_str().unwrap().contains("x-hop"), "connection: {v:?} reached the client");
+        assert!(
+            !v.to_str().unwrap().contains("x-hop"),
+            "connection: {v:?} reached the client"
+        );
     }
-    assert_eq!(r.headers["content-type"], "application/json", "end-to-end response headers are kept");
+    assert_eq!(
+        r.headers["content-type"], "application/json",
+        "end-to-end response headers are kept"
+    );
 }
