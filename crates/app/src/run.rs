@@ -107,6 +107,17 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
         });
         admin = Some((task, stop, local));
     }
+    let sweeper = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                state.evict_idle_upstreams();
+            }
+        })
+    };
     let first_listener = bound.first().map(|(_, _, a)| *a);
     let mut tasks = Vec::new();
     for (i, listener, _) in bound {
@@ -128,6 +139,7 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
             tracing::error!(error = %e, "listener task failed");
         }
     }
+    sweeper.abort();
     if trigger.drained(drain).await {
         tracing::info!("drained; exiting");
     } else {

@@ -208,9 +208,13 @@ impl EndpointPool {
         idle.push(Idle { sender, since: now });
     }
 
-    /// Number of idle HTTP/1.1 connections (for tests and stats).
-    pub(crate) fn idle_count(&self) -> usize {
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner).len()
+    /// Closes idle connections older than the idle timeout, and forgets
+    /// closed ones. Called periodically, so the timeout holds without traffic.
+    pub(crate) fn evict_expired(&self) {
+        let now = Instant::now();
+        let timeout = self.config.idle_timeout;
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        idle.retain(|c| !c.sender.is_closed() && now.duration_since(c.since) <= timeout);
     }
 }
 

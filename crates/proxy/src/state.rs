@@ -106,12 +106,14 @@ impl ProxyState {
         &self.config
     }
 
-    /// Idle pooled HTTP/1.1 connections per cluster endpoint (for stats).
-    pub fn idle_upstream_connections(&self) -> Vec<(String, usize)> {
-        self.clusters
-            .iter()
-            .map(|c| (c.name.clone(), c.endpoints.iter().map(|e| e.idle_count()).sum()))
-            .collect()
+    /// Closes pooled upstream connections that outlived their idle timeout.
+    /// The app calls this about once a second.
+    pub fn evict_idle_upstreams(&self) {
+        for c in &self.clusters {
+            for e in &c.endpoints {
+                e.evict_expired();
+            }
+        }
     }
 }
 
