@@ -9,8 +9,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use meshgate_app::{ConfigSource, RunOptions};
 use meshgate_config::{
-    Cluster, Config, Endpoint, HttpLimits, LbPolicy, Listener, ListenerProtocol, PoolSettings, ProxyAction,
-    Route, RouteAction, RouteMatch, Runtime, UpstreamProtocol,
+    Cluster, Config, Endpoint, HttpLimits, LbPolicy, Listener, ListenerProtocol, PoolSettings,
+    ProxyAction, Route, RouteAction, RouteMatch, Runtime, UpstreamProtocol,
 };
 
 /// meshgate: one binary that is a service-mesh sidecar, an API gateway and a
@@ -19,7 +19,13 @@ use meshgate_config::{
 /// With no arguments it runs the embedded demo: a gateway on 127.0.0.1:8080
 /// in front of two demo upstreams, and the admin API on 127.0.0.1:9901.
 #[derive(Debug, Parser)]
-#[command(name = "meshgate", version, about, long_about, propagate_version = true)]
+#[command(
+    name = "meshgate",
+    version,
+    about,
+    long_about,
+    propagate_version = true
+)]
 pub(crate) struct Cli {
     /// Worker threads (default: `runtime.workers` from the config, else one per core).
     #[arg(long, global = true, value_name = "N")]
@@ -41,10 +47,20 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: Option<PathBuf>,
         /// Gateway address of the embedded demo (only without -c).
-        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", conflicts_with = "config")]
+        #[arg(
+            long,
+            value_name = "ADDR",
+            default_value = "127.0.0.1:8080",
+            conflicts_with = "config"
+        )]
         listen: SocketAddr,
         /// Admin address of the embedded demo (only without -c).
-        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9901", conflicts_with = "config")]
+        #[arg(
+            long,
+            value_name = "ADDR",
+            default_value = "127.0.0.1:9901",
+            conflicts_with = "config"
+        )]
         admin: SocketAddr,
     },
     /// Check a config file; exit 0 if valid, else print every error and exit 1.
@@ -79,20 +95,48 @@ enum Upstream {
 }
 
 pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    let opts = RunOptions { workers: cli.workers.map(NonZeroUsize::get), show_tour: false };
+    let opts = RunOptions {
+        workers: cli.workers.map(NonZeroUsize::get),
+        show_tour: false,
+    };
     match cli.command {
         None => {
-            let source = ConfigSource::Embedded { listen: ([127, 0, 0, 1], 8080).into(), admin: ([127, 0, 0, 1], 9901).into() };
-            meshgate_app::run(source, RunOptions { show_tour: true, ..opts })?;
+            let source = ConfigSource::Embedded {
+                listen: ([127, 0, 0, 1], 8080).into(),
+                admin: ([127, 0, 0, 1], 9901).into(),
+            };
+            meshgate_app::run(
+                source,
+                RunOptions {
+                    show_tour: true,
+                    ..opts
+                },
+            )?;
         }
-        Some(Command::Run { config: None, listen, admin }) => {
-            meshgate_app::run(ConfigSource::Embedded { listen, admin }, RunOptions { show_tour: true, ..opts })?;
+        Some(Command::Run {
+            config: None,
+            listen,
+            admin,
+        }) => {
+            meshgate_app::run(
+                ConfigSource::Embedded { listen, admin },
+                RunOptions {
+                    show_tour: true,
+                    ..opts
+                },
+            )?;
         }
-        Some(Command::Run { config: Some(path), .. }) => match meshgate_config::load(&path) {
+        Some(Command::Run {
+            config: Some(path), ..
+        }) => match meshgate_config::load(&path) {
             Ok(config) => meshgate_app::run(ConfigSource::Config(Box::new(config)), opts)?,
             Err(errors) => {
                 eprintln!("{errors}");
-                eprintln!("meshgate: {} has {} error(s); not starting", path.display(), errors.0.len());
+                eprintln!(
+                    "meshgate: {} has {} error(s); not starting",
+                    path.display(),
+                    errors.0.len()
+                );
                 return Ok(ExitCode::FAILURE);
             }
         },
@@ -106,7 +150,12 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         },
-        Some(Command::Proxy { from, to, upstream_protocol, admin }) => {
+        Some(Command::Proxy {
+            from,
+            to,
+            upstream_protocol,
+            admin,
+        }) => {
             let config = proxy_config(from, &to, upstream_protocol, admin);
             meshgate_app::run(ConfigSource::Config(Box::new(config)), opts)?;
         }
@@ -117,7 +166,12 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 /// The config `meshgate proxy` runs: one listener, one catch-all route, one
 /// round-robin cluster. Built directly as typed config: every part is
 /// already valid by construction (addresses were parsed by clap).
-fn proxy_config(from: SocketAddr, to: &[SocketAddr], protocol: Upstream, admin: Option<SocketAddr>) -> Config {
+fn proxy_config(
+    from: SocketAddr,
+    to: &[SocketAddr],
+    protocol: Upstream,
+    admin: Option<SocketAddr>,
+) -> Config {
     Config {
         source: None,
         runtime: Runtime::default(),
@@ -126,7 +180,10 @@ fn proxy_config(from: SocketAddr, to: &[SocketAddr], protocol: Upstream, admin: 
             name: "proxy".into(),
             address: from,
             protocol: ListenerProtocol::Http,
-            limits: HttpLimits { idle_timeout: Duration::from_secs(300), ..HttpLimits::default() },
+            limits: HttpLimits {
+                idle_timeout: Duration::from_secs(300),
+                ..HttpLimits::default()
+            },
         }],
         routes: vec![Route {
             name: "proxy".into(),
@@ -147,7 +204,10 @@ fn proxy_config(from: SocketAddr, to: &[SocketAddr], protocol: Upstream, admin: 
                 Upstream::Http1 => UpstreamProtocol::Http1,
                 Upstream::H2 => UpstreamProtocol::Http2,
             },
-            endpoints: to.iter().map(|&address| Endpoint { address, weight: 1 }).collect(),
+            endpoints: to
+                .iter()
+                .map(|&address| Endpoint { address, weight: 1 })
+                .collect(),
             connect_timeout: Duration::from_secs(5),
             pool: PoolSettings::default(),
         }],

@@ -8,6 +8,12 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
+// mimalloc: the data path allocates small, short-lived objects (header maps,
+// futures, request ids) at a high rate; glibc malloc spent ~3.5% of all proxy
+// CPU on them, with periodic free-list consolidation. See docs/benchmarks.md.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_logging(cli.log_json);
@@ -23,7 +29,9 @@ fn main() -> ExitCode {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MESHGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {

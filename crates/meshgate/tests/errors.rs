@@ -43,7 +43,9 @@ where
     let count = connections.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             count.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(serve(stream));
         }
@@ -107,7 +109,9 @@ async fn setup() -> Setup {
     let midbody = raw_upstream(|mut s| async move {
         if read_head(&mut s).await {
             // Promises 1000 bytes, sends 10, then dies.
-            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n0123456789").await;
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n0123456789")
+                .await;
             let _ = s.shutdown().await;
         }
     })
@@ -149,7 +153,14 @@ endpoints = [{{ address = "{addr}" }}]
         ));
     }
     let gw = Gateway::start(&config);
-    Setup { gw, _ok: ok, slow, reset, garbage, midbody }
+    Setup {
+        gw,
+        _ok: ok,
+        slow,
+        reset,
+        garbage,
+        midbody,
+    }
 }
 
 async fn get(gw: &Gateway, path: &str, headers: &[(&str, &str)]) -> Reply {
@@ -160,7 +171,10 @@ async fn get(gw: &Gateway, path: &str, headers: &[(&str, &str)]) -> Reply {
 fn assert_error(reply: &Reply, status: u16, code: &str) -> String {
     assert_eq!(reply.status.as_u16(), status, "body: {}", reply.text());
     assert_eq!(
-        reply.headers.get("content-type").map(|v| v.to_str().unwrap()),
+        reply
+            .headers
+            .get("content-type")
+            .map(|v| v.to_str().unwrap()),
         Some("application/json"),
         "error bodies are JSON"
     );
@@ -169,9 +183,17 @@ fn assert_error(reply: &Reply, status: u16, code: &str) -> String {
     assert_eq!(body["status"], status, "{body}");
     let message = body["message"].as_str().expect("message is a string");
     assert!(!message.is_empty(), "message is not empty: {body}");
-    let id = body["request_id"].as_str().expect("request_id is a string").to_owned();
+    let id = body["request_id"]
+        .as_str()
+        .expect("request_id is a string")
+        .to_owned();
     assert!(!id.is_empty(), "a request id is generated: {body}");
-    let header = reply.headers.get("x-request-id").expect("x-request-id response header").to_str().unwrap();
+    let header = reply
+        .headers
+        .get("x-request-id")
+        .expect("x-request-id response header")
+        .to_str()
+        .unwrap();
     assert_eq!(header, id, "body and header carry the same request id");
     id
 }
@@ -191,13 +213,20 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
             return None;
         }
         let rest = rest.strip_suffix('}')?;
-        let all = labels.iter().all(|(k, v)| rest.split(',').any(|kv| kv == format!("{k}=\"{v}\"")));
+        let all = labels
+            .iter()
+            .all(|(k, v)| rest.split(',').any(|kv| kv == format!("{k}=\"{v}\"")));
         if all { value.parse().ok() } else { None }
     })
 }
 
 fn requests(text: &str, route: &str, class: &str) -> f64 {
-    sample(text, "meshgate_http_requests_total", &[("route", route), ("status_class", class)]).unwrap_or(0.0)
+    sample(
+        text,
+        "meshgate_http_requests_total",
+        &[("route", route), ("status_class", class)],
+    )
+    .unwrap_or(0.0)
 }
 
 // === tests ===
@@ -219,7 +248,10 @@ async fn slow_upstream_is_504_upstream_timeout_at_the_route_timeout() {
     let reply = get(&s.gw, "/slow", &[]).await;
     let took = start.elapsed();
     assert_error(&reply, 504, "upstream_timeout");
-    assert!(took >= ROUTE_TIMEOUT.mul_f32(0.9), "504 after only {took:?}");
+    assert!(
+        took >= ROUTE_TIMEOUT.mul_f32(0.9),
+        "504 after only {took:?}"
+    );
     assert!(took < ROUTE_TIMEOUT + SLACK, "504 after {took:?}");
     assert_eq!(s.slow.hits(), 1, "the request did reach the upstream");
     let m = metrics(&s.gw).await;
@@ -231,7 +263,11 @@ async fn upstream_closing_without_answer_is_502_upstream_reset() {
     let s = setup().await;
     let reply = get(&s.gw, "/reset", &[]).await;
     assert_error(&reply, 502, "upstream_reset");
-    assert_eq!(s.reset.connections.load(Ordering::SeqCst), 1, "not retried: the upstream may have acted on it");
+    assert_eq!(
+        s.reset.connections.load(Ordering::SeqCst),
+        1,
+        "not retried: the upstream may have acted on it"
+    );
     let m = metrics(&s.gw).await;
     assert_eq!(requests(&m, "reset", "5xx"), 1.0, "{m}");
 }
@@ -322,15 +358,33 @@ async fn errors_with_curl() {
 async fn upstream_dying_mid_body_aborts_the_client_response() {
     let s = setup().await;
     let client = common::client::h1();
-    let req = Request::get(s.gw.url("public", "/midbody")).body(Full::new(Bytes::new())).unwrap();
-    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req)).await.unwrap().unwrap();
+    let req = Request::get(s.gw.url("public", "/midbody"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(resp.status(), 200, "the head was already on its way");
-    let body = tokio::time::timeout(Duration::from_secs(10), resp.into_body().collect()).await.unwrap();
-    assert!(body.is_err(), "a truncated upstream body must not end cleanly downstream: got {:?}", body.map(|b| b.to_bytes()));
+    let body = tokio::time::timeout(Duration::from_secs(10), resp.into_body().collect())
+        .await
+        .unwrap();
+    assert!(
+        body.is_err(),
+        "a truncated upstream body must not end cleanly downstream: got {:?}",
+        body.map(|b| b.to_bytes())
+    );
     assert_eq!(s.midbody.connections.load(Ordering::SeqCst), 1);
     // The broken upstream connection is not reused: a second request opens a new one.
-    let req = Request::get(s.gw.url("public", "/midbody")).body(Full::new(Bytes::new())).unwrap();
-    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req)).await.unwrap().unwrap();
-    let _ = tokio::time::timeout(Duration::from_secs(10), resp.into_body().collect()).await.unwrap();
+    let req = Request::get(s.gw.url("public", "/midbody"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
+        .await
+        .unwrap()
+        .unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), resp.into_body().collect())
+        .await
+        .unwrap();
     assert_eq!(s.midbody.connections.load(Ordering::SeqCst), 2);
 }

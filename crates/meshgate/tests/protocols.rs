@@ -391,3 +391,99 @@ async fn request_bodies_arrive_intact_through_an_http1_upstream() {
 async fn request_bodies_arrive_intact_through_an_h2_upstream() {
     bodies_arrive_intact("h2", Proto::H2).await;
 }
+
+/// An h2 upstream that answers with the URI it received (scheme, :authority,
+/// path) and whether a `host` header came along too.
+async fn authority_echo() -> Upstream {
+    upstream::start(
+        Proto::H2,
+        Arc::new(|req: hyper::Request<hyper::body::Incoming>| {
+            Box::pin(async move {
+                let body = serde_json::json!({
+                    "uri": req.uri().to_string(),
+                    "host_header": req.headers().get("host").map(|h| h.to_str().unwrap().to_owned()),
+                });
+                Response::builder().body(upstream::full(body.to_string())).unwrap()
+            })
+        }),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2_upstream_gets_the_client_host_or_the_rewrite_as_authority() {
+    let up = authority_echo().await;
+    let config = format!(
+        r#"
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[routes]]
+listener = "public"
+match = {{ path_prefix = "/rw" }}
+cluster = "up"
+host_rewrite = "backend.internal:9000"
+
+[[routes]]
+listener = "public"
+cluster = "up"
+
+[[clusters]]
+name = "up"
+protocol = "h2"
+endpoints = [{{ address = "{}" }}]
+"#,
+        up.addr
+    );
+    let g = Gateway::start(&config);
+    let addr = g.addr("public");
+    let uri = |r: &Reply| {
+        let v = echoed(r);
+        assert_eq!(
+            v["host_header"],
+            Value::Null,
+            "h2 carries the host as :authority only"
+        );
+        v["uri"].as_str().unwrap().to_owned()
+    };
+    let r = client::get(addr, "/rw/x?q=1", &[("host", "www.example.com")]).await;
+    assert_eq!(uri(&r), "http://backend.internal:9000/rw/x?q=1");
+    let (_, r) = get(&client::h2(), addr, "/rw/x?q=1").await;
+    assert_eq!(uri(&r), "http://backend.internal:9000/rw/x?q=1");
+    let r = client::get(addr, "/plain", &[("host", "www.example.com")]).await;
+    assert_eq!(
+        uri(&r),
+        "http://www.example.com/plain",
+        "the client's Host becomes :authority"
+    );
+    let (_, r) = get(&client::h2(), addr, "/plain").await;
+    assert_eq!(
+        uri(&r),
+        format!("http://{addr}/plain"),
+        "the client's :authority is passed on"
+    );
+}
+
+#[test]
+fn an_h2c_upgrade_request_is_served_over_http1() {
+    // Only prior knowledge is supported: `curl --http2` asks to upgrade with
+    // `Upgrade: h2c`, and must get a normal HTTP/1.1 answer, not a hang or an error.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (echo, body) =
+        rt.block_on(async { (upstream::echo("up").await, body_echo(Proto::H1).await) });
+    let g = Gateway::start(&config("http1", &echo, &body));
+    let (ok, out, version) = curl_with_version(&["--http2", &g.url("public", "/echo/up")]);
+    assert!(ok, "{out}");
+    assert_eq!(version, "1.1");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["path"], "/echo/up");
+    let h = v["headers"].as_object().unwrap();
+    for name in ["upgrade", "http2-settings", "connection"] {
+        assert!(!h.contains_key(name), "{name} reached the upstream: {h:?}");
+    }
+}

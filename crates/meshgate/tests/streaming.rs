@@ -32,7 +32,10 @@ const RSS_LIMIT_KIB: u64 = 64 * 1024;
 const TRANSFER_BOUND: Duration = Duration::from_secs(180);
 
 fn total_bytes() -> u64 {
-    std::env::var("MESHGATE_STREAM_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(GIB)
+    std::env::var("MESHGATE_STREAM_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(GIB)
 }
 
 /// 16 blocks of 64 KiB of pseudo-random bytes; a body is a pseudo-random
@@ -89,7 +92,10 @@ impl Body for Generated {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let f = frame(&self.blocks, self.next, self.total);
         self.next += 1;
         Poll::Ready(f.map(|b| Ok(Frame::data(b))))
@@ -100,7 +106,11 @@ impl Body for Generated {
     }
 
     fn size_hint(&self) -> SizeHint {
-        if self.exact { SizeHint::with_exact(self.total.saturating_sub(self.next * FRAME as u64)) } else { SizeHint::new() }
+        if self.exact {
+            SizeHint::with_exact(self.total.saturating_sub(self.next * FRAME as u64))
+        } else {
+            SizeHint::new()
+        }
     }
 }
 
@@ -141,7 +151,10 @@ fn check_rss(gw: &Gateway, what: &str) -> u64 {
     let (now, peak) = gw.rss_kib();
     eprintln!("{what}: meshgate RSS now {now} KiB, peak (VmHWM) {peak} KiB");
     assert!(peak > 0, "could not read /proc/{}/status", gw.pid());
-    assert!(peak < RSS_LIMIT_KIB, "{what}: meshgate peak RSS {peak} KiB >= {RSS_LIMIT_KIB} KiB");
+    assert!(
+        peak < RSS_LIMIT_KIB,
+        "{what}: meshgate peak RSS {peak} KiB >= {RSS_LIMIT_KIB} KiB"
+    );
     peak
 }
 
@@ -185,7 +198,12 @@ async fn upload(mode: Mode) {
     let client = builder.build_http::<Generated>();
     let exact = matches!(mode, Mode::H1Length);
     let req = Request::post(gw.url("public", "/upload"))
-        .body(Generated { blocks: blocks.clone(), next: 0, total, exact })
+        .body(Generated {
+            blocks: blocks.clone(),
+            next: 0,
+            total,
+            exact,
+        })
         .unwrap();
     let start = Instant::now();
     let reply = tokio::time::timeout(TRANSFER_BOUND, async {
@@ -224,7 +242,12 @@ async fn download(mode: Mode) {
     let up = upstream::start(
         Proto::H1,
         Arc::new(move |_req: Request<Incoming>| {
-            let body = Generated { blocks: b.clone(), next: 0, total, exact };
+            let body = Generated {
+                blocks: b.clone(),
+                next: 0,
+                total,
+                exact,
+            };
             Box::pin(async move { Response::new(body.map_err(|never| match never {}).boxed()) })
         }),
     )
@@ -234,12 +257,16 @@ async fn download(mode: Mode) {
         Mode::H2 => common::client::h2(),
         _ => common::client::h1(),
     };
-    let req = Request::get(gw.url("public", "/download")).body(http_body_util::Full::default()).unwrap();
+    let req = Request::get(gw.url("public", "/download"))
+        .body(http_body_util::Full::default())
+        .unwrap();
     let start = Instant::now();
     let got = tokio::time::timeout(TRANSFER_BOUND, async {
         let resp = client.request(req).await.expect("download failed");
         assert_eq!(resp.status(), 200);
-        consume(resp.into_body()).await.expect("download body failed")
+        consume(resp.into_body())
+            .await
+            .expect("download body failed")
     })
     .await
     .expect("download did not finish in time");

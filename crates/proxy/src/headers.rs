@@ -19,57 +19,63 @@ static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host"
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
-/// Whether `name` is hop-by-hop by definition (RFC 9110 §7.6.1), or one of
-/// the proxy-authentication headers that concern only this hop.
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    // Standard names compare as enum tags; the two custom ones by bytes.
-    name == header::CONNECTION
-        || name == header::TE
-        || name == header::TRANSFER_ENCODING
-        || name == header::UPGRADE
-        || name == header::PROXY_AUTHENTICATE
-        || name == header::PROXY_AUTHORIZATION
-        || name == KEEP_ALIVE
-        || name == PROXY_CONNECTION
-}
+/// The hop-by-hop names (RFC 9110 §7.6.1) plus the proxy-authentication
+/// headers, which concern only this hop.
+static HOP_BY_HOP: [&HeaderName; 8] = [
+    &header::CONNECTION,
+    &header::TE,
+    &header::TRANSFER_ENCODING,
+    &header::UPGRADE,
+    &header::PROXY_AUTHENTICATE,
+    &header::PROXY_AUTHORIZATION,
+    &KEEP_ALIVE,
+    &PROXY_CONNECTION,
+];
+const CONNECTION_BIT: u8 = 1;
+const TE_BIT: u8 = 1 << 1;
 
 /// Removes hop-by-hop headers, including those listed in `Connection`.
 ///
 /// `TE: trailers` is the one hop-by-hop value gRPC needs end to end, so it
 /// is kept on requests (`keep_te_trailers`).
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_te_trailers: bool) {
-    // Fast path: one pass of cheap comparisons instead of a hash lookup per
-    // name; most keep-alive traffic carries none of these headers.
-    if !headers.keys().any(is_hop_by_hop) {
+    // One pass of cheap comparisons (standard names compare as enum tags)
+    // records which hop-by-hop names are present, so only those are removed:
+    // every `remove` is a hash probe, and most messages carry one or none.
+    let mut present = 0u8;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| *h == name) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
         return;
     }
-    if headers.contains_key(header::CONNECTION) {
+    if present & CONNECTION_BIT != 0 {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+            .map(str::trim)
+            // "keep-alive" and "close" are connection options, not header
+            // names worth a lookup; they are by far the common values.
+            .filter(|n| !n.eq_ignore_ascii_case("keep-alive") && !n.eq_ignore_ascii_case("close"))
+            .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
             .collect();
         for name in named {
             headers.remove(&name);
         }
     }
     let trailers = keep_te_trailers
+        && present & TE_BIT != 0
         && headers.get_all(header::TE).iter().any(|v| {
             v.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
         });
-    for name in [
-        &header::CONNECTION,
-        &header::TE,
-        &header::TRANSFER_ENCODING,
-        &header::UPGRADE,
-        &header::PROXY_AUTHENTICATE,
-        &header::PROXY_AUTHORIZATION,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-    ] {
-        headers.remove(name);
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(*name);
+        }
     }
     if trailers {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
@@ -128,16 +134,18 @@ fn new_request_id(rng: &mut FastRng) -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let hi = (rng.next_u64() & !0xf000) | 0x4000; // version 4
     let lo = (rng.next_u64() & !(0xc << 60)) | (0x8 << 60); // RFC 4122 variant
-    let bits = (u128::from(hi) << 64) | u128::from(lo);
-    let mut out = [0u8; 36];
-    let mut nibble = 32;
-    for (i, slot) in out.iter_mut().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            *slot = b'-';
-        } else {
-            nibble -= 1;
-            *slot = HEX[((bits >> (nibble * 4)) & 0xf) as usize];
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&hi.to_be_bytes());
+    bytes[8..].copy_from_slice(&lo.to_be_bytes());
+    let mut out = [b'-'; 36];
+    let mut pos = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            pos += 1; // leave the dash
         }
+        out[pos] = HEX[usize::from(b >> 4)];
+        out[pos + 1] = HEX[usize::from(b & 0xf)];
+        pos += 2;
     }
     // Hex digits and dashes are always a valid header value.
     HeaderValue::from_bytes(&out).unwrap_or_else(|_| HeaderValue::from_static("invalid"))

@@ -22,7 +22,8 @@ impl Reply {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 }
 
@@ -33,7 +34,9 @@ pub fn h1() -> Client<HttpConnector, Full<Bytes>> {
 
 /// An h2c (prior knowledge) client.
 pub fn h2() -> Client<HttpConnector, Full<Bytes>> {
-    Client::builder(TokioExecutor::new()).http2_only(true).build_http()
+    Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http()
 }
 
 /// Sends a request and reads the whole response (bounded by 20 s).
@@ -42,9 +45,15 @@ pub async fn send(client: &Client<HttpConnector, Full<Bytes>>, req: Request<Full
         let resp = client.request(req).await.expect("request failed");
         let (parts, body) = resp.into_parts();
         let body = body.collect().await.expect("body failed").to_bytes();
-        Reply { status: parts.status, headers: parts.headers, body }
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
     };
-    tokio::time::timeout(std::time::Duration::from_secs(20), fut).await.expect("request timed out")
+    tokio::time::timeout(std::time::Duration::from_secs(20), fut)
+        .await
+        .expect("request timed out")
 }
 
 /// GET `http://addr{path}` with extra headers.

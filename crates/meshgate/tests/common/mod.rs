@@ -83,16 +83,27 @@ impl Gateway {
                 }
                 Err(_) => {
                     let _ = child.kill();
-                    panic!("meshgate did not become ready; log:\n{}", log.lock().unwrap());
+                    panic!(
+                        "meshgate did not become ready; log:\n{}",
+                        log.lock().unwrap()
+                    );
                 }
             }
         }
-        Gateway { child, listeners, log, _config: None }
+        Gateway {
+            child,
+            listeners,
+            log,
+            _config: None,
+        }
     }
 
     /// The bound address of a listener.
     pub fn addr(&self, name: &str) -> SocketAddr {
-        *self.listeners.get(name).unwrap_or_else(|| panic!("no listener {name}; have {:?}", self.listeners))
+        *self
+            .listeners
+            .get(name)
+            .unwrap_or_else(|| panic!("no listener {name}; have {:?}", self.listeners))
     }
 
     /// `http://<listener addr><path>`.
@@ -133,7 +144,8 @@ impl Gateway {
 
     /// Resident memory of the process, in KiB (current, peak).
     pub fn rss_kib(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         let field = |name: &str| {
             status
                 .lines()
@@ -168,6 +180,13 @@ fn parse_listening(line: &str) -> Option<(String, SocketAddr)> {
 
 /// Runs `curl` with these arguments and returns (exit ok, stdout).
 pub fn curl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("curl").args(["-sS", "--max-time", "20"]).args(args).output().expect("curl installed");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20"])
+        .args(args)
+        .output()
+        .expect("curl installed");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }

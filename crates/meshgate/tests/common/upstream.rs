@@ -16,8 +16,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
 pub type Body = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
-pub type Handler =
-    Arc<dyn Fn(Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> + Send + Sync>;
+pub type Handler = Arc<
+    dyn Fn(Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> + Send + Sync,
+>;
 
 /// A running upstream.
 pub struct Upstream {
@@ -38,7 +39,9 @@ impl Upstream {
 }
 
 pub fn full(body: impl Into<Bytes>) -> Body {
-    Full::new(body.into()).map_err(|never| match never {}).boxed()
+    Full::new(body.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// Which protocol the upstream speaks.
@@ -57,7 +60,9 @@ pub async fn start(proto: Proto, handler: Handler) -> Upstream {
     let (h, c) = (hits.clone(), connections.clone());
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             c.fetch_add(1, Ordering::SeqCst);
             let handler = handler.clone();
             let hits = h.clone();
@@ -69,15 +74,25 @@ pub async fn start(proto: Proto, handler: Handler) -> Upstream {
                 });
                 let io = TokioIo::new(stream);
                 let _ = match proto {
-                    Proto::H1 => hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await,
+                    Proto::H1 => {
+                        hyper::server::conn::http1::Builder::new()
+                            .serve_connection(io, svc)
+                            .await
+                    }
                     Proto::H2 => {
-                        hyper::server::conn::http2::Builder::new(TokioExecutor::new()).serve_connection(io, svc).await
+                        hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                            .serve_connection(io, svc)
+                            .await
                     }
                 };
             });
         }
     });
-    Upstream { addr, hits, connections }
+    Upstream {
+        addr,
+        hits,
+        connections,
+    }
 }
 
 /// An upstream that answers with JSON describing the request:
@@ -94,7 +109,12 @@ pub async fn echo_proto(instance: &'static str, proto: Proto) -> Upstream {
                 let headers: serde_json::Map<String, serde_json::Value> = req
                     .headers()
                     .iter()
-                    .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned().into()))
+                    .map(|(k, v)| {
+                        (
+                            k.to_string(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned().into(),
+                        )
+                    })
                     .collect();
                 let body = serde_json::json!({
                     "instance": instance,
