@@ -47,7 +47,9 @@ pub async fn serve(
     state: AdminState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 async fn live() -> &'static str {
@@ -64,7 +66,10 @@ async fn ready(State(s): State<AdminState>) -> Response {
 
 async fn metrics(State(s): State<AdminState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         s.registry.render_prometheus(),
     )
         .into_response()
@@ -76,8 +81,11 @@ async fn stats(State(s): State<AdminState>) -> Json<Value> {
         .samples()
         .into_iter()
         .map(|sample| {
-            let labels: Map<String, Value> =
-                sample.labels.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+            let labels: Map<String, Value> = sample
+                .labels
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
             json!({ "name": sample.name, "labels": labels, "value": sample.value })
         })
         .collect();

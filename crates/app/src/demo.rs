@@ -34,7 +34,10 @@ pub async fn spawn_demo(instance: &'static str) -> std::io::Result<SocketAddr> {
             };
             tokio::spawn(async move {
                 let svc = service_fn(move |req| echo(instance, req));
-                if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
+                if let Err(e) = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await
+                {
                     tracing::debug!(error = %e, "demo upstream connection error");
                 }
             });
@@ -43,15 +46,27 @@ pub async fn spawn_demo(instance: &'static str) -> std::io::Result<SocketAddr> {
     Ok(addr)
 }
 
-async fn echo(instance: &'static str, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn echo(
+    instance: &'static str,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
     let headers: Map<String, Value> = parts
         .headers
         .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned())))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            )
+        })
         .collect();
     // The demo reads the body only to report its size; a broken body counts as 0.
-    let body_bytes = body.collect().await.map(|b| b.to_bytes().len()).unwrap_or(0);
+    let body_bytes = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes().len())
+        .unwrap_or(0);
     let out = json!({
         "instance": instance,
         "method": parts.method.as_str(),
@@ -63,6 +78,9 @@ async fn echo(instance: &'static str, req: Request<Incoming>) -> Result<Response
     let mut text = serde_json::to_vec_pretty(&out).unwrap_or_default();
     text.push(b'\n');
     let mut resp = Response::new(Full::new(Bytes::from(text)));
-    resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     Ok(resp)
 }

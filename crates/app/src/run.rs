@@ -49,9 +49,14 @@ pub fn run(source: ConfigSource, opts: RunOptions) -> anyhow::Result<()> {
     // One worker: a current-thread runtime has no cross-thread wake-ups or
     // work-stealing, which is what a single pinned core wants.
     let runtime = if workers == 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build()
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
     }
     .context("building the tokio runtime")?;
     runtime.block_on(serve(source, opts, workers))
@@ -61,9 +66,13 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
     let config = match source {
         ConfigSource::Config(c) => *c,
         ConfigSource::Embedded { listen, admin } => {
-            let demo = [crate::spawn_demo("demo-1").await?, crate::spawn_demo("demo-2").await?];
+            let demo = [
+                crate::spawn_demo("demo-1").await?,
+                crate::spawn_demo("demo-2").await?,
+            ];
             let text = crate::default_config_text(listen, admin, demo);
-            meshgate_config::parse(&text, "<embedded default>").map_err(|e| anyhow::anyhow!("{e}"))?
+            meshgate_config::parse(&text, "<embedded default>")
+                .map_err(|e| anyhow::anyhow!("{e}"))?
         }
     };
     let config = Arc::new(config);
@@ -121,10 +130,19 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
     let first_listener = bound.first().map(|(_, _, a)| *a);
     let mut tasks = Vec::new();
     for (i, listener, _) in bound {
-        tasks.push(tokio::spawn(meshgate_proxy::serve_http(listener, i, state.clone(), shutdown.clone())));
+        tasks.push(tokio::spawn(meshgate_proxy::serve_http(
+            listener,
+            i,
+            state.clone(),
+            shutdown.clone(),
+        )));
     }
     ready.store(true, Ordering::Release);
-    tracing::info!(workers, listeners = config.listeners.len(), "meshgate is ready");
+    tracing::info!(
+        workers,
+        listeners = config.listeners.len(),
+        "meshgate is ready"
+    );
     if let (true, Some(gateway)) = (opts.show_tour, first_listener) {
         tour(gateway, admin.as_ref().map(|(_, _, a)| *a));
     }
@@ -143,7 +161,10 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
     if trigger.drained(drain).await {
         tracing::info!("drained; exiting");
     } else {
-        tracing::warn!(still_open = trigger.live(), "drain timeout reached; closing the rest");
+        tracing::warn!(
+            still_open = trigger.live(),
+            "drain timeout reached; closing the rest"
+        );
     }
     if let Some((task, stop, _)) = admin {
         let _ = stop.send(()); // Err: the admin task already ended on its own
@@ -169,7 +190,9 @@ async fn wait_for_signal() {
                 }
                 return;
             }
-            Err(e) => tracing::error!(error = %e, "cannot listen for SIGTERM; only SIGINT will stop meshgate"),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM; only SIGINT will stop meshgate")
+            }
         }
     }
     if let Err(e) = tokio::signal::ctrl_c().await {
@@ -178,7 +201,9 @@ async fn wait_for_signal() {
 }
 
 fn tour(gateway: SocketAddr, admin: Option<SocketAddr>) {
-    tracing::info!("try:  curl http://{gateway}/demo/hello   (twice: two instances answer in turn)");
+    tracing::info!(
+        "try:  curl http://{gateway}/demo/hello   (twice: two instances answer in turn)"
+    );
     tracing::info!("try:  curl --http2-prior-knowledge http://{gateway}/healthz");
     if let Some(admin) = admin {
         tracing::info!("try:  curl http://{admin}/metrics");

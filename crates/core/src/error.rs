@@ -122,8 +122,18 @@ impl fmt::Display for ErrorKind {
 
 impl Error {
     /// Creates an error whose retry flag is the kind's default.
-    pub fn new(kind: ErrorKind, source: ErrorSource, context: impl Into<Cow<'static, str>>) -> Self {
-        Self { kind, source, retryable: kind.default_retryable(), context: context.into(), cause: None }
+    pub fn new(
+        kind: ErrorKind,
+        source: ErrorSource,
+        context: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            kind,
+            source,
+            retryable: kind.default_retryable(),
+            context: context.into(),
+            cause: None,
+        }
     }
 
     /// An upstream-side error.
@@ -142,7 +152,10 @@ impl Error {
     }
 
     /// Attaches the underlying cause.
-    pub fn with_cause(mut self, cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+    pub fn with_cause(
+        mut self,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         self.cause = Some(cause.into());
         self
     }
@@ -181,7 +194,13 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({:?}): {}", self.kind.code(), self.source, self.context)?;
+        write!(
+            f,
+            "{} ({:?}): {}",
+            self.kind.code(),
+            self.source,
+            self.context
+        )?;
         if let Some(cause) = &self.cause {
             write!(f, ": {cause}")?;
         }
@@ -191,7 +210,9 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.cause.as_deref().map(|c| c as &(dyn std::error::Error + 'static))
+        self.cause
+            .as_deref()
+            .map(|c| c as &(dyn std::error::Error + 'static))
     }
 }
 

@@ -37,7 +37,10 @@ pin_project_lite::pin_project! {
 
 impl RequestBody {
     pub(crate) fn new(inner: Incoming, limit: Option<u64>) -> Self {
-        Self { inner, remaining: limit }
+        Self {
+            inner,
+            remaining: limit,
+        }
     }
 }
 
@@ -104,11 +107,17 @@ pub struct ResponseBody {
 
 impl ResponseBody {
     pub(crate) fn full(bytes: Bytes, guards: Guards) -> Self {
-        Self { source: Source::Full(Some(bytes)), guards }
+        Self {
+            source: Source::Full(Some(bytes)),
+            guards,
+        }
     }
 
     pub(crate) fn upstream(body: Incoming, guards: Guards) -> Self {
-        Self { source: Source::Upstream(body), guards }
+        Self {
+            source: Source::Upstream(body),
+            guards,
+        }
     }
 
     /// Called once the body has ended cleanly: the upstream connection, if

@@ -68,7 +68,13 @@ pub(crate) struct PoolReturn {
 
 impl EndpointPool {
     pub(crate) fn new(addr: SocketAddr, config: PoolConfig, metrics: PoolMetrics) -> Self {
-        Self { addr, config, metrics, idle: Mutex::new(Vec::new()), h2: Mutex::new(None) }
+        Self {
+            addr,
+            config,
+            metrics,
+            idle: Mutex::new(Vec::new()),
+            h2: Mutex::new(None),
+        }
     }
 
     /// Sends `req` on a pooled or new connection and returns the response
@@ -85,7 +91,15 @@ impl EndpointPool {
         // At most one retry, and only for a request the dead connection never sent.
         if let Some(mut sender) = self.checkout_h1() {
             match sender.try_send_request(req).await {
-                Ok(resp) => return Ok((resp, Some(PoolReturn { pool: self.clone(), sender }))),
+                Ok(resp) => {
+                    return Ok((
+                        resp,
+                        Some(PoolReturn {
+                            pool: self.clone(),
+                            sender,
+                        }),
+                    ));
+                }
                 Err(mut e) => match e.take_message() {
                     Some(unsent) => req = unsent,
                     None => return Err(classify_send(e.into_error())),
@@ -96,7 +110,13 @@ impl EndpointPool {
         // would otherwise be copied with every request's future.
         let mut sender = Box::pin(self.connect_h1()).await?;
         match sender.send_request(req).await {
-            Ok(resp) => Ok((resp, Some(PoolReturn { pool: self.clone(), sender }))),
+            Ok(resp) => Ok((
+                resp,
+                Some(PoolReturn {
+                    pool: self.clone(),
+                    sender,
+                }),
+            )),
             Err(e) => Err(classify_send(e)),
         }
     }
@@ -123,17 +143,27 @@ impl EndpointPool {
     }
 
     async fn connect(&self) -> Result<TokioIo<TcpStream>, Error> {
-        let stream = match tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(self.addr)).await {
-            Ok(Ok(s)) => s,
-            // Refused, unreachable or reset during connect: the request
-            // never reached the upstream, so all are a retryable 502.
-            Ok(Err(e)) => {
-                return Err(Error::upstream(ErrorKind::ConnectRefused, format!("connect {}", self.addr)).with_cause(e));
-            }
-            Err(_) => {
-                return Err(Error::upstream(ErrorKind::ConnectTimeout, format!("connect {}", self.addr)));
-            }
-        };
+        let stream =
+            match tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(self.addr))
+                .await
+            {
+                Ok(Ok(s)) => s,
+                // Refused, unreachable or reset during connect: the request
+                // never reached the upstream, so all are a retryable 502.
+                Ok(Err(e)) => {
+                    return Err(Error::upstream(
+                        ErrorKind::ConnectRefused,
+                        format!("connect {}", self.addr),
+                    )
+                    .with_cause(e));
+                }
+                Err(_) => {
+                    return Err(Error::upstream(
+                        ErrorKind::ConnectTimeout,
+                        format!("connect {}", self.addr),
+                    ));
+                }
+            };
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "set_nodelay failed; continuing with Nagle");
         }
@@ -147,7 +177,9 @@ impl EndpointPool {
             .max_buf_size(256 * 1024)
             .handshake(io)
             .await
-            .map_err(|e| Error::upstream(ErrorKind::UpstreamProtocol, "http/1.1 handshake").with_cause(e))?;
+            .map_err(|e| {
+                Error::upstream(ErrorKind::UpstreamProtocol, "http/1.1 handshake").with_cause(e)
+            })?;
         let addr = self.addr;
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -176,7 +208,9 @@ impl EndpointPool {
                     .timer(TokioTimer::new())
                     .handshake(io)
                     .await
-                    .map_err(|e| Error::upstream(ErrorKind::UpstreamProtocol, "h2 handshake").with_cause(e))?;
+                    .map_err(|e| {
+                        Error::upstream(ErrorKind::UpstreamProtocol, "h2 handshake").with_cause(e)
+                    })?;
                 let addr = self.addr;
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
@@ -254,7 +288,8 @@ fn classify_send(e: hyper::Error) -> Error {
             return Error::downstream(ErrorKind::RequestBodyTooLarge, "request body too large");
         }
         if c.is::<hyper::Error>() {
-            return Error::downstream(ErrorKind::BadRequest, "reading the request body failed").with_cause(e);
+            return Error::downstream(ErrorKind::BadRequest, "reading the request body failed")
+                .with_cause(e);
         }
         cause = c.source();
     }

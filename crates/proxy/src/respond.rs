@@ -14,7 +14,11 @@ use crate::body::{Guards, ResponseBody};
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// Renders an error as `{"error": code, "message": ..., "request_id": ...}`.
-pub(crate) fn error(err: &Error, request_id: &HeaderValue, guards: Guards) -> Response<ResponseBody> {
+pub(crate) fn error(
+    err: &Error,
+    request_id: &HeaderValue,
+    guards: Guards,
+) -> Response<ResponseBody> {
     let body = serde_json::json!({
         "error": err.kind().code(),
         "status": err.status(),
@@ -24,9 +28,12 @@ pub(crate) fn error(err: &Error, request_id: &HeaderValue, guards: Guards) -> Re
     let mut bytes = body.to_string().into_bytes();
     bytes.push(b'\n');
     let mut resp = Response::new(ResponseBody::full(Bytes::from(bytes), guards));
-    *resp.status_mut() = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut().insert(header::CONTENT_TYPE, JSON.clone());
-    resp.headers_mut().insert(crate::headers::X_REQUEST_ID.clone(), request_id.clone());
+    *resp.status_mut() =
+        StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, JSON.clone());
+    resp.headers_mut()
+        .insert(crate::headers::X_REQUEST_ID.clone(), request_id.clone());
     resp
 }
 
@@ -34,7 +41,11 @@ pub(crate) fn error(err: &Error, request_id: &HeaderValue, guards: Guards) -> Re
 pub(crate) fn direct(d: &DirectResponse, guards: Guards) -> Response<ResponseBody> {
     let mut resp = Response::new(ResponseBody::full(d.body.clone(), guards));
     *resp.status_mut() = d.status;
-    if let Some(ct) = d.content_type.as_deref().and_then(|c| HeaderValue::from_str(c).ok()) {
+    if let Some(ct) = d
+        .content_type
+        .as_deref()
+        .and_then(|c| HeaderValue::from_str(c).ok())
+    {
         resp.headers_mut().insert(header::CONTENT_TYPE, ct);
     }
     resp

@@ -32,7 +32,12 @@ pub fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// Accepts on `listener` (the config's listener number `index`) until
 /// shutdown, serving each connection with the proxy pipeline.
-pub async fn serve_http(listener: TcpListener, index: usize, state: Arc<ProxyState>, mut shutdown: Shutdown) {
+pub async fn serve_http(
+    listener: TcpListener,
+    index: usize,
+    state: Arc<ProxyState>,
+    mut shutdown: Shutdown,
+) {
     loop {
         let accepted = tokio::select! {
             biased;
@@ -57,8 +62,16 @@ pub async fn serve_http(listener: TcpListener, index: usize, state: Arc<ProxySta
     }
 }
 
-async fn serve_connection(stream: TcpStream, peer: SocketAddr, index: usize, state: Arc<ProxyState>, mut shutdown: Shutdown) {
-    let Some(listener) = state.listeners.get(index) else { return };
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    index: usize,
+    state: Arc<ProxyState>,
+    mut shutdown: Shutdown,
+) {
+    let Some(listener) = state.listeners.get(index) else {
+        return;
+    };
     listener.conns_total.inc();
     listener.conns_active.inc();
     let _active = GaugeGuard(listener.conns_active.clone());
@@ -66,11 +79,15 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, index: usize, sta
         tracing::debug!(error = %e, "set_nodelay failed");
     }
     let limits = listener.limits.clone();
-    let timeouts = Timeouts { header_read: limits.header_read_timeout, idle: limits.idle_timeout };
-    let http2 = match tokio::time::timeout(limits.header_read_timeout, is_h2_preface(&stream)).await {
+    let timeouts = Timeouts {
+        header_read: limits.header_read_timeout,
+        idle: limits.idle_timeout,
+    };
+    let http2 = match tokio::time::timeout(limits.header_read_timeout, is_h2_preface(&stream)).await
+    {
         Ok(Ok(h2)) => h2,
         Ok(Err(_)) => return, // closed or broken before sending anything
-        Err(_) => false,       // silent client: TimedIo answers 408 right away
+        Err(_) => false,      // silent client: TimedIo answers 408 right away
     };
     let activity = Arc::new(ConnActivity::default());
     let io = TokioIo::new(TimedIo::new(stream, activity.clone(), timeouts, http2));

@@ -42,7 +42,9 @@ thread_local! {
 /// A per-thread seed from std's randomly keyed hasher (seeded by the OS).
 fn seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new().build_hasher().finish()
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 fn with_rng<T>(f: impl FnOnce(&mut FastRng) -> T) -> T {
@@ -78,11 +80,18 @@ impl hyper::service::Service<Request<Incoming>> for ProxyService {
 impl ProxyService {
     async fn handle(self, req: Request<Incoming>) -> Result<Response<ResponseBody>, Infallible> {
         let start = Instant::now();
-        let guards = Guards { activity: Some(self.activity.start()), ..Guards::default() };
+        let guards = Guards {
+            activity: Some(self.activity.start()),
+            ..Guards::default()
+        };
         let state = &self.state;
         let Some(listener) = state.listeners.get(self.listener) else {
             let id = with_rng(|r| headers::ensure_request_id(&mut http::HeaderMap::new(), r));
-            return Ok(respond::error(&Error::internal("listener missing from state"), &id, guards));
+            return Ok(respond::error(
+                &Error::internal("listener missing from state"),
+                &id,
+                guards,
+            ));
         };
 
         // Phase 1: request filter.
@@ -90,13 +99,22 @@ impl ProxyService {
         let found = listener.router.find(&RequestView::from_parts(&parts));
         let Some(found) = found else {
             let id = with_rng(|r| headers::ensure_request_id(&mut parts.headers, r));
-            let err = Error::downstream(ErrorKind::NoRoute, format!("no route for {} {}", parts.method, parts.uri.path()));
+            let err = Error::downstream(
+                ErrorKind::NoRoute,
+                format!("no route for {} {}", parts.method, parts.uri.path()),
+            );
             return Ok(respond::error(&err, &id, guards));
         };
-        let (Some(route), Some(route_state)) = (state.config.routes.get(found.route), state.routes.get(found.route))
-        else {
+        let (Some(route), Some(route_state)) = (
+            state.config.routes.get(found.route),
+            state.routes.get(found.route),
+        ) else {
             let id = with_rng(|r| headers::ensure_request_id(&mut parts.headers, r));
-            return Ok(respond::error(&Error::internal("route missing from state"), &id, guards));
+            return Ok(respond::error(
+                &Error::internal("route missing from state"),
+                &id,
+                guards,
+            ));
         };
         let resp = match &route.action {
             RouteAction::Direct(d) => respond::direct(d, guards),
@@ -110,7 +128,10 @@ impl ProxyService {
                     Some(meshgate_config::PathMatch::Prefix(p)) => Some(p.as_str()),
                     _ => None,
                 };
-                match self.proxy(action, prefix, parts, body, &listener.limits, guards).await {
+                match self
+                    .proxy(action, prefix, parts, body, &listener.limits, guards)
+                    .await
+                {
                     Ok(resp) => resp,
                     Err((err, guards)) => {
                         tracing::debug!(error = %err, request_id = ?id, "request failed");
@@ -139,9 +160,18 @@ impl ProxyService {
         mut guards: Guards,
     ) -> Result<Response<ResponseBody>, (Error, Guards)> {
         if let Some(max) = limits.max_body_bytes {
-            let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            let declared = parts
+                .headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
             if declared.is_some_and(|len| len > max) {
-                return Err((Error::downstream(ErrorKind::RequestBodyTooLarge, "content-length exceeds max_body_bytes"), guards));
+                return Err((
+                    Error::downstream(
+                        ErrorKind::RequestBodyTooLarge,
+                        "content-length exceeds max_body_bytes",
+                    ),
+                    guards,
+                ));
             }
         }
         let Some(cluster) = self.state.clusters.get(action.cluster) else {
@@ -149,13 +179,22 @@ impl ProxyService {
         };
 
         // Phase 2: upstream peer.
-        let hash = action.hash_key.as_ref().and_then(|k| hash_of(k, &parts, self.client));
+        let hash = action
+            .hash_key
+            .as_ref()
+            .and_then(|k| hash_of(k, &parts, self.client));
         let Some(idx) = with_rng(|r| cluster.balancer.pick(hash, r)) else {
-            let err = Error::upstream(ErrorKind::NoEndpoint, format!("cluster {} has no endpoint", cluster.name));
+            let err = Error::upstream(
+                ErrorKind::NoEndpoint,
+                format!("cluster {} has no endpoint", cluster.name),
+            );
             return Err((err, guards));
         };
         let Some(endpoint) = cluster.endpoints.get(idx) else {
-            return Err((Error::internal("balancer picked a missing endpoint"), guards));
+            return Err((
+                Error::internal("balancer picked a missing endpoint"),
+                guards,
+            ));
         };
         guards.lb = Some(cluster.balancer.start_request_owned(idx));
 
@@ -170,7 +209,10 @@ impl ProxyService {
             Ok(Ok(sent)) => sent,
             Ok(Err(err)) => return Err((err, guards)),
             Err(_) => {
-                let err = Error::upstream(ErrorKind::UpstreamTimeout, format!("no response within {:?}", action.timeout));
+                let err = Error::upstream(
+                    ErrorKind::UpstreamTimeout,
+                    format!("no response within {:?}", action.timeout),
+                );
                 return Err((err, guards));
             }
         };
@@ -180,7 +222,10 @@ impl ProxyService {
         // Phase 5: response filter.
         let (mut head, body) = resp.into_parts();
         headers::strip_hop_by_hop(&mut head.headers, false);
-        Ok(Response::from_parts(head, ResponseBody::upstream(body, guards)))
+        Ok(Response::from_parts(
+            head,
+            ResponseBody::upstream(body, guards),
+        ))
     }
 
     fn rewrite_head(
@@ -193,17 +238,27 @@ impl ProxyService {
         // The client-facing host, before any rewrite: Host, or :authority on h2.
         let original_host: Option<HeaderValue> = match parts.headers.get(header::HOST) {
             Some(h) => Some(h.clone()),
-            None => parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+            None => parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
         };
         headers::strip_hop_by_hop(&mut parts.headers, true);
         if let Some(h) = &action.host_rewrite {
-            let v = HeaderValue::from_str(h).map_err(|_| Error::internal("host_rewrite is not a valid header"))?;
+            let v = HeaderValue::from_str(h)
+                .map_err(|_| Error::internal("host_rewrite is not a valid header"))?;
             parts.headers.insert(header::HOST, v);
-        } else if let (false, Some(h)) = (parts.headers.contains_key(header::HOST), &original_host) {
+        } else if let (false, Some(h)) = (parts.headers.contains_key(header::HOST), &original_host)
+        {
             // h2 clients send :authority only; an HTTP/1.1 upstream needs Host.
             parts.headers.insert(header::HOST, h.clone());
         }
-        headers::add_forwarded(&mut parts.headers, &self.client_ip, self.scheme, original_host);
+        headers::add_forwarded(
+            &mut parts.headers,
+            &self.client_ip,
+            self.scheme,
+            original_host,
+        );
 
         let path_and_query = rewritten_path(action, prefix, &parts.uri)?;
         let mut uri = http::uri::Parts::default();
@@ -221,14 +276,22 @@ impl ProxyService {
         } else {
             parts.version = Version::HTTP_11;
         }
-        parts.uri = Uri::from_parts(uri).map_err(|e| Error::internal("rebuilding the upstream uri").with_cause(e))?;
+        parts.uri = Uri::from_parts(uri)
+            .map_err(|e| Error::internal("rebuilding the upstream uri").with_cause(e))?;
         Ok(())
     }
 }
 
 /// The path and query to send upstream, after any prefix rewrite.
-fn rewritten_path(action: &ProxyAction, prefix: Option<&str>, uri: &Uri) -> Result<PathAndQuery, Error> {
-    let original = uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+fn rewritten_path(
+    action: &ProxyAction,
+    prefix: Option<&str>,
+    uri: &Uri,
+) -> Result<PathAndQuery, Error> {
+    let original = uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
     let (Some(new_prefix), Some(matched)) = (&action.prefix_rewrite, prefix) else {
         return Ok(original);
     };
@@ -251,13 +314,17 @@ fn rewritten_path(action: &ProxyAction, prefix: Option<&str>, uri: &Uri) -> Resu
         path.push('?');
         path.push_str(q);
     }
-    PathAndQuery::try_from(path).map_err(|e| Error::downstream(ErrorKind::BadRequest, "rewritten path").with_cause(e))
+    PathAndQuery::try_from(path)
+        .map_err(|e| Error::downstream(ErrorKind::BadRequest, "rewritten path").with_cause(e))
 }
 
 /// The consistent-hash key for this request, if its source is present.
 fn hash_of(key: &HashKey, parts: &http::request::Parts, client: SocketAddr) -> Option<u64> {
     match key {
-        HashKey::Header(name) => parts.headers.get(name).map(|v| meshgate_balance::hash_key(v.as_bytes())),
+        HashKey::Header(name) => parts
+            .headers
+            .get(name)
+            .map(|v| meshgate_balance::hash_key(v.as_bytes())),
         HashKey::Cookie(name) => parts
             .headers
             .get_all(header::COOKIE)

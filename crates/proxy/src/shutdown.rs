@@ -38,7 +38,13 @@ impl ShutdownTrigger {
     pub fn new() -> (Self, Shutdown) {
         let (tx, rx) = watch::channel(false);
         let tracker = Arc::new(Tracker::default());
-        (Self { tx, tracker: tracker.clone() }, Shutdown { rx, tracker })
+        (
+            Self {
+                tx,
+                tracker: tracker.clone(),
+            },
+            Shutdown { rx, tracker },
+        )
     }
 
     /// Tells every holder of a [`Shutdown`] to stop accepting and drain.

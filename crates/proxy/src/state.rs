@@ -74,20 +74,37 @@ impl ProxyState {
             .iter()
             .map(|r| {
                 let cluster = match &r.action {
-                    RouteAction::Proxy(p) => config.clusters.get(p.cluster).map_or("", |c| c.name.as_str()),
+                    RouteAction::Proxy(p) => config
+                        .clusters
+                        .get(p.cluster)
+                        .map_or("", |c| c.name.as_str()),
                     RouteAction::Direct(_) => "direct",
                     RouteAction::Redirect(_) => "redirect",
                 };
-                let listener = config.listeners.get(r.listener).map_or("", |l| l.name.as_str());
+                let listener = config
+                    .listeners
+                    .get(r.listener)
+                    .map_or("", |l| l.name.as_str());
                 let class = |c: &str| {
                     registry.counter(
                         "meshgate_http_requests_total",
                         "HTTP requests by listener, route, cluster and status class.",
-                        &[("listener", listener), ("route", &r.name), ("cluster", cluster), ("status_class", c)],
+                        &[
+                            ("listener", listener),
+                            ("route", &r.name),
+                            ("cluster", cluster),
+                            ("status_class", c),
+                        ],
                     )
                 };
                 RouteState {
-                    by_class: [class("1xx"), class("2xx"), class("3xx"), class("4xx"), class("5xx")],
+                    by_class: [
+                        class("1xx"),
+                        class("2xx"),
+                        class("3xx"),
+                        class("4xx"),
+                        class("5xx"),
+                    ],
                     duration: registry.histogram(
                         "meshgate_http_request_duration_seconds",
                         "Time from receiving request headers to sending response headers.",
@@ -97,8 +114,17 @@ impl ProxyState {
                 }
             })
             .collect();
-        let clusters = config.clusters.iter().map(|c| build_cluster(c, registry)).collect();
-        Self { config, listeners, routes, clusters }
+        let clusters = config
+            .clusters
+            .iter()
+            .map(|c| build_cluster(c, registry))
+            .collect();
+        Self {
+            config,
+            listeners,
+            routes,
+            clusters,
+        }
     }
 
     /// The config this state was built from.
@@ -128,7 +154,11 @@ fn build_cluster(c: &meshgate_config::Cluster, registry: &Registry) -> ClusterSt
     };
     // Endpoint identity for consistent hashing is its address, so adding an
     // endpoint does not move keys between the others.
-    let ids: Vec<(String, u32)> = c.endpoints.iter().map(|e| (e.address.to_string(), e.weight)).collect();
+    let ids: Vec<(String, u32)> = c
+        .endpoints
+        .iter()
+        .map(|e| (e.address.to_string(), e.weight))
+        .collect();
     let balancer = Arc::new(Balancer::with_ids(policy, &ids));
     let labels = [("cluster", c.name.as_str())];
     let metrics = PoolMetrics {
@@ -149,7 +179,15 @@ fn build_cluster(c: &meshgate_config::Cluster, registry: &Registry) -> ClusterSt
         max_idle: c.pool.max_idle_per_endpoint,
         idle_timeout: c.pool.idle_timeout,
     };
-    let endpoints =
-        c.endpoints.iter().map(|e| Arc::new(EndpointPool::new(e.address, pool, metrics.clone()))).collect();
-    ClusterState { name: c.name.clone(), balancer, endpoints, http2: pool.http2 }
+    let endpoints = c
+        .endpoints
+        .iter()
+        .map(|e| Arc::new(EndpointPool::new(e.address, pool, metrics.clone())))
+        .collect();
+    ClusterState {
+        name: c.name.clone(),
+        balancer,
+        endpoints,
+        http2: pool.http2,
+    }
 }

@@ -99,10 +99,26 @@ impl Drop for ActivityGuard {
 impl<T> TimedIo<T> {
     /// Wraps a freshly accepted socket. The header-read clock starts now:
     /// a client that connects and sends nothing is treated as a slow request.
-    pub(crate) fn new(inner: T, activity: Arc<ConnActivity>, timeouts: Timeouts, http2: bool) -> Self {
+    pub(crate) fn new(
+        inner: T,
+        activity: Arc<ConnActivity>,
+        timeouts: Timeouts,
+        http2: bool,
+    ) -> Self {
         let now = Instant::now();
-        let phase = if http2 { Phase::Idle(now) } else { Phase::Reading(now) };
-        Self { inner, activity, timeouts, phase, http2, timer: None }
+        let phase = if http2 {
+            Phase::Idle(now)
+        } else {
+            Phase::Reading(now)
+        };
+        Self {
+            inner,
+            activity,
+            timeouts,
+            phase,
+            http2,
+            timer: None,
+        }
     }
 }
 
@@ -151,11 +167,15 @@ impl<T: AsyncRead + AsyncWrite> AsyncRead for TimedIo<T> {
         // timer can only fire early (then we re-arm), never late.
         let horizon = Instant::now() + this.timeouts.header_read.min(this.timeouts.idle);
         loop {
-            let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.min(horizon))));
+            let timer = this
+                .timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.min(horizon))));
             ready!(timer.as_mut().poll(cx));
             let now = Instant::now();
             if now < deadline {
-                timer.as_mut().reset(deadline.min(now + this.timeouts.header_read.min(this.timeouts.idle)));
+                timer
+                    .as_mut()
+                    .reset(deadline.min(now + this.timeouts.header_read.min(this.timeouts.idle)));
                 continue;
             }
             return match *this.phase {
@@ -166,7 +186,10 @@ impl<T: AsyncRead + AsyncWrite> AsyncRead for TimedIo<T> {
                     if let Poll::Ready(Err(e)) = this.inner.as_mut().poll_write(cx, RESPONSE_408) {
                         tracing::debug!(error = %e, "could not write 408");
                     }
-                    Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "request header read timeout")))
+                    Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "request header read timeout",
+                    )))
                 }
             };
         }
@@ -174,7 +197,11 @@ impl<T: AsyncRead + AsyncWrite> AsyncRead for TimedIo<T> {
 }
 
 impl<T: AsyncWrite> AsyncWrite for TimedIo<T> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.project().inner.poll_write(cx, buf)
     }
 

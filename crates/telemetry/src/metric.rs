@@ -4,8 +4,9 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Default latency buckets, in seconds: 0.5 ms to 30 s.
-pub const LATENCY_BUCKETS: &[f64] =
-    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 /// A monotonically increasing count.
 #[derive(Debug, Default)]
@@ -80,14 +81,24 @@ impl Histogram {
         let bounds: Vec<f64> = bounds.to_vec();
         let bounds_us = bounds.iter().map(|b| (b * 1e6) as u64).collect();
         let buckets = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
-        Self { bounds, bounds_us, buckets, sum_us: AtomicU64::new(0), count: AtomicU64::new(0) }
+        Self {
+            bounds,
+            bounds_us,
+            buckets,
+            sum_us: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
     }
 
     /// Records one observation.
     pub fn observe(&self, d: Duration) {
         let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         // Few buckets: a linear scan beats a binary search here.
-        let idx = self.bounds_us.iter().position(|&b| us <= b).unwrap_or(self.bounds_us.len());
+        let idx = self
+            .bounds_us
+            .iter()
+            .position(|&b| us <= b)
+            .unwrap_or(self.bounds_us.len());
         if let Some(b) = self.buckets.get(idx) {
             b.fetch_add(1, Ordering::Relaxed);
         }

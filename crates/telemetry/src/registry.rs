@@ -58,7 +58,9 @@ impl Registry {
 
     /// Gets or creates the counter with this name and labels.
     pub fn counter(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> Arc<Counter> {
-        match self.series(name, help, Kind::Counter, labels, || Series::Counter(Arc::default())) {
+        match self.series(name, help, Kind::Counter, labels, || {
+            Series::Counter(Arc::default())
+        }) {
             Series::Counter(c) => c,
             // A name registered under another kind: hand out a detached
             // metric rather than panic; the conflict is a programming error
@@ -69,7 +71,9 @@ impl Registry {
 
     /// Gets or creates the gauge with this name and labels.
     pub fn gauge(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> Arc<Gauge> {
-        match self.series(name, help, Kind::Gauge, labels, || Series::Gauge(Arc::default())) {
+        match self.series(name, help, Kind::Gauge, labels, || {
+            Series::Gauge(Arc::default())
+        }) {
             Series::Gauge(g) => g,
             _ => Arc::default(),
         }
@@ -98,8 +102,10 @@ impl Registry {
         labels: &[(&str, &str)],
         make: impl FnOnce() -> Series,
     ) -> Series {
-        let labels: Vec<(String, String)> =
-            labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let labels: Vec<(String, String)> = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         // A panic while holding the lock cannot leave a family half-written
         // (pushes are the only mutation), so a poisoned lock is still usable.
         let mut families = self.families.lock().unwrap_or_else(PoisonError::into_inner);
@@ -148,11 +154,26 @@ impl Registry {
                         let bucket = format!("{}_bucket", f.name);
                         let cum = h.cumulative();
                         for (i, count) in cum.iter().enumerate() {
-                            let le = h.bounds().get(i).map_or("+Inf".to_owned(), |b| b.to_string());
+                            let le = h
+                                .bounds()
+                                .get(i)
+                                .map_or("+Inf".to_owned(), |b| b.to_string());
                             line(&mut out, &bucket, labels, Some(&le), *count as f64);
                         }
-                        line(&mut out, &format!("{}_sum", f.name), labels, None, h.sum_seconds());
-                        line(&mut out, &format!("{}_count", f.name), labels, None, h.count() as f64);
+                        line(
+                            &mut out,
+                            &format!("{}_sum", f.name),
+                            labels,
+                            None,
+                            h.sum_seconds(),
+                        );
+                        line(
+                            &mut out,
+                            &format!("{}_count", f.name),
+                            labels,
+                            None,
+                            h.count() as f64,
+                        );
                     }
                 }
             }
@@ -167,7 +188,11 @@ impl Registry {
         for f in families.iter() {
             for (labels, s) in &f.series {
                 let mut push = |name: String, value: f64| {
-                    out.push(Sample { name, labels: labels.clone(), value });
+                    out.push(Sample {
+                        name,
+                        labels: labels.clone(),
+                        value,
+                    });
                 };
                 match s {
                     Series::Counter(c) => push(f.name.clone(), c.get() as f64),
@@ -207,7 +232,9 @@ fn line(out: &mut String, name: &str, labels: &[(String, String)], le: Option<&s
 }
 
 fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn escape_help(v: &str) -> String {
@@ -231,16 +258,29 @@ mod tests {
     #[test]
     fn renders_prometheus_text() {
         let r = Registry::new();
-        r.counter("req_total", "Requests.", &[("route", "r\"1")]).add(3);
+        r.counter("req_total", "Requests.", &[("route", "r\"1")])
+            .add(3);
         r.gauge("conns", "Connections.", &[]).set(2);
         let h = r.histogram("dur_seconds", "Duration.", &[("route", "a")], &[0.1]);
         h.observe(std::time::Duration::from_millis(50));
         let text = r.render_prometheus();
-        assert!(text.contains("# TYPE req_total counter\nreq_total{route=\"r\\\"1\"} 3\n"), "{text}");
+        assert!(
+            text.contains("# TYPE req_total counter\nreq_total{route=\"r\\\"1\"} 3\n"),
+            "{text}"
+        );
         assert!(text.contains("conns 2\n"), "{text}");
-        assert!(text.contains("dur_seconds_bucket{route=\"a\",le=\"0.1\"} 1\n"), "{text}");
-        assert!(text.contains("dur_seconds_bucket{route=\"a\",le=\"+Inf\"} 1\n"), "{text}");
-        assert!(text.contains("dur_seconds_count{route=\"a\"} 1\n"), "{text}");
+        assert!(
+            text.contains("dur_seconds_bucket{route=\"a\",le=\"0.1\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dur_seconds_bucket{route=\"a\",le=\"+Inf\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dur_seconds_count{route=\"a\"} 1\n"),
+            "{text}"
+        );
     }
 
     #[test]
