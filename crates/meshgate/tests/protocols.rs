@@ -282,13 +282,11 @@ async fn concurrent_over_h2_upstream(client: C, label: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a cold burst to an h2 endpoint opens one upstream connection per request (proxy/src/pool.rs send_h2 races on the empty slot)"]
 async fn concurrent_h2c_requests_share_the_h2_upstream_connection() {
     concurrent_over_h2_upstream(client::h2(), "h2c clients").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a cold burst to an h2 endpoint opens one upstream connection per request (proxy/src/pool.rs send_h2 races on the empty slot)"]
 async fn concurrent_http1_requests_share_the_h2_upstream_connection() {
     concurrent_over_h2_upstream(client::h1(), "http/1.1 clients").await;
 }

@@ -870,7 +870,6 @@ async fn hop_by_hop_headers_are_stripped_in_both_directions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: only the first X-Forwarded-For line is kept; later lines are dropped (proxy/src/headers.rs add_forwarded)"]
 async fn x_forwarded_for_joins_every_incoming_line() {
     let up = upstream::echo("backend").await;
     let config = format!(
@@ -895,7 +894,6 @@ async fn x_forwarded_for_joins_every_incoming_line() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a redirect answering an h2 (or absolute-form) request drops the port of the request's host (proxy/src/service.rs redirect host from RequestView)"]
 async fn a_redirect_keeps_the_request_port_for_h2c_clients_too() {
     let config = format!(
         r#"{LISTENER}
@@ -928,7 +926,6 @@ redirect = {{ path = "/new" }}
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: an absolute-form request is routed by its target's host but forwarded with the client's Host header (proxy/src/service.rs rewrite_head)"]
 async fn an_absolute_form_request_is_forwarded_with_the_target_host() {
     let up = upstream::echo("backend").await;
     let config = format!(

@@ -95,19 +95,21 @@ pub(crate) fn add_forwarded(
     proto: &'static str,
     host: Option<HeaderValue>,
 ) {
-    match headers.get(&X_FORWARDED_FOR).filter(|v| !v.is_empty()) {
-        Some(prev) => {
-            let mut chain = Vec::with_capacity(prev.len() + 2 + client_ip.len());
-            chain.extend_from_slice(prev.as_bytes());
+    // Repeated lines form one comma-separated list (RFC 9110 §5.3): join
+    // every line, then append the client.
+    let mut prev = headers.get_all(&X_FORWARDED_FOR).iter().filter(|v| !v.is_empty()).peekable();
+    if prev.peek().is_none() {
+        headers.insert(X_FORWARDED_FOR.clone(), client_ip.clone());
+    } else {
+        let mut chain = Vec::with_capacity(64);
+        for v in prev {
+            chain.extend_from_slice(v.as_bytes());
             chain.extend_from_slice(b", ");
-            chain.extend_from_slice(client_ip.as_bytes());
-            // Both parts were valid header values, and ", " is too.
-            if let Ok(v) = HeaderValue::from_bytes(&chain) {
-                headers.insert(X_FORWARDED_FOR.clone(), v);
-            }
         }
-        None => {
-            headers.insert(X_FORWARDED_FOR.clone(), client_ip.clone());
+        chain.extend_from_slice(client_ip.as_bytes());
+        // Every part was a valid header value, and ", " is too.
+        if let Ok(v) = HeaderValue::from_bytes(&chain) {
+            headers.insert(X_FORWARDED_FOR.clone(), v);
         }
     }
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
@@ -203,6 +205,17 @@ mod tests {
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "api.example.com");
+    }
+
+    #[test]
+    fn forwarded_for_joins_repeated_lines() {
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
+        h.append("x-forwarded-for", HeaderValue::from_static("10.1.2.3"));
+        let ip = ip_header("127.0.0.1".parse().unwrap());
+        add_forwarded(&mut h, &ip, "http", None);
+        assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
+        assert_eq!(h["x-forwarded-for"], "203.0.113.7, 10.1.2.3, 127.0.0.1");
     }
 
     #[test]

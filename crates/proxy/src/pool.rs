@@ -56,6 +56,8 @@ pub(crate) struct EndpointPool {
     metrics: PoolMetrics,
     idle: Mutex<Vec<Idle>>,
     h2: Mutex<Option<http2::SendRequest<RequestBody>>>,
+    /// Held while an h2 connection is being established (single flight).
+    h2_connecting: tokio::sync::Mutex<()>,
 }
 
 /// Returns an HTTP/1.1 connection to its pool once its response has ended.
@@ -74,6 +76,7 @@ impl EndpointPool {
             metrics,
             idle: Mutex::new(Vec::new()),
             h2: Mutex::new(None),
+            h2_connecting: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -193,38 +196,54 @@ impl EndpointPool {
         &self,
         req: Request<RequestBody>,
     ) -> Result<(Response<Incoming>, Option<PoolReturn>), Error> {
-        let existing = {
-            let slot = self.h2.lock().unwrap_or_else(PoisonError::into_inner);
-            slot.as_ref().filter(|s| !s.is_closed()).cloned()
-        };
-        let mut sender = match existing {
+        let mut sender = match self.live_h2() {
             Some(s) => {
                 self.metrics.reused.inc();
                 s
             }
             None => {
-                let io = self.connect().await?;
-                let (sender, conn) = http2::Builder::new(TokioExecutor::new())
-                    .timer(TokioTimer::new())
-                    .handshake(io)
-                    .await
-                    .map_err(|e| {
-                        Error::upstream(ErrorKind::UpstreamProtocol, "h2 handshake").with_cause(e)
-                    })?;
-                let addr = self.addr;
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(upstream = %addr, error = %e, "upstream h2 connection ended with an error");
+                // Single flight: of a burst that finds no connection, one
+                // request connects and the others wait, then share it.
+                let _connecting = self.h2_connecting.lock().await;
+                match self.live_h2() {
+                    Some(s) => {
+                        self.metrics.reused.inc();
+                        s
                     }
-                });
-                *self.h2.lock().unwrap_or_else(PoisonError::into_inner) = Some(sender.clone());
-                sender
+                    None => {
+                        let sender = self.connect_h2().await?;
+                        *self.h2.lock().unwrap_or_else(PoisonError::into_inner) =
+                            Some(sender.clone());
+                        sender
+                    }
+                }
             }
         };
         match sender.send_request(req).await {
             Ok(resp) => Ok((resp, None)),
             Err(e) => Err(classify_send(e)),
         }
+    }
+
+    fn live_h2(&self) -> Option<http2::SendRequest<RequestBody>> {
+        let slot = self.h2.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.as_ref().filter(|s| !s.is_closed()).cloned()
+    }
+
+    async fn connect_h2(&self) -> Result<http2::SendRequest<RequestBody>, Error> {
+        let io = self.connect().await?;
+        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .handshake(io)
+            .await
+            .map_err(|e| Error::upstream(ErrorKind::UpstreamProtocol, "h2 handshake").with_cause(e))?;
+        let addr = self.addr;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(upstream = %addr, error = %e, "upstream h2 connection ended with an error");
+            }
+        });
+        Ok(sender)
     }
 
     fn checkin(&self, sender: http1::SendRequest<RequestBody>) {

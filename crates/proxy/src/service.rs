@@ -119,8 +119,10 @@ impl ProxyService {
         let resp = match &route.action {
             RouteAction::Direct(d) => respond::direct(d, guards),
             RouteAction::Redirect(r) => {
-                let host = RequestView::from_parts(&parts).host;
-                respond::redirect(r, &parts.uri, host, self.scheme, guards)
+                // The full authority, port included, so the client comes back
+                // to the same listener (RequestView's host drops the port).
+                let host = authority_of(&parts);
+                respond::redirect(r, &parts.uri, host.as_deref(), self.scheme, guards)
             }
             RouteAction::Proxy(action) => {
                 let id = with_rng(|r| headers::ensure_request_id(&mut parts.headers, r));
@@ -235,22 +237,23 @@ impl ProxyService {
         parts: &mut http::request::Parts,
         cluster: &ClusterState,
     ) -> Result<(), Error> {
-        // The client-facing host, before any rewrite: Host, or :authority on h2.
-        let original_host: Option<HeaderValue> = match parts.headers.get(header::HOST) {
-            Some(h) => Some(h.clone()),
-            None => parts
-                .uri
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+        // The client-facing host, before any rewrite: the target's authority
+        // (h2 :authority, or an absolute-form HTTP/1.1 target, which RFC 9112
+        // §3.2.2 says overrides Host), else the Host header.
+        let from_target = parts.uri.authority().is_some();
+        let original_host: Option<HeaderValue> = if from_target {
+            authority_of(parts).and_then(|a| HeaderValue::from_str(&a).ok())
+        } else {
+            parts.headers.get(header::HOST).cloned()
         };
         headers::strip_hop_by_hop(&mut parts.headers, true);
         if let Some(h) = &action.host_rewrite {
             let v = HeaderValue::from_str(h)
                 .map_err(|_| Error::internal("host_rewrite is not a valid header"))?;
             parts.headers.insert(header::HOST, v);
-        } else if let (false, Some(h)) = (parts.headers.contains_key(header::HOST), &original_host)
-        {
-            // h2 clients send :authority only; an HTTP/1.1 upstream needs Host.
+        } else if let (true, Some(h)) = (from_target, &original_host) {
+            // The upstream gets the host the client addressed: h2 clients
+            // send only :authority, and an absolute-form target beats Host.
             parts.headers.insert(header::HOST, h.clone());
         }
         headers::add_forwarded(
@@ -316,6 +319,18 @@ fn rewritten_path(
     }
     PathAndQuery::try_from(path)
         .map_err(|e| Error::downstream(ErrorKind::BadRequest, "rewritten path").with_cause(e))
+}
+
+/// The request's authority, port included: the target's (h2 `:authority`
+/// or absolute form), else the `Host` header.
+fn authority_of(parts: &http::request::Parts) -> Option<std::borrow::Cow<'_, str>> {
+    match parts.uri.authority() {
+        // Drop any userinfo: it is never part of the host a client addresses.
+        Some(a) => Some(std::borrow::Cow::Owned(
+            a.as_str().rsplit_once('@').map_or(a.as_str(), |(_, h)| h).to_owned(),
+        )),
+        None => parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()).map(std::borrow::Cow::Borrowed),
+    }
 }
 
 /// The consistent-hash key for this request, if its source is present.
