@@ -75,6 +75,7 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
                 .map_err(|e| anyhow::anyhow!("{e}"))?
         }
     };
+    let mut signals = Signals::install()?;
     let config = Arc::new(config);
     let registry = Registry::new();
     let state = Arc::new(ProxyState::new(config.clone(), &registry));
@@ -147,7 +148,7 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
         tour(gateway, admin.as_ref().map(|(_, _, a)| *a));
     }
 
-    wait_for_signal().await;
+    signals.recv().await;
     ready.store(false, Ordering::Release);
     let drain = config.runtime.drain_timeout;
     tracing::info!(in_flight_connections = trigger.live(), drain_timeout = ?drain, "shutting down: draining");
@@ -175,28 +176,27 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
     Ok(())
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
+/// SIGTERM and SIGINT, registered up front: a signal that arrives once
+/// "ready" has been logged must start a drain, never kill the process.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => tracing::info!("received SIGTERM"),
-                    r = tokio::signal::ctrl_c() => {
-                        if let Err(e) = r { tracing::error!(error = %e, "SIGINT handler failed"); }
-                        tracing::info!("received SIGINT");
-                    }
-                }
-                return;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM; only SIGINT will stop meshgate")
-            }
-        }
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
     }
-    if let Err(e) = tokio::signal::ctrl_c().await {
-        tracing::error!(error = %e, "SIGINT handler failed");
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => tracing::info!("received SIGTERM"),
+            _ = self.int.recv() => tracing::info!("received SIGINT"),
+        }
     }
 }
 

@@ -83,14 +83,21 @@ async fn serve_connection(
         header_read: limits.header_read_timeout,
         idle: limits.idle_timeout,
     };
-    let http2 = match tokio::time::timeout(limits.header_read_timeout, is_h2_preface(&stream)).await
-    {
-        Ok(Ok(h2)) => h2,
-        Ok(Err(_)) => return, // closed or broken before sending anything
-        Err(_) => false,      // silent client: TimedIo answers 408 right away
+    let accepted = tokio::time::Instant::now();
+    let detect = tokio::time::timeout(limits.header_read_timeout, is_h2_preface(&stream));
+    let http2 = tokio::select! {
+        biased;
+        detected = detect => match detected {
+            Ok(Ok(h2)) => h2,
+            Ok(Err(_)) => return, // closed or broken before sending anything
+            Err(_) => false,      // silent client: TimedIo answers 408 at once
+        },
+        // Draining: a connection that has not sent a byte has nothing in
+        // flight, so close it instead of holding the drain.
+        () = shutdown.signalled() => return,
     };
     let activity = Arc::new(ConnActivity::default());
-    let io = TokioIo::new(TimedIo::new(stream, activity.clone(), timeouts, http2));
+    let io = TokioIo::new(TimedIo::new(stream, activity.clone(), timeouts, http2, accepted));
     let service = ProxyService {
         state: state.clone(),
         listener: index,

@@ -41,6 +41,10 @@ const RESPONSE_408: &[u8] = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\
 #[derive(Debug, Default)]
 pub(crate) struct ConnActivity {
     in_flight: AtomicUsize,
+    /// Requests ever started. A request can start and finish between two
+    /// reads (direct responses, quick h2 streams); a changed count tells the
+    /// reader one happened even though it never saw `in_flight > 0`.
+    started: AtomicUsize,
 }
 
 /// Decrements [`ConnActivity`] on drop.
@@ -70,6 +74,8 @@ pin_project_lite::pin_project! {
         timeouts: Timeouts,
         phase: Phase,
         http2: bool,
+        // `ConnActivity::started` when this reader last looked.
+        seen: usize,
         timer: Option<Pin<Box<Sleep>>>,
     }
 }
@@ -79,12 +85,17 @@ pin_project_lite::pin_project! {
 impl ConnActivity {
     /// Marks a request as started; the guard marks it finished.
     pub(crate) fn start(self: &Arc<Self>) -> ActivityGuard {
+        self.started.fetch_add(1, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         ActivityGuard(self.clone())
     }
 
     fn busy(&self) -> bool {
         self.in_flight.load(Ordering::Relaxed) > 0
+    }
+
+    fn started(&self) -> usize {
+        self.started.load(Ordering::Relaxed)
     }
 }
 
@@ -97,28 +108,20 @@ impl Drop for ActivityGuard {
 // === impl TimedIo ===
 
 impl<T> TimedIo<T> {
-    /// Wraps a freshly accepted socket. The header-read clock starts now:
-    /// a client that connects and sends nothing is treated as a slow request.
+    /// Wraps a freshly accepted socket. The header-read clock starts at
+    /// `accepted`: a client that connects and sends nothing is treated as a
+    /// slow request, and time spent before wrapping (protocol detection)
+    /// counts against it.
     pub(crate) fn new(
         inner: T,
         activity: Arc<ConnActivity>,
         timeouts: Timeouts,
         http2: bool,
+        accepted: Instant,
     ) -> Self {
-        let now = Instant::now();
-        let phase = if http2 {
-            Phase::Idle(now)
-        } else {
-            Phase::Reading(now)
-        };
-        Self {
-            inner,
-            activity,
-            timeouts,
-            phase,
-            http2,
-            timer: None,
-        }
+        let phase = if http2 { Phase::Idle(accepted) } else { Phase::Reading(accepted) };
+        let seen = activity.started();
+        Self { inner, activity, timeouts, phase, http2, seen, timer: None }
     }
 }
 
@@ -141,13 +144,15 @@ impl<T: AsyncRead + AsyncWrite> AsyncRead for TimedIo<T> {
         let mut this = self.project();
         let before = buf.filled().len();
         let busy = this.activity.busy();
-        // Learn the phase from the request counter: hyper reads again right
+        let started = this.activity.started();
+        // Learn the phase from the request counters: hyper reads again right
         // after a response completes, so "now" is a faithful idle start.
-        match (*this.phase, busy) {
-            (_, true) => *this.phase = Phase::Busy,
-            (Phase::Busy, false) => *this.phase = Phase::Idle(Instant::now()),
-            _ => {}
+        if busy {
+            *this.phase = Phase::Busy;
+        } else if started != *this.seen || *this.phase == Phase::Busy {
+            *this.phase = Phase::Idle(Instant::now());
         }
+        *this.seen = started;
         match this.inner.as_mut().poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 let got = buf.filled().len() > before;
