@@ -91,6 +91,7 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
         tracing::info!(listener = %l.name, protocol = "http", address = %local, "listening");
         bound.push((i, listener, local));
     }
+    let bound_addrs: Vec<SocketAddr> = bound.iter().map(|(_, _, a)| *a).collect();
     let ready = Arc::new(AtomicBool::new(false));
     let mut admin = None;
     if let Some(cfg) = &config.admin {
@@ -102,7 +103,7 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
             registry: registry.clone(),
             ready: ready.clone(),
             started: Instant::now(),
-            config_summary: summary(&config),
+            config_summary: summary(&config, &bound_addrs),
         };
         // The admin API outlives the drain, so probes see "not ready" while
         // connections finish; it stops when `stop` fires or is dropped.
@@ -211,10 +212,12 @@ fn tour(gateway: SocketAddr, admin: Option<SocketAddr>) {
 }
 
 /// A small JSON view of the config for `/stats`.
-fn summary(config: &Config) -> serde_json::Value {
+/// `bound` holds each listener's actual address (it differs from the
+/// configured one for port 0).
+fn summary(config: &Config, bound: &[SocketAddr]) -> serde_json::Value {
     json!({
         "source": config.source.as_ref().map(|p| p.display().to_string()),
-        "listeners": config.listeners.iter().map(|l| json!({"name": l.name, "address": l.address.to_string()})).collect::<Vec<_>>(),
+        "listeners": config.listeners.iter().zip(bound).map(|(l, b)| json!({"name": l.name, "address": b.to_string(), "configured_address": l.address.to_string()})).collect::<Vec<_>>(),
         "routes": config.routes.iter().map(|r| {
             let action = match &r.action {
                 RouteAction::Proxy(p) => json!({"cluster": config.clusters.get(p.cluster).map(|c| c.name.clone())}),

@@ -454,6 +454,11 @@ async fn request_counters_and_histograms_count_known_traffic_exactly() {
         ("fail", "broken", "5xx", 2.0),
         ("slow", "slowpoke", "2xx", 1.0),
     ];
+    assert_eq!(
+        e.get("meshgate_http_no_route_total", &[("listener", "public")]),
+        4.0,
+        "requests that match no route are counted per listener\n{text}"
+    );
     for (route, cluster, class, n) in expected {
         for other in ["1xx", "2xx", "3xx", "4xx", "5xx"] {
             let want = if other == *class { *n } else { 0.0 };

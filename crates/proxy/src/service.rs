@@ -98,6 +98,7 @@ impl ProxyService {
         let (mut parts, body) = req.into_parts();
         let found = listener.router.find(&RequestView::from_parts(&parts));
         let Some(found) = found else {
+            listener.no_route.inc();
             let id = with_rng(|r| headers::ensure_request_id(&mut parts.headers, r));
             let err = Error::downstream(
                 ErrorKind::NoRoute,

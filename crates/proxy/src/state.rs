@@ -27,6 +27,8 @@ pub(crate) struct ListenerState {
     pub(crate) limits: HttpLimits,
     pub(crate) conns_active: Arc<Gauge>,
     pub(crate) conns_total: Arc<Counter>,
+    /// Requests that matched no route (answered 404 `no_route`).
+    pub(crate) no_route: Arc<Counter>,
 }
 
 pub(crate) struct RouteState {
@@ -64,6 +66,11 @@ impl ProxyState {
                     conns_total: registry.counter(
                         "meshgate_downstream_connections_total",
                         "Client connections accepted.",
+                        &labels,
+                    ),
+                    no_route: registry.counter(
+                        "meshgate_http_no_route_total",
+                        "Requests that matched no route (404 no_route).",
                         &labels,
                     ),
                 }
