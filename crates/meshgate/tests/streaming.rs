@@ -191,6 +191,7 @@ async fn upload(mode: Mode) {
     )
     .await;
     let gw = Gateway::start(&config(&up));
+    eprintln!("meshgate RSS at start (now, peak) KiB: {:?}", gw.rss_kib());
     let mut builder = Client::builder(TokioExecutor::new());
     if let Mode::H2 = mode {
         builder.http2_only(true);
@@ -253,6 +254,7 @@ async fn download(mode: Mode) {
     )
     .await;
     let gw = Gateway::start(&config(&up));
+    eprintln!("meshgate RSS at start (now, peak) KiB: {:?}", gw.rss_kib());
     let client = match mode {
         Mode::H2 => common::client::h2(),
         _ => common::client::h1(),

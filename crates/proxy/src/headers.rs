@@ -97,7 +97,11 @@ pub(crate) fn add_forwarded(
 ) {
     // Repeated lines form one comma-separated list (RFC 9110 §5.3): join
     // every line, then append the client.
-    let mut prev = headers.get_all(&X_FORWARDED_FOR).iter().filter(|v| !v.is_empty()).peekable();
+    let mut prev = headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .filter(|v| !v.is_empty())
+        .peekable();
     if prev.peek().is_none() {
         headers.insert(X_FORWARDED_FOR.clone(), client_ip.clone());
     } else {

@@ -236,7 +236,9 @@ impl EndpointPool {
             .timer(TokioTimer::new())
             .handshake(io)
             .await
-            .map_err(|e| Error::upstream(ErrorKind::UpstreamProtocol, "h2 handshake").with_cause(e))?;
+            .map_err(|e| {
+                Error::upstream(ErrorKind::UpstreamProtocol, "h2 handshake").with_cause(e)
+            })?;
         let addr = self.addr;
         tokio::spawn(async move {
             if let Err(e) = conn.await {

@@ -97,7 +97,13 @@ async fn serve_connection(
         () = shutdown.signalled() => return,
     };
     let activity = Arc::new(ConnActivity::default());
-    let io = TokioIo::new(TimedIo::new(stream, activity.clone(), timeouts, http2, accepted));
+    let io = TokioIo::new(TimedIo::new(
+        stream,
+        activity.clone(),
+        timeouts,
+        http2,
+        accepted,
+    ));
     let service = ProxyService {
         state: state.clone(),
         listener: index,

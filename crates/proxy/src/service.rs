@@ -328,9 +328,16 @@ fn authority_of(parts: &http::request::Parts) -> Option<std::borrow::Cow<'_, str
     match parts.uri.authority() {
         // Drop any userinfo: it is never part of the host a client addresses.
         Some(a) => Some(std::borrow::Cow::Owned(
-            a.as_str().rsplit_once('@').map_or(a.as_str(), |(_, h)| h).to_owned(),
+            a.as_str()
+                .rsplit_once('@')
+                .map_or(a.as_str(), |(_, h)| h)
+                .to_owned(),
         )),
-        None => parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()).map(std::borrow::Cow::Borrowed),
+        None => parts
+            .headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(std::borrow::Cow::Borrowed),
     }
 }
 

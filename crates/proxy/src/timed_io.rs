@@ -119,9 +119,21 @@ impl<T> TimedIo<T> {
         http2: bool,
         accepted: Instant,
     ) -> Self {
-        let phase = if http2 { Phase::Idle(accepted) } else { Phase::Reading(accepted) };
+        let phase = if http2 {
+            Phase::Idle(accepted)
+        } else {
+            Phase::Reading(accepted)
+        };
         let seen = activity.started();
-        Self { inner, activity, timeouts, phase, http2, seen, timer: None }
+        Self {
+            inner,
+            activity,
+            timeouts,
+            phase,
+            http2,
+            seen,
+            timer: None,
+        }
     }
 }
 
