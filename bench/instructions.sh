@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# User-space instructions per proxied HTTP/1.1 request, counted by callgrind.
+#   bench/instructions.sh [BIN]      (default target/release/meshgate)
+# Runs the proxy under valgrind twice (2,001 and 12,001 requests from
+# `h2load --h1 -c 16`) against an nginx "ok" backend, and divides the
+# difference by 10,000, so start-up and shutdown cancel out. Deterministic for a
+# given binary: use it to compare changes without benchmark noise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${1:-target/release/meshgate}
+command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
+for port in 28080 28085; do
+  [ -z "$(ss -ltnH "( sport = :$port )")" ] || { echo "port $port is in use" >&2; exit 1; }
+done
+work=$(mktemp -d)
+cat > "$work/backend.conf" <<CONF
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/nginx.err warn;
+events { worker_connections 1024; }
+http { access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
+  server { listen 127.0.0.1:28080; location / { default_type text/plain; return 200 "ok"; } } }
+CONF
+nginx -p "$work" -c "$work/backend.conf" -g 'daemon off;' & NGINX=$!
+trap 'kill $NGINX 2>/dev/null; rm -rf "$work"' EXIT
+sleep 0.5
+run() {
+  local n=$1 out=$work/cg.$n
+  valgrind --tool=callgrind --callgrind-out-file=$out $BIN proxy --workers 1 --from 127.0.0.1:28085 --to 127.0.0.1:28080 >/dev/null 2>&1 &
+  local pid=$!
+  for i in $(seq 100); do curl -s -o /dev/null 127.0.0.1:28085/ && break; sleep 0.2; done
+  h2load --h1 -n $n -c 16 http://127.0.0.1:28085/ >/dev/null 2>&1
+  kill -INT "$pid"; wait "$pid" 2>/dev/null || true
+  grep -E "^summary|^totals" "$out" | head -1 | awk '{print $2}'
+}
+a=$(run 2001); b=$(run 12001)
+python3 -c "print('%s: %.0f instructions/request' % ('$BIN', ($b-$a)/10000))"
