@@ -7,7 +7,7 @@
 # given binary: use it to compare changes without benchmark noise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${1:-target/release/meshgate}
+BIN=${1:-${CARGO_TARGET_DIR:-target}/release/meshgate}
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
 for port in 28080 28085; do
   [ -z "$(ss -ltnH "( sport = :$port )")" ] || { echo "port $port is in use" >&2; exit 1; }

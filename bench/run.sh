@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 harness=${BENCH_HARNESS:-$root/bench/harness}
-bin=${MESHGATE_BIN:-$root/target/release/meshgate}
+bin=${MESHGATE_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/meshgate}
 [ -x "$bin" ] || { echo "build first: cargo build --release -p meshgate" >&2; exit 1; }
 "$harness/setup.sh" >/dev/null
 
