@@ -38,6 +38,9 @@ pub enum ErrorKind {
     BadRequest,
     /// A local limit refused the request before it reached an upstream.
     Overloaded,
+    /// The request needs a feature meshgate does not have yet (CONNECT,
+    /// WebSocket upgrades).
+    NotImplemented,
     /// A bug or an impossible state inside meshgate.
     Internal,
 }
@@ -78,6 +81,7 @@ impl ErrorKind {
                 502
             }
             ErrorKind::NoEndpoint | ErrorKind::Overloaded => 503,
+            ErrorKind::NotImplemented => 501,
             ErrorKind::ConnectTimeout | ErrorKind::UpstreamTimeout => 504,
             ErrorKind::Internal => 500,
         }
@@ -98,6 +102,7 @@ impl ErrorKind {
             ErrorKind::RequestHeaderTimeout => "request_header_timeout",
             ErrorKind::BadRequest => "bad_request",
             ErrorKind::Overloaded => "overloaded",
+            ErrorKind::NotImplemented => "not_implemented",
             ErrorKind::Internal => "internal_error",
         }
     }
@@ -230,6 +235,7 @@ mod tests {
         assert_eq!(ErrorKind::RequestHeadersTooLarge.status(), 431);
         assert_eq!(ErrorKind::RequestBodyTooLarge.status(), 413);
         assert_eq!(ErrorKind::RequestHeaderTimeout.status(), 408);
+        assert_eq!(ErrorKind::NotImplemented.status(), 501);
     }
 
     #[test]

@@ -26,20 +26,70 @@ impl std::fmt::Display for BodyTooLarge {
 
 impl std::error::Error for BodyTooLarge {}
 
+/// How a [`RequestBody`] failed, shared with the request that sent it.
+///
+/// The upstream client's error does not always carry our body error (an h2
+/// client resets the stream instead), so the pipeline reads the failure here
+/// rather than from the error chain.
+#[derive(Debug, Default)]
+pub(crate) struct BodyFailure(std::sync::atomic::AtomicU8);
+
+impl BodyFailure {
+    const TOO_LARGE: u8 = 1;
+    const CLIENT: u8 = 2;
+
+    /// The client-side error, if the request body failed.
+    pub(crate) fn error(&self) -> Option<meshgate_core::Error> {
+        use meshgate_core::{Error, ErrorKind};
+        match self.0.load(std::sync::atomic::Ordering::Acquire) {
+            Self::TOO_LARGE => Some(Error::downstream(
+                ErrorKind::RequestBodyTooLarge,
+                "request body exceeds max_body_bytes",
+            )),
+            Self::CLIENT => Some(Error::downstream(
+                ErrorKind::BadRequest,
+                "the client's request body failed",
+            )),
+            _ => None,
+        }
+    }
+
+    fn set(&self, v: u8) {
+        self.0.store(v, std::sync::atomic::Ordering::Release);
+    }
+}
+
 pin_project_lite::pin_project! {
     /// The client's request body on its way upstream, with an optional size cap.
     pub(crate) struct RequestBody {
         #[pin]
         inner: Incoming,
         remaining: Option<u64>,
+        failure: std::sync::Arc<BodyFailure>,
+        // Keeps the client connection "busy" until the upload ends, even if
+        // the upstream answered early: the header-read and idle clocks must
+        // not run while body bytes are still arriving.
+        activity: Option<ActivityGuard>,
     }
 }
 
 impl RequestBody {
-    pub(crate) fn new(inner: Incoming, limit: Option<u64>) -> Self {
+    pub(crate) fn new(
+        inner: Incoming,
+        limit: Option<u64>,
+        failure: std::sync::Arc<BodyFailure>,
+        activity: Option<ActivityGuard>,
+    ) -> Self {
+        let activity = if inner.is_end_stream() {
+            None
+        } else {
+            activity
+        };
         Self {
             inner,
             remaining: limit,
+            failure,
+            activity,
         }
     }
 }
@@ -53,21 +103,33 @@ impl Body for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.project();
-        match this.inner.poll_frame(cx) {
+        let polled: Poll<Option<Result<Frame<Bytes>, Self::Error>>> = match this
+            .inner
+            .poll_frame(cx)
+        {
             Poll::Ready(Some(Ok(frame))) => {
                 if let (Some(remaining), Some(data)) = (this.remaining.as_mut(), frame.data_ref()) {
                     let len = data.len() as u64;
                     if len > *remaining {
+                        this.failure.set(BodyFailure::TOO_LARGE);
+                        *this.activity = None;
                         return Poll::Ready(Some(Err(Box::new(BodyTooLarge))));
                     }
                     *remaining -= len;
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(Some(Err(e))) => {
+                this.failure.set(BodyFailure::CLIENT);
+                Poll::Ready(Some(Err(Box::new(e) as Self::Error)))
+            }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
+        };
+        if let Poll::Ready(None) | Poll::Ready(Some(Err(_))) = polled {
+            *this.activity = None;
         }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -125,6 +187,17 @@ impl ResponseBody {
     fn finish(&mut self) {
         if let Some(ret) = self.guards.pool.take() {
             ret.release();
+        }
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        // hyper drops a body it knows is empty (HEAD, 204, 304,
+        // `content-length: 0`) without polling it: the exchange is still
+        // complete, so the connection goes back to the pool.
+        if self.is_end_stream() {
+            self.finish();
         }
     }
 }

@@ -26,7 +26,7 @@ use meshgate_telemetry::Counter;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::body::{BodyTooLarge, RequestBody};
+use crate::body::RequestBody;
 
 /// Counters shared by every endpoint of a cluster.
 #[derive(Debug, Clone)]
@@ -95,6 +95,7 @@ impl EndpointPool {
         if let Some(mut sender) = self.checkout_h1() {
             match sender.try_send_request(req).await {
                 Ok(resp) => {
+                    self.metrics.reused.inc();
                     return Ok((
                         resp,
                         Some(PoolReturn {
@@ -138,7 +139,6 @@ impl EndpointPool {
                 return None;
             }
             if conn.sender.is_ready() {
-                self.metrics.reused.inc();
                 return Some(conn.sender);
             }
         }
@@ -196,33 +196,40 @@ impl EndpointPool {
         &self,
         req: Request<RequestBody>,
     ) -> Result<(Response<Incoming>, Option<PoolReturn>), Error> {
-        let mut sender = match self.live_h2() {
-            Some(s) => {
-                self.metrics.reused.inc();
-                s
-            }
-            None => {
-                // Single flight: of a burst that finds no connection, one
-                // request connects and the others wait, then share it.
-                let _connecting = self.h2_connecting.lock().await;
-                match self.live_h2() {
-                    Some(s) => {
-                        self.metrics.reused.inc();
-                        s
-                    }
-                    None => {
-                        let sender = self.connect_h2().await?;
-                        *self.h2.lock().unwrap_or_else(PoisonError::into_inner) =
-                            Some(sender.clone());
-                        sender
-                    }
+        let mut req = req;
+        // As for HTTP/1.1: a shared connection that died unnoticed hands the
+        // unsent request back, and it is retried once on a fresh connection.
+        if let Some(mut sender) = self.live_h2() {
+            match sender.try_send_request(req).await {
+                Ok(resp) => {
+                    self.metrics.reused.inc();
+                    return Ok((resp, None));
                 }
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) => req = unsent,
+                    None => return Err(classify_send(e.into_error())),
+                },
             }
-        };
+        }
+        let mut sender = self.shared_h2().await?;
         match sender.send_request(req).await {
             Ok(resp) => Ok((resp, None)),
             Err(e) => Err(classify_send(e)),
         }
+    }
+
+    /// The live shared h2 connection, or a new one. Single flight: of a
+    /// burst that finds no connection, one request connects and the others
+    /// wait for it, then share it.
+    async fn shared_h2(&self) -> Result<http2::SendRequest<RequestBody>, Error> {
+        let _connecting = self.h2_connecting.lock().await;
+        if let Some(s) = self.live_h2() {
+            self.metrics.reused.inc();
+            return Ok(s);
+        }
+        let sender = self.connect_h2().await?;
+        *self.h2.lock().unwrap_or_else(PoisonError::into_inner) = Some(sender.clone());
+        Ok(sender)
     }
 
     fn live_h2(&self) -> Option<http2::SendRequest<RequestBody>> {
@@ -249,15 +256,17 @@ impl EndpointPool {
     }
 
     fn checkin(&self, sender: http1::SendRequest<RequestBody>) {
+        if self.config.max_idle == 0 {
+            return; // pooling is off: dropping the sender closes the connection
+        }
         let now = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() >= self.config.max_idle {
-            // Full: make room only by evicting dead or expired entries. The
-            // list is LIFO, so the oldest (most likely expired) are in front.
-            let timeout = self.config.idle_timeout;
-            idle.retain(|c| !c.sender.is_closed() && now.duration_since(c.since) <= timeout);
+            // Full: first drop dead or expired entries; if none, the oldest
+            // (front of the LIFO list) makes room for this warmer one.
+            self.retain_live(&mut idle, now);
             if idle.len() >= self.config.max_idle {
-                return; // dropping the sender closes the connection
+                idle.remove(0);
             }
         }
         idle.push(Idle { sender, since: now });
@@ -266,9 +275,12 @@ impl EndpointPool {
     /// Closes idle connections older than the idle timeout, and forgets
     /// closed ones. Called periodically, so the timeout holds without traffic.
     pub(crate) fn evict_expired(&self) {
-        let now = Instant::now();
-        let timeout = self.config.idle_timeout;
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        self.retain_live(&mut idle, Instant::now());
+    }
+
+    fn retain_live(&self, idle: &mut Vec<Idle>, now: Instant) {
+        let timeout = self.config.idle_timeout;
         idle.retain(|c| !c.sender.is_closed() && now.duration_since(c.since) <= timeout);
     }
 }
@@ -300,20 +312,11 @@ impl PoolReturn {
 
 /// Maps a hyper client error to the data-path error model.
 ///
-/// A failure while streaming the *request* body is the client's doing: our
-/// size cap (413) or the client's own connection breaking (400).
+/// A failure of the *request* body (our size cap, or the client's own
+/// connection breaking) also surfaces here, as whatever the upstream client
+/// made of it; the pipeline replaces it with the failure `RequestBody`
+/// recorded, so it is blamed on the client.
 fn classify_send(e: hyper::Error) -> Error {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
-    while let Some(c) = cause {
-        if c.is::<BodyTooLarge>() {
-            return Error::downstream(ErrorKind::RequestBodyTooLarge, "request body too large");
-        }
-        if c.is::<hyper::Error>() {
-            return Error::downstream(ErrorKind::BadRequest, "reading the request body failed")
-                .with_cause(e);
-        }
-        cause = c.source();
-    }
     let kind = if e.is_timeout() {
         ErrorKind::UpstreamTimeout
     } else if e.is_parse() || e.is_parse_status() {

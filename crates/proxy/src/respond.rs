@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode, Uri};
 use meshgate_config::{DirectResponse, Redirect};
-use meshgate_core::Error;
+use meshgate_core::{Error, ErrorKind};
 
 use crate::body::{Guards, ResponseBody};
 
@@ -35,6 +35,25 @@ pub(crate) fn error(
     resp.headers_mut()
         .insert(crate::headers::X_REQUEST_ID.clone(), request_id.clone());
     resp
+}
+
+/// A complete HTTP/1.1 error reply, with `connection: close`, for the rare
+/// places that must write bytes to a socket without hyper (the 408 written
+/// when request headers never complete, before any request exists).
+pub(crate) fn raw_error(kind: ErrorKind) -> Vec<u8> {
+    let status = StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = format!(
+        "{}\n",
+        serde_json::json!({"error": kind.code(), "status": kind.status()})
+    );
+    format!(
+        "HTTP/1.1 {} {}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        body.len(),
+        body
+    )
+    .into_bytes()
 }
 
 /// A configured direct response.

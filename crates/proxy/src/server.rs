@@ -12,12 +12,13 @@ use std::sync::Arc;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use socket2::{Domain, Socket, Type};
+use tokio::io::AsyncReadExt as _;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::service::ProxyService;
 use crate::shutdown::Shutdown;
 use crate::state::ProxyState;
-use crate::timed_io::{ConnActivity, TimedIo, Timeouts};
+use crate::timed_io::{ConnActivity, Prefix, TimedIo, Timeouts};
 
 /// Binds a listening TCP socket the way a proxy wants it: `SO_REUSEADDR`,
 /// non-blocking, and a deep accept backlog.
@@ -63,7 +64,7 @@ pub async fn serve_http(
 }
 
 async fn serve_connection(
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
     index: usize,
     state: Arc<ProxyState>,
@@ -84,13 +85,15 @@ async fn serve_connection(
         idle: limits.idle_timeout,
     };
     let accepted = tokio::time::Instant::now();
-    let detect = tokio::time::timeout(limits.header_read_timeout, is_h2_preface(&stream));
-    let http2 = tokio::select! {
+    let detect = tokio::time::timeout(limits.header_read_timeout, detect_h2(&mut stream));
+    let (http2, prefix) = tokio::select! {
         biased;
         detected = detect => match detected {
-            Ok(Ok(h2)) => h2,
+            Ok(Ok(detected)) => detected,
             Ok(Err(_)) => return, // closed or broken before sending anything
-            Err(_) => false,      // silent client: TimedIo answers 408 at once
+            // Too slow to send even four bytes: TimedIo answers 408 at once
+            // (its clock started at accept), so the bytes read are moot.
+            Err(_) => (false, Prefix::default()),
         },
         // Draining: a connection that has not sent a byte has nothing in
         // flight, so close it instead of holding the drain.
@@ -103,6 +106,7 @@ async fn serve_connection(
         timeouts,
         http2,
         accepted,
+        prefix,
     ));
     let service = ProxyService {
         state: state.clone(),
@@ -148,23 +152,26 @@ async fn serve_connection(
     }
 }
 
-/// Peeks until the first bytes tell HTTP/1.1 from the h2 preface.
-async fn is_h2_preface(stream: &TcpStream) -> std::io::Result<bool> {
+/// Reads until the first bytes tell HTTP/1.1 from the h2 preface, and
+/// returns them so they can be replayed to hyper. Reading (not peeking)
+/// consumes the socket's readiness properly: a peek loop on a client that
+/// sent only "P" would spin instead of sleeping.
+async fn detect_h2(stream: &mut TcpStream) -> std::io::Result<(bool, Prefix)> {
     const PREFIX: &[u8] = b"PRI ";
-    let mut buf = [0u8; 4];
+    let mut prefix = Prefix::default();
     loop {
-        let n = stream.peek(&mut buf).await?;
+        let n = stream.read(&mut prefix.buf[prefix.len..]).await?;
         if n == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
-        if buf[..n] != PREFIX[..n] {
-            return Ok(false);
+        prefix.len += n;
+        let got = &prefix.buf[..prefix.len];
+        if got != &PREFIX[..prefix.len] {
+            return Ok((false, prefix));
         }
-        if n == PREFIX.len() {
-            return Ok(true);
+        if prefix.len == PREFIX.len() {
+            return Ok((true, prefix));
         }
-        // A partial "PRI" prefix: wait for more bytes to arrive.
-        stream.readable().await?;
     }
 }
 

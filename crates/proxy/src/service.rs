@@ -27,7 +27,7 @@ use meshgate_config::{HashKey, ProxyAction, RouteAction};
 use meshgate_core::{Error, ErrorKind, FastRng};
 use meshgate_router::RequestView;
 
-use crate::body::{Guards, RequestBody, ResponseBody};
+use crate::body::{BodyFailure, Guards, RequestBody, ResponseBody};
 use crate::headers;
 use crate::respond;
 use crate::state::{ClusterState, ProxyState};
@@ -117,22 +117,26 @@ impl ProxyService {
                 guards,
             ));
         };
-        let resp = match &route.action {
-            RouteAction::Direct(d) => respond::direct(d, guards),
-            RouteAction::Redirect(r) => {
+        let resp = match (malformed(&parts), &route.action) {
+            (Some(err), _) => {
+                let id = with_rng(|r| headers::ensure_request_id(&mut parts.headers, r));
+                respond::error(&err, &id, guards)
+            }
+            (None, RouteAction::Direct(d)) => respond::direct(d, guards),
+            (None, RouteAction::Redirect(r)) => {
                 // The full authority, port included, so the client comes back
                 // to the same listener (RequestView's host drops the port).
                 let host = authority_of(&parts);
                 respond::redirect(r, &parts.uri, host.as_deref(), self.scheme, guards)
             }
-            RouteAction::Proxy(action) => {
+            (None, RouteAction::Proxy(action)) => {
                 let id = with_rng(|r| headers::ensure_request_id(&mut parts.headers, r));
                 let prefix = match &route.matcher.path {
                     Some(meshgate_config::PathMatch::Prefix(p)) => Some(p.as_str()),
                     _ => None,
                 };
                 match self
-                    .proxy(action, prefix, parts, body, &listener.limits, guards)
+                    .proxy(action, prefix, &id, parts, body, &listener.limits, guards)
                     .await
                 {
                     Ok(resp) => resp,
@@ -157,6 +161,7 @@ impl ProxyService {
         &self,
         action: &ProxyAction,
         prefix: Option<&str>,
+        request_id: &HeaderValue,
         mut parts: http::request::Parts,
         body: Incoming,
         limits: &meshgate_config::HttpLimits,
@@ -205,12 +210,27 @@ impl ProxyService {
         if let Err(err) = self.rewrite_head(action, prefix, &mut parts, cluster) {
             return Err((err, guards));
         }
-        let req = Request::from_parts(parts, RequestBody::new(body, limits.max_body_bytes));
+        if !parts.headers.contains_key(&headers::X_REQUEST_ID) {
+            // Named in `Connection` and stripped: the id is ours end to end.
+            parts
+                .headers
+                .insert(headers::X_REQUEST_ID.clone(), request_id.clone());
+        }
+        let failure = Arc::new(BodyFailure::default());
+        let body = RequestBody::new(
+            body,
+            limits.max_body_bytes,
+            failure.clone(),
+            Some(self.activity.start()),
+        );
+        let req = Request::from_parts(parts, body);
 
         // Phase 4: send, bounded by the route timeout.
         let sent = match tokio::time::timeout(action.timeout, endpoint.send(req)).await {
             Ok(Ok(sent)) => sent,
-            Ok(Err(err)) => return Err((err, guards)),
+            // A failed request body is the client's doing, whatever the
+            // upstream client made of it (h2 reports a stream reset).
+            Ok(Err(err)) => return Err((failure.error().unwrap_or(err), guards)),
             Err(_) => {
                 let err = Error::upstream(
                     ErrorKind::UpstreamTimeout,
@@ -252,9 +272,13 @@ impl ProxyService {
             let v = HeaderValue::from_str(h)
                 .map_err(|_| Error::internal("host_rewrite is not a valid header"))?;
             parts.headers.insert(header::HOST, v);
-        } else if let (true, Some(h)) = (from_target, &original_host) {
+        } else if let (true, Some(h)) = (
+            from_target || !parts.headers.contains_key(header::HOST),
+            &original_host,
+        ) {
             // The upstream gets the host the client addressed: h2 clients
-            // send only :authority, and an absolute-form target beats Host.
+            // send only :authority, an absolute-form target beats Host, and a
+            // Host named in `Connection` (stripped above) is restored.
             parts.headers.insert(header::HOST, h.clone());
         }
         headers::add_forwarded(
@@ -320,6 +344,46 @@ fn rewritten_path(
     }
     PathAndQuery::try_from(path)
         .map_err(|e| Error::downstream(ErrorKind::BadRequest, "rewritten path").with_cause(e))
+}
+
+/// Rejects requests meshgate must not forward: ambiguous or missing Host
+/// (RFC 9112 §3.2: 400), and tunnels it cannot carry yet (501).
+fn malformed(parts: &http::request::Parts) -> Option<Error> {
+    let mut hosts = parts.headers.get_all(header::HOST).iter();
+    let first = hosts.next();
+    if hosts.next().is_some() {
+        return Some(Error::downstream(
+            ErrorKind::BadRequest,
+            "more than one Host header",
+        ));
+    }
+    if first.is_none() && parts.version == Version::HTTP_11 && parts.uri.authority().is_none() {
+        return Some(Error::downstream(
+            ErrorKind::BadRequest,
+            "HTTP/1.1 request without Host",
+        ));
+    }
+    if parts.method == http::Method::CONNECT {
+        return Some(Error::downstream(
+            ErrorKind::NotImplemented,
+            "CONNECT is not supported yet",
+        ));
+    }
+    // `Upgrade: h2c` is an offer meshgate may ignore (it answers in
+    // HTTP/1.1); any other upgrade (WebSocket) would be silently broken by
+    // stripping the hop-by-hop headers, so refuse it clearly instead.
+    let upgrade = parts.headers.get_all(header::UPGRADE).iter().any(|v| {
+        v.to_str().map_or(true, |s| {
+            s.split(',').any(|p| !p.trim().eq_ignore_ascii_case("h2c"))
+        })
+    });
+    if upgrade {
+        return Some(Error::downstream(
+            ErrorKind::NotImplemented,
+            "protocol upgrades (WebSocket) are not supported yet",
+        ));
+    }
+    None
 }
 
 /// The request's authority, port included: the target's (h2 `:authority`

@@ -83,11 +83,6 @@ impl Shutdown {
         let _ = self.rx.wait_for(|v| *v).await;
     }
 
-    /// Whether shutdown has been triggered.
-    pub fn is_signalled(&self) -> bool {
-        *self.rx.borrow()
-    }
-
     /// Registers one live connection.
     pub fn track(&self) -> Tracked {
         self.tracker.live.fetch_add(1, Ordering::AcqRel);

@@ -30,8 +30,23 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// The response written when request headers do not arrive in time.
-const RESPONSE_408: &[u8] = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: 48\r\n\r\n{\"error\":\"request_header_timeout\",\"status\":408}\n";
+/// The raw `408` reply, rendered once from the error model (so its status
+/// and code come from `ErrorKind`, like every other error).
+fn response_408() -> &'static [u8] {
+    static REPLY: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+        crate::respond::raw_error(meshgate_core::ErrorKind::RequestHeaderTimeout)
+    });
+    &REPLY
+}
+
+/// Whether a write call left some of the offered bytes unwritten.
+fn left_bytes_behind(polled: &Poll<io::Result<usize>>, offered: usize) -> bool {
+    match polled {
+        Poll::Ready(Ok(n)) => *n < offered,
+        Poll::Pending => true,
+        Poll::Ready(Err(_)) => false,
+    }
+}
 
 /// Counts the requests in flight on one downstream connection.
 ///
@@ -58,6 +73,13 @@ enum Phase {
     Busy,
 }
 
+/// Bytes read during protocol detection, replayed before the socket's own.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Prefix {
+    pub(crate) buf: [u8; 4],
+    pub(crate) len: usize,
+}
+
 /// The timeouts a [`TimedIo`] enforces.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Timeouts {
@@ -76,6 +98,12 @@ pin_project_lite::pin_project! {
         http2: bool,
         // `ConnActivity::started` when this reader last looked.
         seen: usize,
+        // Detection bytes not yet handed to hyper, and how many were.
+        prefix: Prefix,
+        replayed: usize,
+        // The last write left bytes behind (hyper still holds part of a
+        // response): a 408 written now would land inside it, so we only close.
+        write_blocked: bool,
         timer: Option<Pin<Box<Sleep>>>,
     }
 }
@@ -118,6 +146,7 @@ impl<T> TimedIo<T> {
         timeouts: Timeouts,
         http2: bool,
         accepted: Instant,
+        prefix: Prefix,
     ) -> Self {
         let phase = if http2 {
             Phase::Idle(accepted)
@@ -132,6 +161,9 @@ impl<T> TimedIo<T> {
             phase,
             http2,
             seen,
+            prefix,
+            replayed: 0,
+            write_blocked: false,
             timer: None,
         }
     }
@@ -154,6 +186,13 @@ impl<T: AsyncRead + AsyncWrite> AsyncRead for TimedIo<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let mut this = self.project();
+        if *this.replayed < this.prefix.len {
+            let rest = &this.prefix.buf[*this.replayed..this.prefix.len];
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            *this.replayed += n;
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let busy = this.activity.busy();
         let started = this.activity.started();
@@ -198,10 +237,16 @@ impl<T: AsyncRead + AsyncWrite> AsyncRead for TimedIo<T> {
             return match *this.phase {
                 Phase::Idle(_) => Poll::Ready(Ok(())), // EOF: quiet keep-alive close
                 _ => {
-                    // Best effort: the socket buffer is empty on a stalled
-                    // request, so one write normally takes the whole reply.
-                    if let Poll::Ready(Err(e)) = this.inner.as_mut().poll_write(cx, RESPONSE_408) {
-                        tracing::debug!(error = %e, "could not write 408");
+                    // Answer 408 only on a clean slate: never after part of a
+                    // response hyper has yet to write. Best effort: the socket
+                    // buffer is empty on a stalled request, so one write
+                    // normally takes the whole reply; if not, the client sees
+                    // a short reply and the close, which is still honest.
+                    if !*this.write_blocked {
+                        let reply = response_408();
+                        if let Poll::Ready(Err(e)) = this.inner.as_mut().poll_write(cx, reply) {
+                            tracing::debug!(error = %e, "could not write 408");
+                        }
                     }
                     Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
@@ -219,7 +264,10 @@ impl<T: AsyncWrite> AsyncWrite for TimedIo<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.project().inner.poll_write(cx, buf)
+        let this = self.project();
+        let polled = this.inner.poll_write(cx, buf);
+        *this.write_blocked = left_bytes_behind(&polled, buf.len());
+        polled
     }
 
     fn poll_write_vectored(
@@ -227,7 +275,11 @@ impl<T: AsyncWrite> AsyncWrite for TimedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.project().inner.poll_write_vectored(cx, bufs)
+        let this = self.project();
+        let polled = this.inner.poll_write_vectored(cx, bufs);
+        let offered = bufs.iter().map(|b| b.len()).sum();
+        *this.write_blocked = left_bytes_behind(&polled, offered);
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {

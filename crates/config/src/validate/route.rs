@@ -225,7 +225,9 @@ fn direct_response(
     path: &FieldPath,
 ) -> Check<DirectResponse> {
     let status = ctx.required(&raw.status, path, "status", |c, l, p| {
-        let code = c.int_in(l, p, 100, 599)?;
+        // 1xx cannot be a final response: hyper turns it into a 500, and
+        // 101 would hijack the connection.
+        let code = c.int_in(l, p, 200, 599)?;
         status_code(c, l, p, code)
     });
     let body = ctx.optional(&raw.body, path, "body", Ctx::string);
