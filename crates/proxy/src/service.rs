@@ -136,7 +136,14 @@ impl ProxyService {
                     _ => None,
                 };
                 match self
-                    .proxy(action, prefix, &id, parts, body, &listener.limits, guards)
+                    .proxy(
+                        action,
+                        prefix,
+                        &id,
+                        Request::from_parts(parts, body),
+                        &listener.limits,
+                        guards,
+                    )
                     .await
                 {
                     Ok(resp) => resp,
@@ -162,11 +169,11 @@ impl ProxyService {
         action: &ProxyAction,
         prefix: Option<&str>,
         request_id: &HeaderValue,
-        mut parts: http::request::Parts,
-        body: Incoming,
+        req: Request<Incoming>,
         limits: &meshgate_config::HttpLimits,
         mut guards: Guards,
     ) -> Result<Response<ResponseBody>, (Error, Guards)> {
+        let (mut parts, body) = req.into_parts();
         if let Some(max) = limits.max_body_bytes {
             let declared = parts
                 .headers
