@@ -375,16 +375,82 @@ async fn upstream_dying_mid_body_aborts_the_client_response() {
         body.map(|b| b.to_bytes())
     );
     assert_eq!(s.midbody.connections.load(Ordering::SeqCst), 1);
-    // The broken upstream connection is not reused: a second request opens a new one.
-    let req = Request::get(s.gw.url("public", "/midbody"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
-        .await
-        .unwrap()
-        .unwrap();
-    let _ = tokio::time::timeout(Duration::from_secs(10), resp.into_body().collect())
-        .await
-        .unwrap();
-    assert_eq!(s.midbody.connections.load(Ordering::SeqCst), 2);
+}
+
+/// A response the client abandons halfway leaves unread bytes on the
+/// upstream connection, which stays open: that connection must not go back
+/// to the pool, or the next request would read the previous body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_abandoned_mid_body_is_not_pooled() {
+    // 8 MiB cannot sit in socket buffers, so the upstream stays mid-body.
+    let big = upstream::start(
+        Proto::H1,
+        Arc::new(|_req: Request<Incoming>| {
+            Box::pin(async move { http::Response::new(upstream::full(vec![b'x'; 8 << 20])) })
+        }),
+    )
+    .await;
+    let gw = Gateway::start(&format!(
+        r#"
+[admin]
+address = "127.0.0.1:0"
+
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[routes]]
+listener = "public"
+cluster = "big"
+
+[[clusters]]
+name = "big"
+endpoints = [{{ address = "{}" }}]
+"#,
+        big.addr
+    ));
+    let addr = gw.addr("public");
+    {
+        let mut raw = TcpStream::connect(addr).await.unwrap();
+        raw.write_all(b"GET /big HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut head = [0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(10), raw.read(&mut head))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            head[..n].starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&head[..n])
+        );
+        // Drop the client connection with most of the body unread.
+    }
+    // Wait until meshgate has torn the abandoned exchange down.
+    let admin = gw.addr("admin");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = common::client::get(admin, "/metrics", &[]).await.text();
+        if m.contains("meshgate_downstream_connections_active{listener=\"public\"} 0") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the abandoned connection never closed:\n{m}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let reply = common::client::get(addr, "/small", &[]).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.body.len(),
+        8 << 20,
+        "the second response is whole and its own"
+    );
+    assert_eq!(
+        big.connections(),
+        2,
+        "the half-read connection was not reused"
+    );
 }
