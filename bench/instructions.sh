@@ -25,7 +25,8 @@ nginx -p "$work" -c "$work/backend.conf" -g 'daemon off;' & NGINX=$!
 trap 'kill $NGINX 2>/dev/null; rm -rf "$work"' EXIT
 sleep 0.5
 run() {
-  local n=$1 out=$work/cg.$n
+  local n=$1
+  local out=$work/cg.$n
   valgrind --tool=callgrind --callgrind-out-file=$out $BIN proxy --workers 1 --from 127.0.0.1:28085 --to 127.0.0.1:28080 >/dev/null 2>&1 &
   local pid=$!
   for i in $(seq 100); do curl -s -o /dev/null 127.0.0.1:28085/ && break; sleep 0.2; done

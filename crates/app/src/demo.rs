@@ -61,12 +61,19 @@ async fn echo(
             )
         })
         .collect();
-    // The demo reads the body only to report its size; a broken body counts as 0.
-    let body_bytes = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes().len())
-        .unwrap_or(0);
+    // Count the body frame by frame: the demo runs inside the gateway
+    // process, so buffering an upload would grow meshgate's own memory.
+    let mut body = body;
+    let mut body_bytes: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => body_bytes += f.data_ref().map_or(0, |d| d.len() as u64),
+            Err(e) => {
+                tracing::debug!(error = %e, "demo upstream: request body failed");
+                break;
+            }
+        }
+    }
     let out = json!({
         "instance": instance,
         "method": parts.method.as_str(),

@@ -26,8 +26,8 @@ use common::Gateway;
 use common::upstream::{self, Proto, Upstream};
 use http::Request;
 use http_body_util::BodyExt;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::Response;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -343,7 +343,12 @@ fn cpu_time(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     // The command name may contain spaces; the fields after it start at
     // field 3 (state), so utime (field 14) and stime (15) are at 11 and 12.
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
     Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second() as f64)
 }
@@ -496,7 +501,11 @@ async fn stalled_partial_preface_does_not_spin() {
         "meshgate used {used:?} of CPU in {elapsed:?} while {STALLED} clients stalled \
          after one byte (allowed {allowed:?}): protocol detection spins"
     );
-    assert_eq!(up.hits(), served, "only the normal requests reached the upstream");
+    assert_eq!(
+        up.hits(),
+        served,
+        "only the normal requests reached the upstream"
+    );
 
     // Every stalled client gets a 408 once header_read_timeout has passed.
     let deadline = connected + HEADER_READ + SLACK;
@@ -569,11 +578,7 @@ async fn partial_preface_gets_408_at_the_header_read_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_bytes_arriving_alone_reach_the_right_protocol() {
     let up = upstream::echo("up").await;
-    let gw = Gateway::start(&simple_config(
-        up.addr,
-        r#"header_read_timeout = "5s""#,
-        "",
-    ));
+    let gw = Gateway::start(&simple_config(up.addr, r#"header_read_timeout = "5s""#, ""));
     let addr = gw.addr("public");
 
     // HTTP/1.1: "P" (could be "PRI "), a pause, then the rest of a POST.
@@ -600,7 +605,9 @@ async fn first_bytes_arriving_alone_reach_the_right_protocol() {
     s.set_nodelay(true).unwrap();
     s.write_all(b"PR").await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    s.write_all(b"I * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    s.write_all(b"I * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
     s.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
     let mut frame = [0u8; 9];
     tokio::time::timeout(BOUND, s.read_exact(&mut frame))
@@ -744,20 +751,65 @@ endpoints = [{{ address = "{}" }}]
 
 // === 3. early response during a slow upload ===
 
-/// The upstream answers at once without reading the body; the client keeps
-/// uploading for longer than header_read_timeout. Once the response is
-/// done, the connection is still reading the request body: that is not a
-/// request head arriving late, and must never be answered with a 408.
+/// How the upstream of an early response treats the request body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EarlyUpstream {
+    /// Never reads it (hyper then closes the connection).
+    Ignores,
+    /// Keeps reading it in the background after answering.
+    Drains,
+}
+
+/// The upstream answers at once without waiting for the body; the client
+/// keeps uploading for longer than header_read_timeout. Once the response
+/// is done, the connection may still be reading the request body: that is
+/// not a request head arriving late, and must never be answered with a 408.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn early_response_during_a_slow_upload_gets_no_408() {
+    early_response_during_a_slow_upload(EarlyUpstream::Ignores).await;
+}
+
+/// As above, with an upstream that drains the body after answering: the
+/// gateway keeps forwarding the upload after the response has ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_response_during_a_slow_upload_gets_no_408_when_the_upstream_drains() {
+    early_response_during_a_slow_upload(EarlyUpstream::Drains).await;
+}
+
+async fn early_response_during_a_slow_upload(mode: EarlyUpstream) {
     const CHUNK: usize = 1000;
     const CHUNKS: usize = 10;
     const EVERY: Duration = Duration::from_millis(200);
     const IDLE: Duration = Duration::from_secs(1);
+    let (drained_tx, mut drained_rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
     let up = upstream::start(
         Proto::H1,
-        Arc::new(|_req: Request<Incoming>| {
-            Box::pin(async { Response::new(upstream::full("early")) })
+        Arc::new(move |req: Request<Incoming>| {
+            let drained = drained_tx.clone();
+            Box::pin(async move {
+                if mode == EarlyUpstream::Drains && req.method() == http::Method::POST {
+                    tokio::spawn(async move {
+                        // Counted up to the declared length: after an early
+                        // response, hyper's server body yields the last byte
+                        // but not its end until the connection closes.
+                        let declared: usize = req
+                            .headers()
+                            .get("content-length")
+                            .and_then(|v| v.to_str().ok()?.parse().ok())
+                            .unwrap_or(usize::MAX);
+                        let mut body = req.into_body();
+                        let mut n = 0;
+                        while n < declared {
+                            match body.frame().await {
+                                Some(Ok(f)) => n += f.data_ref().map_or(0, |d| d.len()),
+                                Some(Err(_)) | None => break,
+                            }
+                        }
+                        let _ = drained.send(n);
+                    });
+                }
+                Response::new(upstream::full("early"))
+            })
         }),
     )
     .await;
@@ -832,14 +884,13 @@ async fn early_response_during_a_slow_upload_gets_no_408() {
         !text.contains("408") && !text.contains("request_header_timeout"),
         "a client still uploading its body was sent a 408: {text:?}"
     );
-    assert!(
-        end.is_some(),
-        "connection neither served nor closed in time: {text:?}"
-    );
     let responses = split_responses(&got);
     assert!(!responses.is_empty(), "no response at all: {text:?}");
     for (status, body) in &responses {
-        assert_eq!(*status, 200, "every response is the upstream's 200: {text:?}");
+        assert_eq!(
+            *status, 200,
+            "every response is the upstream's 200: {text:?}"
+        );
         assert_eq!(body, b"early", "{text:?}");
     }
     assert!(
@@ -854,17 +905,75 @@ async fn early_response_during_a_slow_upload_gets_no_408() {
         "{} responses: {text:?}",
         responses.len()
     );
+    // Served or not, the connection ends: closed at once, or by the
+    // keep-alive idle timeout after its last response.
+    assert!(
+        end.is_some(),
+        "after {} response(s) the connection stayed open for more than \
+         idle_timeout ({IDLE:?}) + {:?}: the idle timeout was never enforced",
+        responses.len(),
+        SLACK * 2
+    );
+    if mode == EarlyUpstream::Drains {
+        // The scenario really happened: the upstream read the upload to its
+        // end after the response had been forwarded.
+        let n = tokio::time::timeout(BOUND, drained_rx.recv())
+            .await
+            .expect("the upstream never finished reading the upload")
+            .unwrap();
+        assert_eq!(n, total, "the upstream got the whole upload");
+        assert_eq!(sent, total);
+    }
+}
+
+/// The keep-alive idle timeout starts when a response ends, however long
+/// the request took: a response slower than header_read_timeout (here the
+/// upstream takes 1 s, header_read_timeout is 500 ms) must not leave the
+/// connection open for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_timeout_applies_after_a_response_slower_than_header_read_timeout() {
+    const SLOW: Duration = Duration::from_secs(1);
+    const IDLE: Duration = Duration::from_secs(1);
+    let up = upstream::start(
+        Proto::H1,
+        Arc::new(|_req: Request<Incoming>| {
+            Box::pin(async {
+                tokio::time::sleep(SLOW).await;
+                Response::new(upstream::full("slow"))
+            })
+        }),
+    )
+    .await;
+    let gw = Gateway::start(&simple_config(
+        up.addr,
+        r#"header_read_timeout = "500ms", idle_timeout = "1s""#,
+        "",
+    ));
+    let mut raw = Raw::connect(gw.addr("public")).await;
+    raw.send(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    let resp = raw.response().await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.text(), "slow");
+    let answered = Instant::now();
+    let (bytes, end, at) = raw.read_to_close(IDLE + SLACK).await;
+    assert!(
+        bytes.is_empty(),
+        "an idle keep-alive connection must close quietly, got {:?}",
+        String::from_utf8_lossy(&bytes)
+    );
+    assert_eq!(
+        end,
+        Some(End::Eof),
+        "connection still open {:?} after its last response (idle_timeout {IDLE:?})",
+        at - answered
+    );
 }
 
 // === 4. body limit through an h2 cluster ===
 
 fn h2_limit_config(up: SocketAddr) -> String {
-    simple_config(
-        up,
-        r#"max_body_bytes = 1000"#,
-        r#"protocol = "h2""#,
-    )
-    .replace(r#"timeout = "5s""#, r#"timeout = "1s""#)
+    simple_config(up, r#"max_body_bytes = 1000"#, r#"protocol = "h2""#)
+        .replace(r#"timeout = "5s""#, r#"timeout = "1s""#)
 }
 
 /// A chunked request of `chunks` × `size` bytes, in one buffer.
@@ -1035,10 +1144,19 @@ async fn connection_header_cannot_strip_host_or_request_id() {
     assert_eq!(resp.status, 200, "{}", resp.text());
     let v = resp.json();
     let h = &v["headers"];
-    assert_eq!(h["host"], "client.example:8443", "Host reaches the upstream: {v}");
-    assert_eq!(h["x-request-id"], "abc", "the client's request id is kept: {v}");
+    assert_eq!(
+        h["host"], "client.example:8443",
+        "Host reaches the upstream: {v}"
+    );
+    assert_eq!(
+        h["x-request-id"], "abc",
+        "the client's request id is kept: {v}"
+    );
     assert_eq!(h["x-forwarded-host"], "client.example:8443", "{v}");
-    assert!(h.get("x-secret").is_none(), "a named hop-by-hop header is still removed: {v}");
+    assert!(
+        h.get("x-secret").is_none(),
+        "a named hop-by-hop header is still removed: {v}"
+    );
     assert!(h.get("connection").is_none(), "{v}");
     assert_eq!(h["x-keep"], "k", "{v}");
 

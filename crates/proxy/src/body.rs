@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
-use crate::pool::PoolReturn;
+use crate::pool::UpstreamBody;
 use crate::timed_io::ActivityGuard;
 
 /// The error a [`RequestBody`] yields when the client sends more than allowed.
@@ -146,7 +146,7 @@ enum Source {
     /// A body produced by meshgate (direct responses, errors); taken once.
     Full(Option<Bytes>),
     /// The upstream's response body.
-    Upstream(Incoming),
+    Upstream(UpstreamBody),
 }
 
 /// Everything a response keeps alive until its last byte is written.
@@ -155,8 +155,6 @@ pub(crate) struct Guards {
     /// Keeps the downstream connection "busy" for the idle timeout.
     #[allow(dead_code, reason = "held only for its Drop")]
     pub(crate) activity: Option<ActivityGuard>,
-    /// Hands the upstream connection back to its pool on a clean end.
-    pub(crate) pool: Option<PoolReturn>,
     /// Keeps the endpoint's active-request count (least_request) raised.
     pub(crate) lb: Option<meshgate_balance::ActiveGuard>,
 }
@@ -164,6 +162,7 @@ pub(crate) struct Guards {
 /// The response body sent to the client.
 pub struct ResponseBody {
     source: Source,
+    #[allow(dead_code, reason = "held only for its Drop")]
     guards: Guards,
 }
 
@@ -175,61 +174,41 @@ impl ResponseBody {
         }
     }
 
-    pub(crate) fn upstream(body: Incoming, guards: Guards) -> Self {
+    pub(crate) fn upstream(body: UpstreamBody, guards: Guards) -> Self {
         Self {
             source: Source::Upstream(body),
             guards,
-        }
-    }
-
-    /// Called once the body has ended cleanly: the upstream connection, if
-    /// any, has delivered a complete response and may be reused.
-    fn finish(&mut self) {
-        if let Some(ret) = self.guards.pool.take() {
-            ret.release();
-        }
-    }
-}
-
-impl Drop for ResponseBody {
-    fn drop(&mut self) {
-        // hyper drops a body it knows is empty (HEAD, 204, 304,
-        // `content-length: 0`) without polling it: the exchange is still
-        // complete, so the connection goes back to the pool.
-        if self.is_end_stream() {
-            self.finish();
         }
     }
 }
 
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        // Every field is Unpin, so the body can be polled through &mut.
+        // Every field is Unpin, so the body can be polled through &mut. The
+        // upstream bodies return their connection to the pool themselves.
         let this = self.get_mut();
         match &mut this.source {
             Source::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Source::Upstream(body) => {
-                let polled = Pin::new(body).poll_frame(cx);
-                match &polled {
-                    Poll::Ready(None) => this.finish(),
-                    Poll::Ready(Some(Ok(_))) if this.is_end_stream() => this.finish(),
-                    _ => {}
-                }
-                polled
-            }
+            Source::Upstream(UpstreamBody::H1(body)) => Pin::new(body)
+                .poll_frame(cx)
+                .map_err(|e| Box::new(e) as Self::Error),
+            Source::Upstream(UpstreamBody::H2(body)) => Pin::new(body)
+                .poll_frame(cx)
+                .map_err(|e| Box::new(e) as Self::Error),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.source {
             Source::Full(b) => b.is_none(),
-            Source::Upstream(body) => body.is_end_stream(),
+            Source::Upstream(UpstreamBody::H1(body)) => body.is_end_stream(),
+            Source::Upstream(UpstreamBody::H2(body)) => body.is_end_stream(),
         }
     }
 
@@ -237,7 +216,8 @@ impl Body for ResponseBody {
         match &self.source {
             Source::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Source::Full(None) => SizeHint::with_exact(0),
-            Source::Upstream(body) => body.size_hint(),
+            Source::Upstream(UpstreamBody::H1(body)) => body.size_hint(),
+            Source::Upstream(UpstreamBody::H2(body)) => body.size_hint(),
         }
     }
 }

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod body;
+mod h1_client;
 mod headers;
 mod pool;
 mod respond;

@@ -1,24 +1,25 @@
 //! Upstream connection pools, one per endpoint.
 //!
-//! HTTP/1.1 connections are kept in a LIFO idle list (the most recently used
-//! connection is the warmest) with a cap per endpoint and an idle timeout. A
-//! connection goes back to the list only after its response body ended
-//! cleanly; one whose body was cut short is dropped, since its framing state
-//! is unknown. A connection closed by the upstream while it waited is noticed
-//! on checkout (`is_closed`), and if the close races the checkout, hyper's
-//! `try_send_request` hands the unsent request back and [`EndpointPool::send`]
-//! retries it once on a fresh connection, so a dead idle connection never
-//! fails a request.
+//! HTTP/1.1 connections ([`Conn`]) are kept in a LIFO idle list (the most
+//! recently used connection is the warmest) with a cap per endpoint and an
+//! idle timeout. A connection goes back to the list only when its response
+//! body ended cleanly with nothing extra buffered (`H1Body`); one whose body
+//! was cut short is dropped, since its framing state is unknown. A connection
+//! the upstream closed while it waited is noticed on checkout without a
+//! syscall (`Conn::looks_alive`); if the close races the checkout, the unsent
+//! (or safely replayable) request comes back and is retried once on a fresh
+//! connection, so a dead idle connection does not fail a request.
 //!
-//! HTTP/2 endpoints share one multiplexed connection, replaced when it closes.
-//! Every checkout is counted as `created` or `reused`, giving the reuse ratio.
+//! HTTP/2 endpoints share one multiplexed hyper connection, replaced when it
+//! closes. Every request is counted as sent on a `created` or a `reused`
+//! connection, giving the reuse ratio.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use meshgate_core::{Error, ErrorKind};
@@ -27,6 +28,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::body::RequestBody;
+use crate::h1_client::{self, Conn, H1Body, SendError};
 
 /// Counters shared by every endpoint of a cluster.
 #[derive(Debug, Clone)]
@@ -44,8 +46,16 @@ pub(crate) struct PoolConfig {
     pub(crate) idle_timeout: Duration,
 }
 
+/// A response body from either kind of upstream connection.
+pub(crate) enum UpstreamBody {
+    /// Read by our own HTTP/1.1 client.
+    H1(H1Body),
+    /// Read by hyper's h2 client.
+    H2(Incoming),
+}
+
 struct Idle {
-    sender: http1::SendRequest<RequestBody>,
+    conn: Conn,
     since: Instant,
 }
 
@@ -58,12 +68,6 @@ pub(crate) struct EndpointPool {
     h2: Mutex<Option<http2::SendRequest<RequestBody>>>,
     /// Held while an h2 connection is being established (single flight).
     h2_connecting: tokio::sync::Mutex<()>,
-}
-
-/// Returns an HTTP/1.1 connection to its pool once its response has ended.
-pub(crate) struct PoolReturn {
-    pool: Arc<EndpointPool>,
-    sender: http1::SendRequest<RequestBody>,
 }
 
 // === impl EndpointPool ===
@@ -80,72 +84,61 @@ impl EndpointPool {
         }
     }
 
-    /// Sends `req` on a pooled or new connection and returns the response
-    /// head, plus the pool return to attach to the body (HTTP/1.1 only).
+    /// Sends `req` on a pooled or new connection and returns the response;
+    /// its body owns (HTTP/1.1) or shares (h2) the connection.
     pub(crate) async fn send(
         self: &Arc<Self>,
         req: Request<RequestBody>,
-    ) -> Result<(Response<Incoming>, Option<PoolReturn>), Error> {
+    ) -> Result<Response<UpstreamBody>, Error> {
         if self.config.http2 {
             // Boxed: keeps the h2 path's state out of every h1 request's future.
             return Box::pin(self.send_h2(req)).await;
         }
         let mut req = req;
-        // At most one retry, and only for a request the dead connection never sent.
-        if let Some(mut sender) = self.checkout_h1() {
-            match sender.try_send_request(req).await {
+        // At most one retry, and only for a request that is safe to replay.
+        if let Some(conn) = self.checkout_h1() {
+            match h1_client::send(conn, req, true, self).await {
                 Ok(resp) => {
                     self.metrics.reused.inc();
-                    return Ok((
-                        resp,
-                        Some(PoolReturn {
-                            pool: self.clone(),
-                            sender,
-                        }),
-                    ));
+                    return Ok(resp.map(UpstreamBody::H1));
                 }
-                Err(mut e) => match e.take_message() {
-                    Some(unsent) => req = unsent,
-                    None => return Err(classify_send(e.into_error())),
-                },
+                Err(SendError::Retry(back)) => req = *back,
+                Err(SendError::Failed(e)) => return Err(e),
             }
         }
-        // Boxed: connecting is the cold path, and its large state machine
-        // would otherwise be copied with every request's future.
-        let mut sender = Box::pin(self.connect_h1()).await?;
-        match sender.send_request(req).await {
-            Ok(resp) => Ok((
-                resp,
-                Some(PoolReturn {
-                    pool: self.clone(),
-                    sender,
-                }),
+        // Boxed: connecting is the cold path, and its state machine would
+        // otherwise be copied with every request's future.
+        let conn = Conn::new(Box::pin(self.connect()).await?);
+        match h1_client::send(conn, req, false, self).await {
+            Ok(resp) => Ok(resp.map(UpstreamBody::H1)),
+            // Retry is only offered for reused connections.
+            Err(SendError::Retry(_)) => Err(Error::upstream(
+                ErrorKind::UpstreamReset,
+                "new connection failed",
             )),
-            Err(e) => Err(classify_send(e)),
+            Err(SendError::Failed(e)) => Err(e),
         }
     }
 
-    fn checkout_h1(&self) -> Option<http1::SendRequest<RequestBody>> {
+    fn checkout_h1(&self) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let mut now = None;
-        while let Some(conn) = idle.pop() {
-            if conn.sender.is_closed() {
-                continue; // the upstream closed it while it waited
-            }
+        while let Some(entry) = idle.pop() {
             let now = *now.get_or_insert_with(Instant::now);
-            if now.duration_since(conn.since) > self.config.idle_timeout {
+            if now.duration_since(entry.since) > self.config.idle_timeout {
                 // LIFO: everything below this one is older still.
                 idle.clear();
                 return None;
             }
-            if conn.sender.is_ready() {
-                return Some(conn.sender);
+            if entry.conn.looks_alive() {
+                return Some(entry.conn);
             }
+            // The upstream closed it while it waited: drop and try the next.
         }
         None
     }
 
-    async fn connect(&self) -> Result<TokioIo<TcpStream>, Error> {
+    async fn connect(&self) -> Result<TcpStream, Error> {
         let stream =
             match tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(self.addr))
                 .await
@@ -171,31 +164,10 @@ impl EndpointPool {
             tracing::debug!(error = %e, "set_nodelay failed; continuing with Nagle");
         }
         self.metrics.created.inc();
-        Ok(TokioIo::new(stream))
+        Ok(stream)
     }
 
-    async fn connect_h1(&self) -> Result<http1::SendRequest<RequestBody>, Error> {
-        let io = self.connect().await?;
-        let (sender, conn) = http1::Builder::new()
-            .max_buf_size(256 * 1024)
-            .handshake(io)
-            .await
-            .map_err(|e| {
-                Error::upstream(ErrorKind::UpstreamProtocol, "http/1.1 handshake").with_cause(e)
-            })?;
-        let addr = self.addr;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(upstream = %addr, error = %e, "upstream connection ended with an error");
-            }
-        });
-        Ok(sender)
-    }
-
-    async fn send_h2(
-        &self,
-        req: Request<RequestBody>,
-    ) -> Result<(Response<Incoming>, Option<PoolReturn>), Error> {
+    async fn send_h2(&self, req: Request<RequestBody>) -> Result<Response<UpstreamBody>, Error> {
         let mut req = req;
         // As for HTTP/1.1: a shared connection that died unnoticed hands the
         // unsent request back, and it is retried once on a fresh connection.
@@ -203,7 +175,7 @@ impl EndpointPool {
             match sender.try_send_request(req).await {
                 Ok(resp) => {
                     self.metrics.reused.inc();
-                    return Ok((resp, None));
+                    return Ok(resp.map(UpstreamBody::H2));
                 }
                 Err(mut e) => match e.take_message() {
                     Some(unsent) => req = unsent,
@@ -213,7 +185,7 @@ impl EndpointPool {
         }
         let mut sender = self.shared_h2().await?;
         match sender.send_request(req).await {
-            Ok(resp) => Ok((resp, None)),
+            Ok(resp) => Ok(resp.map(UpstreamBody::H2)),
             Err(e) => Err(classify_send(e)),
         }
     }
@@ -238,7 +210,7 @@ impl EndpointPool {
     }
 
     async fn connect_h2(&self) -> Result<http2::SendRequest<RequestBody>, Error> {
-        let io = self.connect().await?;
+        let io = TokioIo::new(self.connect().await?);
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .handshake(io)
@@ -255,9 +227,10 @@ impl EndpointPool {
         Ok(sender)
     }
 
-    fn checkin(&self, sender: http1::SendRequest<RequestBody>) {
+    /// Takes back a connection whose exchange completed cleanly.
+    pub(crate) fn checkin_h1(&self, conn: Conn) {
         if self.config.max_idle == 0 {
-            return; // pooling is off: dropping the sender closes the connection
+            return; // pooling is off: dropping the connection closes it
         }
         let now = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
@@ -269,7 +242,7 @@ impl EndpointPool {
                 idle.remove(0);
             }
         }
-        idle.push(Idle { sender, since: now });
+        idle.push(Idle { conn, since: now });
     }
 
     /// Closes idle connections older than the idle timeout, and forgets
@@ -281,32 +254,7 @@ impl EndpointPool {
 
     fn retain_live(&self, idle: &mut Vec<Idle>, now: Instant) {
         let timeout = self.config.idle_timeout;
-        idle.retain(|c| !c.sender.is_closed() && now.duration_since(c.since) <= timeout);
-    }
-}
-
-// === impl PoolReturn ===
-
-impl PoolReturn {
-    /// Puts the connection back once hyper is ready to send on it again.
-    pub(crate) fn release(self) {
-        let PoolReturn { pool, mut sender } = self;
-        if sender.is_ready() {
-            pool.checkin(sender);
-            return;
-        }
-        if sender.is_closed() {
-            return;
-        }
-        // The connection task has not yet noticed the end of the exchange
-        // (or the request body is still being written): wait for it off the
-        // data path, bounded so a stuck exchange cannot pin the connection.
-        let wait = pool.config.idle_timeout;
-        tokio::spawn(async move {
-            if let Ok(Ok(())) = tokio::time::timeout(wait, sender.ready()).await {
-                pool.checkin(sender);
-            }
-        });
+        idle.retain(|c| now.duration_since(c.since) <= timeout && c.conn.looks_alive());
     }
 }
 

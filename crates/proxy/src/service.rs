@@ -246,8 +246,7 @@ impl ProxyService {
                 return Err((err, guards));
             }
         };
-        let (resp, pool_return) = sent;
-        guards.pool = pool_return;
+        let resp = sent;
 
         // Phase 5: response filter.
         let (mut head, body) = resp.into_parts();

@@ -60,6 +60,10 @@ pub(crate) struct ConnActivity {
     /// reads (direct responses, quick h2 streams); a changed count tells the
     /// reader one happened even though it never saw `in_flight > 0`.
     started: AtomicUsize,
+    /// The reader parked while requests were in flight. hyper does not read
+    /// again after a response unless woken, so the last request to finish
+    /// wakes it, and the idle clock starts then.
+    parked: std::sync::Mutex<Option<std::task::Waker>>,
 }
 
 /// Decrements [`ConnActivity`] on drop.
@@ -119,7 +123,24 @@ impl ConnActivity {
     }
 
     fn busy(&self) -> bool {
-        self.in_flight.load(Ordering::Relaxed) > 0
+        self.in_flight.load(Ordering::Acquire) > 0
+    }
+
+    /// Parks the reader until the last in-flight request ends. Returns
+    /// whether requests are still in flight (if not, the caller re-checks).
+    fn park(&self, waker: &std::task::Waker) -> bool {
+        let mut parked = self
+            .parked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match parked.as_ref() {
+            Some(w) if w.will_wake(waker) => {}
+            _ => *parked = Some(waker.clone()),
+        }
+        drop(parked);
+        // A guard dropped between the caller's check and the store above
+        // found no waker: look again so that wake-up is never lost.
+        self.busy()
     }
 
     fn started(&self) -> usize {
@@ -129,7 +150,17 @@ impl ConnActivity {
 
 impl Drop for ActivityGuard {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let parked = self
+                .0
+                .parked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(waker) = parked {
+                waker.wake();
+            }
+        }
     }
 }
 
@@ -216,6 +247,11 @@ impl<T: AsyncRead + AsyncWrite> AsyncRead for TimedIo<T> {
             Poll::Pending => {}
         }
         let Some(deadline) = Self::deadline(*this.phase, *this.timeouts) else {
+            if this.activity.park(cx.waker()) {
+                return Poll::Pending;
+            }
+            // The last request ended just now: re-run as idle.
+            cx.waker().wake_by_ref();
             return Poll::Pending;
         };
         // Never arm further ahead than the shortest timeout: any later phase

@@ -1,0 +1,306 @@
+//! The HTTP/1.1 upstream client, driven inside the request's own task.
+//!
+//! hyper's client runs each connection as a separate task and talks to it
+//! through channels: three task polls and several channel operations per
+//! request, about 40% of meshgate's user-space instructions per request.
+//! Here the request future writes the head, streams the body and parses the
+//! response head itself; [`H1Body`] then reads the body off the socket and
+//! returns the connection to the pool (see `docs/architecture.md`).
+//!
+//! What it does not do (by design, for now): pipelining, protocol upgrades
+//! (refused earlier with 501), and reading the response while a request body
+//! is still being written. An upstream that answers before reading the whole
+//! body gets the rest anyway; one that stops reading is bounded by the route
+//! timeout.
+
+mod body;
+mod codec;
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use http::{Method, Request, Response};
+use http_body_util::BodyExt as _;
+use meshgate_core::{Error, ErrorKind};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+pub(crate) use body::H1Body;
+
+use crate::body::RequestBody;
+use crate::pool::EndpointPool;
+
+/// How much to read at a time.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// An open upstream connection and the bytes read but not yet used.
+pub(crate) struct Conn {
+    pub(crate) io: TcpStream,
+    pub(crate) buf: BytesMut,
+}
+
+/// The read side of a connection carrying a response.
+pub(crate) enum Reader {
+    /// No request body: the whole socket.
+    Whole(TcpStream),
+    /// A request body was sent on the write half, by a separate task.
+    Split {
+        rd: tokio::net::tcp::OwnedReadHalf,
+        write: WriteSide,
+    },
+}
+
+/// The write half while (or after) the request body is written.
+pub(crate) enum WriteSide {
+    /// The writer task; it hands the write half back with its outcome.
+    Pending(tokio::task::JoinHandle<(tokio::net::tcp::OwnedWriteHalf, Result<(), Error>)>),
+    /// The whole body went out.
+    Done(tokio::net::tcp::OwnedWriteHalf),
+}
+
+/// Why a send failed.
+pub(crate) enum SendError {
+    /// The connection was dead before the exchange started; the request is
+    /// handed back untouched to be sent on a fresh connection.
+    Retry(Box<Request<RequestBody>>),
+    /// The exchange failed.
+    Failed(Error),
+}
+
+// === impl Conn ===
+
+impl Conn {
+    pub(crate) fn new(io: TcpStream) -> Self {
+        Self {
+            io,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// Whether a pooled connection still looks usable, without a syscall:
+    /// tokio records readability from epoll, and an idle connection only
+    /// becomes readable when the upstream closed it (or broke protocol).
+    pub(crate) fn looks_alive(&self) -> bool {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match self.io.poll_read_ready(&mut cx) {
+            std::task::Poll::Pending => true,
+            // Readable: confirm without blocking; only "would block" is alive.
+            std::task::Poll::Ready(Ok(())) => {
+                let mut probe = [0u8; 1];
+                matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            }
+            std::task::Poll::Ready(Err(_)) => false,
+        }
+    }
+}
+
+/// Sends `req` on `conn` and returns the response, whose body owns the
+/// connection. `reused` says whether `conn` came from the pool, which
+/// allows one safe retry when it turns out dead.
+///
+/// A request body is written by a separate task on the socket's write half
+/// while this task reads the response: an upstream may answer before it has
+/// read the whole upload (and may or may not want the rest), and the upload
+/// must keep flowing either way.
+pub(crate) async fn send(
+    mut conn: Conn,
+    req: Request<RequestBody>,
+    reused: bool,
+    pool: &Arc<EndpointPool>,
+) -> Result<Response<H1Body>, SendError> {
+    let method = req.method().clone();
+    let body_empty = http_body::Body::is_end_stream(req.body());
+    let declared: Option<u64> = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.trim().parse().ok());
+    let chunked = !body_empty && declared.is_none();
+    let mut head = Vec::with_capacity(512);
+    let (parts, body) = req.into_parts();
+    codec::encode_head(&parts, chunked, &mut head);
+    if let Err(e) = conn.io.write_all(&head).await {
+        if reused {
+            return Err(SendError::Retry(Box::new(Request::from_parts(parts, body))));
+        }
+        return Err(SendError::Failed(
+            reset("writing the request head").with_cause(e),
+        ));
+    }
+    if body_empty {
+        let Conn { io, buf } = conn;
+        let mut io = io;
+        let mut buf = buf;
+        return match read_head(&mut io, &mut buf, &method).await {
+            Ok(head) => Ok(respond(head, Reader::Whole(io), buf, pool)),
+            // A pooled connection the upstream closed just as we used it:
+            // nothing came back, and replaying an idempotent request is safe.
+            Err(HeadError::Closed) if reused && idempotent(&method) => {
+                Err(SendError::Retry(Box::new(Request::from_parts(parts, body))))
+            }
+            Err(e) => Err(SendError::Failed(e.into_error())),
+        };
+    }
+    let Conn { io, mut buf } = conn;
+    let (mut rd, mut wr) = io.into_split();
+    let mut writer = tokio::spawn(async move {
+        let written = write_body(&mut wr, body, declared).await;
+        (wr, written)
+    });
+    // Read the head while the body goes out. If the upload fails first (its
+    // size cap, the client going away, the upstream closing), stop waiting:
+    // the upstream may be waiting for the rest of a body that will not come.
+    let mut written = None;
+    let head = loop {
+        if written.is_some() {
+            break read_head(&mut rd, &mut buf, &method).await;
+        }
+        tokio::select! {
+            biased;
+            head = read_head(&mut rd, &mut buf, &method) => break head,
+            joined = &mut writer => match joined {
+                Ok((wr, Ok(()))) => written = Some(wr),
+                Ok((_, Err(e))) => return Err(SendError::Failed(e)),
+                Err(e) => {
+                    return Err(SendError::Failed(
+                        Error::internal("request body writer failed").with_cause(e),
+                    ));
+                }
+            },
+        }
+    };
+    let write = match written {
+        Some(wr) => WriteSide::Done(wr),
+        None => WriteSide::Pending(writer),
+    };
+    match head {
+        Ok(head) => Ok(respond(head, Reader::Split { rd, write }, buf, pool)),
+        Err(e) => Err(SendError::Failed(e.into_error())),
+    }
+}
+
+fn respond(
+    head: codec::Head,
+    reader: Reader,
+    buf: BytesMut,
+    pool: &Arc<EndpointPool>,
+) -> Response<H1Body> {
+    let body = H1Body::new(reader, buf, head.framing, head.keep_alive, pool.clone());
+    let mut resp = Response::new(body);
+    *resp.status_mut() = head.status;
+    *resp.version_mut() = head.version;
+    *resp.headers_mut() = head.headers;
+    resp
+}
+
+/// Why no response head was read.
+enum HeadError {
+    /// The upstream closed (or reset) before sending a single byte.
+    Closed,
+    Other(Error),
+}
+
+impl HeadError {
+    fn into_error(self) -> Error {
+        match self {
+            HeadError::Closed => reset("upstream closed before responding"),
+            HeadError::Other(e) => e,
+        }
+    }
+}
+
+/// Reads until a final (non-1xx) response head is complete. Cancel-safe:
+/// bytes read so far stay in `buf`, and parsing restarts from them.
+async fn read_head<R: tokio::io::AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut BytesMut,
+    method: &Method,
+) -> Result<codec::Head, HeadError> {
+    let mut seen_any = !buf.is_empty();
+    loop {
+        match codec::parse_head(buf, method) {
+            // Interim responses (100 Continue) are consumed, not forwarded.
+            Ok(Some(head)) if head.status.is_informational() => continue,
+            Ok(Some(head)) => return Ok(head),
+            Ok(None) => {}
+            Err(e) => return Err(HeadError::Other(e)),
+        }
+        buf.reserve(READ_CHUNK);
+        match reader.read_buf(buf).await {
+            Ok(0) | Err(_) if !seen_any => return Err(HeadError::Closed),
+            Ok(0) => return Err(HeadError::Other(reset("upstream closed mid-head"))),
+            Ok(_) => seen_any = true,
+            Err(e) => {
+                return Err(HeadError::Other(
+                    reset("reading the response").with_cause(e),
+                ));
+            }
+        }
+    }
+}
+
+/// Streams the request body upstream: exactly `declared` bytes when the
+/// length is known, else re-chunked until the body ends.
+///
+/// With a known length the writer stops at the last byte instead of waiting
+/// for end-of-stream: after an early response hyper's server may not report
+/// the end until the client connection closes, and the finished body must
+/// not keep that connection "busy".
+async fn write_body(
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    mut body: RequestBody,
+    declared: Option<u64>,
+) -> Result<(), Error> {
+    let chunked = declared.is_none();
+    let mut left = declared.unwrap_or(u64::MAX);
+    while left > 0 {
+        let Some(frame) = body.frame().await else {
+            break;
+        };
+        // The pipeline reports the body's own failure (413, 400) from the
+        // failure slot; this error only ends the exchange.
+        let frame = frame
+            .map_err(|e| Error::downstream(ErrorKind::BadRequest, "request body").with_cause(e))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        }; // request trailers are dropped
+        if data.is_empty() {
+            continue;
+        }
+        if !chunked {
+            // hyper's server enforces the declared length, so more cannot
+            // arrive; guard anyway rather than corrupt the upstream framing.
+            left = left.checked_sub(data.len() as u64).ok_or_else(|| {
+                Error::downstream(
+                    ErrorKind::BadRequest,
+                    "request body longer than its content-length",
+                )
+            })?;
+        }
+        let written = if chunked {
+            let size = format!("{:x}\r\n", data.len());
+            let mut chain =
+                bytes::Buf::chain(bytes::Buf::chain(size.as_bytes(), data), &b"\r\n"[..]);
+            wr.write_all_buf(&mut chain).await
+        } else {
+            wr.write_all(&data).await
+        };
+        written.map_err(|e| reset("writing the request body").with_cause(e))?;
+    }
+    if chunked {
+        wr.write_all(b"0\r\n\r\n")
+            .await
+            .map_err(|e| reset("ending the request body").with_cause(e))?;
+    }
+    Ok(())
+}
+
+fn idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+fn reset(context: &'static str) -> Error {
+    Error::upstream(ErrorKind::UpstreamReset, context)
+}
