@@ -8,7 +8,9 @@
 //!
 //! A request's path: [`server`] accepts and picks HTTP/1.1 or h2c,
 //! `timed_io` enforces header-read and idle timeouts, `service` runs the
-//! phase pipeline, `pool` sends upstream, and `body` streams both ways.
+//! phase pipeline, `pool` picks an upstream connection, `h1_client` speaks
+//! HTTP/1.1 to it from the request's own task (h2 upstreams use hyper's
+//! client), and `body` streams both ways.
 #![warn(missing_docs)]
 
 mod body;
