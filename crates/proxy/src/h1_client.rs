@@ -26,6 +26,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 pub(crate) use body::H1Body;
+pub(crate) use codec::parse_head;
 
 use crate::body::RequestBody;
 use crate::pool::EndpointPool;

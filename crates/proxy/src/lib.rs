@@ -17,6 +17,7 @@ mod body;
 mod h1_client;
 mod headers;
 mod pool;
+mod request;
 mod respond;
 pub mod server;
 mod service;
@@ -28,3 +29,19 @@ pub use body::ResponseBody;
 pub use server::{bind_tcp, serve_http};
 pub use shutdown::{Shutdown, ShutdownTrigger, Tracked};
 pub use state::ProxyState;
+
+/// Entry points for the fuzz targets in `fuzz/`; not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses `bytes` as an upstream response head, as the HTTP/1.1 client
+    /// does, for a GET and for a HEAD request. Must never panic; on success
+    /// the head must have been consumed from the front of the buffer.
+    pub fn parse_response_head(bytes: &[u8]) {
+        for method in [http::Method::GET, http::Method::HEAD] {
+            let mut buf = bytes::BytesMut::from(bytes);
+            if let Ok(Some(_)) = crate::h1_client::parse_head(&mut buf, &method) {
+                assert!(buf.len() < bytes.len(), "a parsed head consumes bytes");
+            }
+        }
+    }
+}
