@@ -14,11 +14,10 @@ use common::Gateway;
 use common::client::{self, Reply};
 use common::upstream::{self, Proto, Upstream};
 use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::Response;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioIo;
 
 type H1 = Client<HttpConnector, Full<Bytes>>;
 
@@ -320,30 +319,16 @@ async fn maglev_on_a_cookie_is_sticky() {
 /// One GET on a new connection from `local` (a loopback address other than
 /// 127.0.0.1 works on Linux: all of 127/8 is local).
 async fn get_from(local: IpAddr, addr: SocketAddr) -> String {
-    let fut = async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind(SocketAddr::new(local, 0)).unwrap();
-        let stream = socket.connect(addr).await.unwrap();
-        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        let req = Request::get("/lb")
-            .header("host", "lb.test")
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        let resp = send.send_request(req).await.unwrap();
-        let (parts, body) = resp.into_parts();
-        let body = body.collect().await.unwrap().to_bytes();
-        instance(&Reply {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        })
+    let connect = async move {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(local, 0))?;
+        socket.connect(addr).await
     };
-    tokio::time::timeout(Duration::from_secs(20), fut)
-        .await
-        .expect("request timed out")
+    let req = Request::get("/lb")
+        .header("host", "lb.test")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    instance(&client::send_fresh(connect, req).await)
 }
 
 async fn source_ip_hash_is_sticky(lb: &str) {

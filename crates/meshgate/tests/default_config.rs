@@ -6,12 +6,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::client;
 use common::upstream::{self, Proto};
-use common::{Gateway, curl};
+use common::{Gateway, curl, run_binary};
 use http::StatusCode;
 use serde_json::Value;
 
@@ -42,25 +41,6 @@ fn log_lines(g: &Gateway, needle: &str, n: usize) -> Vec<String> {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-}
-
-fn run_binary(args: &[&str]) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meshgate"))
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("meshgate {args:?} did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().unwrap()
 }
 
 /// The number of threads of a process. (Counted, not matched by name: a new

@@ -5,66 +5,27 @@
 
 mod common;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::Gateway;
 use common::client::Reply;
+use common::metrics::{metrics, requests};
+use common::raw::{RawUpstream, raw_upstream, read_head};
 use common::upstream::{self, Proto, Upstream};
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const ROUTE_TIMEOUT: Duration = Duration::from_millis(300);
 const SLACK: Duration = Duration::from_secs(3);
 
 // === helpers ===
-
-/// A raw TCP upstream: every accepted connection is handed to `serve`.
-struct RawUpstream {
-    addr: SocketAddr,
-    connections: Arc<AtomicUsize>,
-}
-
-async fn raw_upstream<F, Fut>(serve: F) -> RawUpstream
-where
-    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let count = connections.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(serve(stream));
-        }
-    });
-    RawUpstream { addr, connections }
-}
-
-/// Reads until the end of a request head (these tests send no bodies).
-async fn read_head(stream: &mut TcpStream) -> bool {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    true
-}
 
 /// A port with nothing listening on it.
 fn dead_port() -> SocketAddr {
@@ -196,37 +157,6 @@ fn assert_error(reply: &Reply, status: u16, code: &str) -> String {
         .unwrap();
     assert_eq!(header, id, "body and header carry the same request id");
     id
-}
-
-async fn metrics(gw: &Gateway) -> String {
-    let reply = common::client::get(gw.addr("admin"), "/metrics", &[]).await;
-    assert_eq!(reply.status, 200);
-    reply.text()
-}
-
-/// The value of the sample `name{labels...}` (every given label must match).
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
-        let (series, value) = l.rsplit_once(' ')?;
-        let (n, rest) = series.split_once('{').unwrap_or((series, "}"));
-        if n != name {
-            return None;
-        }
-        let rest = rest.strip_suffix('}')?;
-        let all = labels
-            .iter()
-            .all(|(k, v)| rest.split(',').any(|kv| kv == format!("{k}=\"{v}\"")));
-        if all { value.parse().ok() } else { None }
-    })
-}
-
-fn requests(text: &str, route: &str, class: &str) -> f64 {
-    sample(
-        text,
-        "meshgate_http_requests_total",
-        &[("route", route), ("status_class", class)],
-    )
-    .unwrap_or(0.0)
 }
 
 // === tests ===

@@ -5,15 +5,16 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::Gateway;
+use common::bodies::Frames;
+use common::raw::{End, Raw};
 use common::upstream::{self, Proto, Upstream};
+use common::wait::BOUND;
 use http::Request;
 use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -23,37 +24,9 @@ const IDLE: Duration = Duration::from_millis(500);
 /// Generous allowance for scheduling on a loaded machine when asserting that
 /// a timeout fired.
 const SLACK: Duration = Duration::from_secs(3);
-/// Bound on any single wait for the gateway that is not a timeout under test.
-const BOUND: Duration = Duration::from_secs(10);
 const MAX_BODY: usize = 1000;
 
 // === helpers ===
-
-/// An upstream that reads the whole request body and sends it back, with
-/// its length in `x-body-len`.
-async fn body_echo() -> Upstream {
-    upstream::start(
-        Proto::H1,
-        Arc::new(|req: Request<Incoming>| {
-            Box::pin(async move {
-                match req.into_body().collect().await {
-                    Ok(body) => {
-                        let body = body.to_bytes();
-                        http::Response::builder()
-                            .header("x-body-len", body.len().to_string())
-                            .body(upstream::full(body))
-                            .unwrap()
-                    }
-                    Err(e) => http::Response::builder()
-                        .status(599)
-                        .body(upstream::full(e.to_string()))
-                        .unwrap(),
-                }
-            })
-        }),
-    )
-    .await
-}
 
 fn config(upstream: &Upstream, limits: &str) -> String {
     format!(
@@ -90,195 +63,9 @@ fn default_limits() -> String {
 }
 
 async fn start() -> (Gateway, Upstream) {
-    let up = body_echo().await;
+    let up = upstream::body_echo(Proto::H1).await;
     let gw = Gateway::start(&config(&up, &default_limits()));
     (gw, up)
-}
-
-/// One HTTP/1.1 response read off a raw socket.
-#[derive(Debug)]
-struct RawResponse {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl RawResponse {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
-    }
-}
-
-/// How a connection ended when read to the end.
-#[derive(Debug, PartialEq, Eq)]
-enum End {
-    /// Orderly close (FIN).
-    Eof,
-    /// Connection reset.
-    Reset,
-}
-
-/// A raw TCP client speaking just enough HTTP/1.1 to check the gateway.
-struct Raw {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Raw {
-    async fn connect(addr: std::net::SocketAddr) -> Raw {
-        let stream = tokio::time::timeout(BOUND, TcpStream::connect(addr))
-            .await
-            .unwrap()
-            .unwrap();
-        Raw {
-            stream,
-            buf: Vec::new(),
-        }
-    }
-
-    async fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).await.unwrap();
-    }
-
-    /// Reads more bytes into the buffer; 0 on EOF.
-    async fn fill(&mut self) -> std::io::Result<usize> {
-        let mut chunk = [0u8; 16 * 1024];
-        let n = self.stream.read(&mut chunk).await?;
-        self.buf.extend_from_slice(&chunk[..n]);
-        Ok(n)
-    }
-
-    /// Reads one complete response (content-length, chunked or close-delimited).
-    async fn response(&mut self) -> RawResponse {
-        tokio::time::timeout(BOUND, self.response_inner())
-            .await
-            .expect("no complete response in time")
-    }
-
-    async fn response_inner(&mut self) -> RawResponse {
-        let head_end = loop {
-            if let Some(i) = find(&self.buf, b"\r\n\r\n") {
-                break i + 4;
-            }
-            let n = self
-                .fill()
-                .await
-                .expect("read failed before a response head");
-            assert!(
-                n > 0,
-                "EOF before a response head; got {:?}",
-                String::from_utf8_lossy(&self.buf)
-            );
-        };
-        let head = String::from_utf8_lossy(&self.buf[..head_end]).into_owned();
-        let mut lines = head.split("\r\n");
-        let status_line = lines.next().unwrap();
-        assert!(
-            status_line.starts_with("HTTP/1.1 "),
-            "bad status line {status_line:?}"
-        );
-        let status: u16 = status_line[9..12].parse().unwrap();
-        let headers: Vec<(String, String)> = lines
-            .filter(|l| !l.is_empty())
-            .map(|l| {
-                let (k, v) = l.split_once(':').unwrap();
-                (k.trim().to_ascii_lowercase(), v.trim().to_owned())
-            })
-            .collect();
-        self.buf.drain(..head_end);
-        let get = |name: &str| {
-            headers
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        let body = if let Some(len) = get("content-length") {
-            let len: usize = len.parse().unwrap();
-            while self.buf.len() < len {
-                assert!(self.fill().await.unwrap() > 0, "EOF inside a body");
-            }
-            self.buf.drain(..len).collect()
-        } else if get("transfer-encoding").is_some_and(|te| te.contains("chunked")) {
-            let mut body = Vec::new();
-            loop {
-                let line_end = loop {
-                    if let Some(i) = find(&self.buf, b"\r\n") {
-                        break i;
-                    }
-                    assert!(self.fill().await.unwrap() > 0, "EOF inside a chunk size");
-                };
-                let size_text = String::from_utf8_lossy(&self.buf[..line_end]).into_owned();
-                let size =
-                    usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
-                while self.buf.len() < line_end + 2 + size + 2 {
-                    assert!(self.fill().await.unwrap() > 0, "EOF inside a chunk");
-                }
-                body.extend_from_slice(&self.buf[line_end + 2..line_end + 2 + size]);
-                self.buf.drain(..line_end + 2 + size + 2);
-                if size == 0 {
-                    break body;
-                }
-            }
-        } else if status == 204 || status == 304 {
-            Vec::new()
-        } else {
-            while self.fill().await.unwrap_or(0) > 0 {}
-            std::mem::take(&mut self.buf)
-        };
-        RawResponse {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    /// Reads until the peer closes or `within` passes. Returns the bytes read
-    /// after anything already buffered, how it ended (None: still open), and
-    /// when.
-    async fn read_to_close(&mut self, within: Duration) -> (Vec<u8>, Option<End>, Instant) {
-        let mut got = std::mem::take(&mut self.buf);
-        let deadline = tokio::time::Instant::now() + within;
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
-                Err(_) => return (got, None, Instant::now()),
-                Ok(Ok(0)) => return (got, Some(End::Eof), Instant::now()),
-                Ok(Ok(n)) => got.extend_from_slice(&chunk[..n]),
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => {
-                    return (got, Some(End::Reset), Instant::now());
-                }
-                Ok(Err(e)) => panic!("read failed: {e}"),
-            }
-        }
-    }
-}
-
-/// A body of several frames with no declared length (sent chunked).
-struct Frames(std::collections::VecDeque<Bytes>);
-
-impl hyper::body::Body for Frames {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
-        std::task::Poll::Ready(self.0.pop_front().map(|b| Ok(hyper::body::Frame::data(b))))
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// A normal request through the proxy still works: the process is alive and serving.
@@ -564,7 +351,7 @@ async fn silent_connection_gets_408_and_close() {
 /// header_read_timeout after connecting, not two.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_connection_408_comes_after_one_header_read_timeout() {
-    let up = body_echo().await;
+    let up = upstream::body_echo(Proto::H1).await;
     let gw = Gateway::start(&config(
         &up,
         r#"header_read_timeout = "1s", idle_timeout = "30s""#,

@@ -14,15 +14,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::Gateway;
+use common::metrics::created_reused;
+use common::raw::read_head;
 use common::upstream::{Body, Proto, full};
+use common::wait::{BOUND, eventually};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-
-const BOUND: Duration = Duration::from_secs(10);
 
 // === helpers ===
 
@@ -141,39 +142,6 @@ async fn get_ok(
     assert_eq!(reply.status, 200, "request {n}: {}", reply.text());
 }
 
-async fn metrics(gw: &Gateway) -> String {
-    let reply = common::client::get(gw.addr("admin"), "/metrics", &[]).await;
-    assert_eq!(reply.status, 200);
-    reply.text()
-}
-
-/// The value of `name{cluster="up"}`.
-fn pool_metric(text: &str, name: &str) -> f64 {
-    let prefix = format!("{name}{{cluster=\"up\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
-        .parse()
-        .unwrap()
-}
-
-async fn created_reused(gw: &Gateway) -> (f64, f64) {
-    let m = metrics(gw).await;
-    (
-        pool_metric(&m, "meshgate_upstream_connections_created_total"),
-        pool_metric(&m, "meshgate_upstream_connections_reused_total"),
-    )
-}
-
-/// Polls `cond` every 10 ms until it holds or `BOUND` passes.
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + BOUND;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 // === tests ===
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,7 +159,7 @@ async fn sequential_requests_share_one_upstream_connection() {
         1,
         "every request after the first must reuse the pooled connection"
     );
-    assert_eq!(created_reused(&gw).await, (1.0, (N - 1) as f64));
+    assert_eq!(created_reused(&gw, "up").await, (1.0, (N - 1) as f64));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,7 +177,7 @@ async fn sequential_requests_from_separate_clients_share_one_upstream_connection
     assert!(ok);
     assert_eq!(body, "ok");
     assert_eq!(up.accepted(), 1);
-    assert_eq!(created_reused(&gw).await, (1.0, 5.0));
+    assert_eq!(created_reused(&gw, "up").await, (1.0, 5.0));
 }
 
 /// A raw upstream that serves exactly one request per connection while
@@ -252,18 +220,6 @@ async fn wait_closed(closed: &mut mpsc::UnboundedReceiver<()>) {
         .await
         .expect("upstream never closed its connection")
         .unwrap();
-}
-
-async fn read_head(stream: &mut TcpStream) -> bool {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    true
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -331,7 +287,7 @@ async fn upstream_without_keep_alive_never_fails_a_request() {
         get_ok(&gw, &client, n).await;
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 20);
-    let (created, reused) = created_reused(&gw).await;
+    let (created, reused) = created_reused(&gw, "up").await;
     assert_eq!(
         (created, reused),
         (20.0, 0.0),
@@ -360,7 +316,7 @@ async fn pooled_connection_past_idle_timeout_is_not_reused() {
         2,
         "an expired idle connection must not be reused"
     );
-    assert_eq!(created_reused(&gw).await, (2.0, 1.0));
+    assert_eq!(created_reused(&gw, "up").await, (2.0, 1.0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -375,7 +331,7 @@ async fn pooled_connection_is_closed_after_idle_timeout() {
     // it closed without any further traffic (the pool is swept about once a
     // second).
     eventually("meshgate closed its idle upstream connection", || {
-        up.open() == 0
+        std::future::ready(up.open() == 0)
     })
     .await;
     assert!(
@@ -427,7 +383,7 @@ async fn idle_connections_are_capped_by_max_idle_per_endpoint() {
     // Only 2 may stay pooled: the gateway closes the other 8.
     eventually(
         "gateway closes the connections beyond max_idle_per_endpoint",
-        || up.open() == 2,
+        || std::future::ready(up.open() == 2),
     )
     .await;
 
@@ -442,7 +398,7 @@ async fn idle_connections_are_capped_by_max_idle_per_endpoint() {
         "no new connection while pooled ones are idle"
     );
     assert_eq!(up.open(), 2);
-    assert_eq!(created_reused(&gw).await, (CONCURRENT as f64, 10.0));
+    assert_eq!(created_reused(&gw, "up").await, (CONCURRENT as f64, 10.0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -454,8 +410,11 @@ async fn max_idle_zero_disables_pooling() {
         get_ok(&gw, &client, n).await;
     }
     assert_eq!(up.accepted(), 5);
-    eventually("no upstream connection kept open", || up.open() == 0).await;
-    assert_eq!(created_reused(&gw).await, (5.0, 0.0));
+    eventually("no upstream connection kept open", || {
+        std::future::ready(up.open() == 0)
+    })
+    .await;
+    assert_eq!(created_reused(&gw, "up").await, (5.0, 0.0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -493,5 +452,5 @@ async fn h2_upstream_multiplexes_on_one_connection() {
     }
     assert_eq!(up.hits(), 13);
     assert_eq!(up.accepted(), 1, "all requests share one h2 connection");
-    assert_eq!(created_reused(&gw).await, (1.0, 12.0));
+    assert_eq!(created_reused(&gw, "up").await, (1.0, 12.0));
 }

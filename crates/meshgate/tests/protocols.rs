@@ -7,7 +7,6 @@ mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use common::client::{self, Reply};
@@ -80,22 +79,8 @@ async fn body_echo(proto: Proto) -> Upstream {
 
 /// Sends a request and returns the response's version with the reply.
 async fn send(c: &C, req: Request<Full<Bytes>>) -> (Version, Reply) {
-    let fut = async {
-        let resp = c.request(req).await.expect("request failed");
-        let (parts, body) = resp.into_parts();
-        let body = body.collect().await.expect("body failed").to_bytes();
-        (
-            parts.version,
-            Reply {
-                status: parts.status,
-                headers: parts.headers,
-                body,
-            },
-        )
-    };
-    tokio::time::timeout(Duration::from_secs(20), fut)
-        .await
-        .expect("request timed out")
+    let reply = client::send(c, req).await;
+    (reply.version, reply)
 }
 
 async fn get(c: &C, addr: SocketAddr, path: &str) -> (Version, Reply) {

@@ -16,11 +16,10 @@ use bytes::Bytes;
 use common::Gateway;
 use common::client::{self, Reply};
 use common::upstream::{self, Upstream};
-use http::{Request, StatusCode, Version};
-use http_body_util::{BodyExt, Full};
+use http::{Request, StatusCode};
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
 type H1 = Client<HttpConnector, Full<Bytes>>;
@@ -153,32 +152,6 @@ fn is_uuid_v4(s: &str) -> bool {
         })
         && b[14] == b'4'
         && matches!(b[19], b'8' | b'9' | b'a' | b'b')
-}
-
-/// One request on a fresh hyper HTTP/1.1 connection, with the headers given
-/// exactly (no client adds or removes any, not even `Host`).
-async fn raw_h1(addr: SocketAddr, req: Request<Full<Bytes>>) -> (Version, Reply) {
-    let fut = async {
-        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        let resp = send.send_request(req).await.unwrap();
-        let (parts, body) = resp.into_parts();
-        let body = body.collect().await.unwrap().to_bytes();
-        (
-            parts.version,
-            Reply {
-                status: parts.status,
-                headers: parts.headers,
-                body,
-            },
-        )
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(20), fut)
-        .await
-        .expect("request timed out")
 }
 
 // === host ===
@@ -838,7 +811,7 @@ async fn hop_by_hop_headers_are_stripped_in_both_directions() {
         .header("x-end-to-end", "kept")
         .body(Full::new(Bytes::new()))
         .unwrap();
-    let (_, r) = raw_h1(addr, req).await;
+    let r = client::send_fresh(tokio::net::TcpStream::connect(addr), req).await;
     let v = echoed(&r, "backend");
     let h = v["headers"].as_object().unwrap();
     for name in ["connection", "x-secret", "keep-alive", "proxy-connection"] {
@@ -885,7 +858,7 @@ async fn x_forwarded_for_joins_every_incoming_line() {
         .header("x-forwarded-for", "10.1.2.3")
         .body(Full::new(Bytes::new()))
         .unwrap();
-    let (_, r) = raw_h1(g.addr("public"), req).await;
+    let r = client::send_fresh(tokio::net::TcpStream::connect(g.addr("public")), req).await;
     let v = echoed(&r, "backend");
     assert_eq!(
         v["headers"]["x-forwarded-for"],
@@ -941,7 +914,7 @@ async fn an_absolute_form_request_is_forwarded_with_the_target_host() {
         .header("host", "other.example")
         .body(Full::new(Bytes::new()))
         .unwrap();
-    let (_, r) = raw_h1(g.addr("public"), req).await;
+    let r = client::send_fresh(tokio::net::TcpStream::connect(g.addr("public")), req).await;
     let v = echoed(&r, "backend");
     assert_eq!(v["path"], "/abs");
     assert_eq!(v["headers"]["host"], "api.example.com");

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::Gateway;
 use common::upstream::{self, Proto, Upstream};
+use common::wait::{BOUND, eventually};
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -20,7 +21,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
-const BOUND: Duration = Duration::from_secs(10);
 const SLACK: Duration = Duration::from_secs(3);
 const BODY_LEN: usize = 256 * 1024;
 
@@ -115,19 +115,6 @@ async fn wait_received(rx: &mut mpsc::UnboundedReceiver<()>) {
         .await
         .expect("upstream never got the request")
         .unwrap();
-}
-
-/// Polls `check` every 20 ms until it returns true or `BOUND` passes.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + BOUND;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn refused(addr: SocketAddr) -> bool {

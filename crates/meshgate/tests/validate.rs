@@ -11,9 +11,11 @@
 //! checks that the path is printed as given.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+
+use common::run_binary_in;
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -33,31 +35,6 @@ fn toml_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Runs the binary in `cwd` and waits (bounded) for it to exit.
-fn meshgate(cwd: &Path, args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meshgate"))
-        .args(args)
-        .current_dir(cwd)
-        .env("MESHGATE_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "meshgate {args:?} did not exit; stderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().unwrap()
-}
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -76,7 +53,7 @@ fn validate_prints_exactly_the_golden_errors_for_every_bad_config() {
         let name = file.file_name().unwrap().to_str().unwrap().to_owned();
         let expected = std::fs::read_to_string(file.with_extension("expected")).unwrap();
         let n = expected.lines().count();
-        let out = meshgate(&dir, &["validate", &name]);
+        let out = run_binary_in(&dir, &["validate", &name]);
         let stderr = text(&out.stderr);
         // Every golden line, in order, then one summary line with the count.
         let want = format!("{expected}{name}: {n} error(s)\n");
@@ -98,7 +75,7 @@ fn validate_accepts_every_valid_golden_config() {
     assert!(files.len() >= 2);
     for file in files {
         let name = file.file_name().unwrap().to_str().unwrap().to_owned();
-        let out = meshgate(&dir, &["validate", &name]);
+        let out = run_binary_in(&dir, &["validate", &name]);
         assert!(out.status.success(), "{name}: {out:?}");
         assert_eq!(text(&out.stdout), format!("{name}: ok\n"));
         assert_eq!(text(&out.stderr), "", "{name}: nothing on stderr");
@@ -108,7 +85,7 @@ fn validate_accepts_every_valid_golden_config() {
 #[test]
 fn three_mistakes_are_all_reported_in_one_run() {
     let dir = golden_dir();
-    let out = meshgate(&dir, &["validate", "three_mistakes.toml"]);
+    let out = run_binary_in(&dir, &["validate", "three_mistakes.toml"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
@@ -130,7 +107,7 @@ fn validate_names_the_file_as_given() {
     let dir = golden_dir();
     let abs = dir.join("three_mistakes.toml");
     let abs = abs.to_str().unwrap();
-    let out = meshgate(Path::new("/"), &["validate", abs]);
+    let out = run_binary_in(Path::new("/"), &["validate", abs]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     for line in stderr.lines() {
@@ -139,7 +116,7 @@ fn validate_names_the_file_as_given() {
             "every line names {abs}: {line}"
         );
     }
-    let out = meshgate(&dir, &["validate", "./valid/../three_mistakes.toml"]);
+    let out = run_binary_in(&dir, &["validate", "./valid/../three_mistakes.toml"]);
     assert!(
         text(&out.stderr).starts_with("./valid/../three_mistakes.toml:10:11: "),
         "{}",
@@ -150,7 +127,7 @@ fn validate_names_the_file_as_given() {
 #[test]
 fn validate_reports_a_missing_file() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = meshgate(tmp.path(), &["validate", "nope.toml"]);
+    let out = run_binary_in(tmp.path(), &["validate", "nope.toml"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(
@@ -179,7 +156,7 @@ endpoints = [{ address = "127.0.0.1:9001", weight = 0 }]
 "#;
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("bad.toml"), bad).unwrap();
-    let out = meshgate(tmp.path(), &["run", "-c", "bad.toml"]);
+    let out = run_binary_in(tmp.path(), &["run", "-c", "bad.toml"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let stderr = text(&out.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
@@ -199,7 +176,7 @@ endpoints = [{ address = "127.0.0.1:9001", weight = 0 }]
     );
 
     // Same with a config that cannot be read.
-    let out = meshgate(tmp.path(), &["run", "-c", "missing.toml"]);
+    let out = run_binary_in(tmp.path(), &["run", "-c", "missing.toml"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("missing.toml: cannot read config file"),
@@ -230,7 +207,7 @@ direct_response = {{ status = 200 }}
     );
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("c.toml"), config).unwrap();
-    let out = meshgate(tmp.path(), &["run", "-c", "c.toml"]);
+    let out = run_binary_in(tmp.path(), &["run", "-c", "c.toml"]);
     drop(taken);
     assert!(!out.status.success(), "{out:?}");
     let stderr = text(&out.stderr);

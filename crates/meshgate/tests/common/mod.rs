@@ -6,13 +6,18 @@
 //! Nothing sleeps to wait for readiness: every wait polls with a bound.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod bodies;
 pub mod client;
+pub mod metrics;
+pub mod raw;
 pub mod upstream;
+pub mod wait;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -178,6 +183,37 @@ fn parse_listening(line: &str) -> Option<(String, SocketAddr)> {
     Some((field("listener=")?, field("address=")?.parse().ok()?))
 }
 
+/// Runs the binary in `cwd` and waits (bounded) for it to exit.
+pub fn run_binary_in(cwd: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meshgate"))
+        .args(args)
+        .current_dir(cwd)
+        .env("MESHGATE_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "meshgate {args:?} did not exit; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Runs the binary in the current directory and waits (bounded) for it to exit.
+pub fn run_binary(args: &[&str]) -> Output {
+    run_binary_in(Path::new("."), args)
+}
+
 /// Runs `curl` with these arguments and returns (exit ok, stdout).
 pub fn curl(args: &[&str]) -> (bool, String) {
     let out = Command::new("curl")
@@ -188,5 +224,38 @@ pub fn curl(args: &[&str]) -> (bool, String) {
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// A gateway with an admin API, a `/direct` direct response, and a
+/// catch-all route to `up` (route "main", cluster "up").
+pub fn simple_config(up: SocketAddr, limits: &str, cluster_extra: &str) -> String {
+    format!(
+        r#"
+[admin]
+address = "127.0.0.1:0"
+
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+limits = {{ {limits} }}
+
+[[routes]]
+name = "direct"
+listener = "public"
+match = {{ path_prefix = "/direct" }}
+direct_response = {{ status = 200, body = "direct" }}
+
+[[routes]]
+name = "main"
+listener = "public"
+cluster = "up"
+timeout = "5s"
+
+[[clusters]]
+name = "up"
+endpoints = [{{ address = "{up}" }}]
+{cluster_extra}
+"#
     )
 }

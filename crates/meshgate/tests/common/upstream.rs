@@ -135,3 +135,29 @@ pub async fn echo_proto(instance: &'static str, proto: Proto) -> Upstream {
     )
     .await
 }
+
+/// An upstream that reads the whole request body and sends it back, with
+/// its length in `x-body-len`; 599 if the body fails.
+pub async fn body_echo(proto: Proto) -> Upstream {
+    start(
+        proto,
+        Arc::new(|req: Request<Incoming>| {
+            Box::pin(async move {
+                match req.into_body().collect().await {
+                    Ok(body) => {
+                        let body = body.to_bytes();
+                        Response::builder()
+                            .header("x-body-len", body.len().to_string())
+                            .body(full(body))
+                            .unwrap()
+                    }
+                    Err(e) => Response::builder()
+                        .status(599)
+                        .body(full(e.to_string()))
+                        .unwrap(),
+                }
+            })
+        }),
+    )
+    .await
+}
