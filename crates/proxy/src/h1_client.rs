@@ -15,6 +15,7 @@
 
 mod body;
 mod codec;
+mod decode;
 
 use std::sync::Arc;
 
@@ -293,6 +294,37 @@ async fn write_body(
             .map_err(|e| reset("ending the request body").with_cause(e))?;
     }
     Ok(())
+}
+
+/// See `crate::fuzzing::decode_body`.
+pub(crate) fn fuzz_decode(bytes: &[u8]) {
+    let Some((&ctl, wire)) = bytes.split_first() else {
+        return;
+    };
+    let framing = match ctl % 3 {
+        0 => codec::Framing::Chunked,
+        1 => codec::Framing::Length(u64::from(ctl) * 7),
+        _ => codec::Framing::UntilClose,
+    };
+    let step = usize::from(ctl / 3).max(1);
+    let mut decoder = decode::Decoder::new(framing);
+    let mut buf = BytesMut::new();
+    let mut out = 0usize;
+    for piece in wire.chunks(step) {
+        buf.extend_from_slice(piece);
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(decode::Step::Data(d)) => out += d.len(),
+                Ok(decode::Step::NeedMore) => break,
+                Ok(decode::Step::Done) | Err(_) => {
+                    assert!(out <= wire.len(), "decoded more than was received");
+                    return;
+                }
+            }
+        }
+    }
+    let _ = decoder.eof(); // either outcome is fine; it must not panic
+    assert!(out <= wire.len(), "decoded more than was received");
 }
 
 fn idempotent(m: &Method) -> bool {

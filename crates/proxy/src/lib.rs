@@ -44,4 +44,12 @@ pub mod fuzzing {
             }
         }
     }
+
+    /// Decodes `bytes[1..]` as a response body. `bytes[0]` picks the framing
+    /// (chunked, a length, or close-delimited) and how the bytes are split
+    /// into arrivals. Must never panic, and never yield more body bytes
+    /// than it was given.
+    pub fn decode_body(bytes: &[u8]) {
+        crate::h1_client::fuzz_decode(bytes);
+    }
 }
