@@ -129,9 +129,7 @@ pub(crate) async fn send(
         ));
     }
     if body_empty {
-        let Conn { io, buf } = conn;
-        let mut io = io;
-        let mut buf = buf;
+        let Conn { mut io, mut buf } = conn;
         return match read_head(&mut io, &mut buf, &method).await {
             Ok(head) => Ok(respond(head, Reader::Whole(io), buf, pool)),
             // A pooled connection the upstream closed just as we used it:
