@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 use common::Gateway;
 use common::metrics::created_reused;
 use common::raw::read_head;
-use common::upstream::{Body, Proto, full};
+use common::upstream::{self, Body, Proto, full};
 use common::wait::{BOUND, eventually};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -30,75 +30,6 @@ use tokio::sync::mpsc;
 type Handler = Arc<
     dyn Fn(Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> + Send + Sync,
 >;
-
-/// An upstream that also tracks how many of its connections are still open
-/// (closed by either side).
-struct Tracked {
-    addr: SocketAddr,
-    accepted: Arc<AtomicUsize>,
-    open: Arc<AtomicUsize>,
-    hits: Arc<AtomicUsize>,
-}
-
-impl Tracked {
-    fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-    fn open(&self) -> usize {
-        self.open.load(Ordering::SeqCst)
-    }
-    fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
-}
-
-async fn tracked(proto: Proto, handler: Handler) -> Tracked {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (accepted, open, hits) = (
-        Arc::default(),
-        Arc::<AtomicUsize>::default(),
-        Arc::<AtomicUsize>::default(),
-    );
-    let t = Tracked {
-        addr,
-        accepted: Arc::clone(&accepted),
-        open: Arc::clone(&open),
-        hits: Arc::clone(&hits),
-    };
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            accepted.fetch_add(1, Ordering::SeqCst);
-            open.fetch_add(1, Ordering::SeqCst);
-            let (handler, open, hits) = (handler.clone(), open.clone(), hits.clone());
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| {
-                    hits.fetch_add(1, Ordering::SeqCst);
-                    let fut = handler(req);
-                    async move { Ok::<_, Infallible>(fut.await) }
-                });
-                let io = TokioIo::new(stream);
-                let _ = match proto {
-                    Proto::H1 => {
-                        hyper::server::conn::http1::Builder::new()
-                            .serve_connection(io, svc)
-                            .await
-                    }
-                    Proto::H2 => {
-                        hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                            .serve_connection(io, svc)
-                            .await
-                    }
-                };
-                open.fetch_sub(1, Ordering::SeqCst);
-            });
-        }
-    });
-    t
-}
 
 fn ok_handler() -> Handler {
     Arc::new(|_req| Box::pin(async { Response::new(full("ok")) }))
@@ -146,7 +77,7 @@ async fn get_ok(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sequential_requests_share_one_upstream_connection() {
-    let up = tracked(Proto::H1, ok_handler()).await;
+    let up = upstream::start(Proto::H1, ok_handler()).await;
     let gw = Gateway::start(&config(up.addr, ""));
     let client = common::client::h1();
     const N: usize = 20;
@@ -155,7 +86,7 @@ async fn sequential_requests_share_one_upstream_connection() {
     }
     assert_eq!(up.hits(), N);
     assert_eq!(
-        up.accepted(),
+        up.connections(),
         1,
         "every request after the first must reuse the pooled connection"
     );
@@ -165,7 +96,7 @@ async fn sequential_requests_share_one_upstream_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sequential_requests_from_separate_clients_share_one_upstream_connection() {
     // The pool is per endpoint, not per client connection.
-    let up = tracked(Proto::H1, ok_handler()).await;
+    let up = upstream::start(Proto::H1, ok_handler()).await;
     let gw = Gateway::start(&config(up.addr, ""));
     for n in 0..5 {
         get_ok(&gw, &common::client::h1(), n).await;
@@ -176,7 +107,7 @@ async fn sequential_requests_from_separate_clients_share_one_upstream_connection
         .unwrap();
     assert!(ok);
     assert_eq!(body, "ok");
-    assert_eq!(up.accepted(), 1);
+    assert_eq!(up.connections(), 1);
     assert_eq!(created_reused(&gw, "up").await, (1.0, 5.0));
 }
 
@@ -297,13 +228,13 @@ async fn upstream_without_keep_alive_never_fails_a_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pooled_connection_past_idle_timeout_is_not_reused() {
-    let up = tracked(Proto::H1, ok_handler()).await;
+    let up = upstream::start(Proto::H1, ok_handler()).await;
     let gw = Gateway::start(&config(up.addr, r#"pool = { idle_timeout = "200ms" }"#));
     let client = common::client::h1();
     get_ok(&gw, &client, 0).await;
     get_ok(&gw, &client, 1).await;
     assert_eq!(
-        up.accepted(),
+        up.connections(),
         1,
         "within the idle timeout the connection is reused"
     );
@@ -312,7 +243,7 @@ async fn pooled_connection_past_idle_timeout_is_not_reused() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     get_ok(&gw, &client, 2).await;
     assert_eq!(
-        up.accepted(),
+        up.connections(),
         2,
         "an expired idle connection must not be reused"
     );
@@ -321,12 +252,12 @@ async fn pooled_connection_past_idle_timeout_is_not_reused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pooled_connection_is_closed_after_idle_timeout() {
-    let up = tracked(Proto::H1, ok_handler()).await;
+    let up = upstream::start(Proto::H1, ok_handler()).await;
     let gw = Gateway::start(&config(up.addr, r#"pool = { idle_timeout = "200ms" }"#));
     // Measured from before the request: the idle period starts after it.
     let start = Instant::now();
     get_ok(&gw, &common::client::h1(), 0).await;
-    assert_eq!(up.accepted(), 1);
+    assert_eq!(up.connections(), 1);
     // "How long an idle pooled connection is kept": the upstream should see
     // it closed without any further traffic (the pool is swept about once a
     // second).
@@ -348,7 +279,7 @@ async fn idle_connections_are_capped_by_max_idle_per_endpoint() {
     // open 10 upstream connections at once.
     let barrier = Arc::new(tokio::sync::Barrier::new(CONCURRENT));
     let b = barrier.clone();
-    let up = tracked(
+    let up = upstream::start(
         Proto::H1,
         Arc::new(move |req: Request<Incoming>| {
             let b = b.clone();
@@ -379,7 +310,7 @@ async fn idle_connections_are_capped_by_max_idle_per_endpoint() {
             .unwrap();
         assert_eq!(reply.status, 200);
     }
-    assert_eq!(up.accepted(), CONCURRENT);
+    assert_eq!(up.connections(), CONCURRENT);
     // Only 2 may stay pooled: the gateway closes the other 8.
     eventually(
         "gateway closes the connections beyond max_idle_per_endpoint",
@@ -393,7 +324,7 @@ async fn idle_connections_are_capped_by_max_idle_per_endpoint() {
         get_ok(&gw, &client, n).await;
     }
     assert_eq!(
-        up.accepted(),
+        up.connections(),
         CONCURRENT,
         "no new connection while pooled ones are idle"
     );
@@ -403,13 +334,13 @@ async fn idle_connections_are_capped_by_max_idle_per_endpoint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_idle_zero_disables_pooling() {
-    let up = tracked(Proto::H1, ok_handler()).await;
+    let up = upstream::start(Proto::H1, ok_handler()).await;
     let gw = Gateway::start(&config(up.addr, "pool = { max_idle_per_endpoint = 0 }"));
     let client = common::client::h1();
     for n in 0..5 {
         get_ok(&gw, &client, n).await;
     }
-    assert_eq!(up.accepted(), 5);
+    assert_eq!(up.connections(), 5);
     eventually("no upstream connection kept open", || {
         std::future::ready(up.open() == 0)
     })
@@ -419,7 +350,7 @@ async fn max_idle_zero_disables_pooling() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2_upstream_multiplexes_on_one_connection() {
-    let up = tracked(
+    let up = upstream::start(
         Proto::H2,
         Arc::new(|_req| {
             Box::pin(async {
@@ -451,6 +382,6 @@ async fn h2_upstream_multiplexes_on_one_connection() {
         assert_eq!(tokio::time::timeout(BOUND, t).await.unwrap().unwrap(), 200);
     }
     assert_eq!(up.hits(), 13);
-    assert_eq!(up.accepted(), 1, "all requests share one h2 connection");
+    assert_eq!(up.connections(), 1, "all requests share one h2 connection");
     assert_eq!(created_reused(&gw, "up").await, (1.0, 12.0));
 }

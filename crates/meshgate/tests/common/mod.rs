@@ -10,6 +10,7 @@ pub mod bodies;
 pub mod client;
 pub mod metrics;
 pub mod raw;
+pub mod routes;
 pub mod upstream;
 pub mod wait;
 

@@ -27,6 +27,8 @@ pub struct Upstream {
     pub hits: Arc<AtomicUsize>,
     /// TCP connections accepted.
     pub connections: Arc<AtomicUsize>,
+    /// TCP connections accepted and not yet closed.
+    pub open_connections: Arc<AtomicUsize>,
 }
 
 impl Upstream {
@@ -35,6 +37,9 @@ impl Upstream {
     }
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+    pub fn open(&self) -> usize {
+        self.open_connections.load(Ordering::SeqCst)
     }
 }
 
@@ -57,15 +62,18 @@ pub async fn start(proto: Proto, handler: Handler) -> Upstream {
     let addr = listener.local_addr().unwrap();
     let hits = Arc::new(AtomicUsize::new(0));
     let connections = Arc::new(AtomicUsize::new(0));
-    let (h, c) = (hits.clone(), connections.clone());
+    let open_connections = Arc::new(AtomicUsize::new(0));
+    let (h, c, o) = (hits.clone(), connections.clone(), open_connections.clone());
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
             c.fetch_add(1, Ordering::SeqCst);
+            o.fetch_add(1, Ordering::SeqCst);
             let handler = handler.clone();
             let hits = h.clone();
+            let open = o.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
                     hits.fetch_add(1, Ordering::SeqCst);
@@ -85,6 +93,7 @@ pub async fn start(proto: Proto, handler: Handler) -> Upstream {
                             .await
                     }
                 };
+                open.fetch_sub(1, Ordering::SeqCst);
             });
         }
     });
@@ -92,6 +101,7 @@ pub async fn start(proto: Proto, handler: Handler) -> Upstream {
         addr,
         hits,
         connections,
+        open_connections,
     }
 }
 
