@@ -15,7 +15,7 @@
 
 mod body;
 mod codec;
-mod decode;
+use crate::h1::decode;
 
 use std::sync::Arc;
 
@@ -300,9 +300,9 @@ pub(crate) fn fuzz_decode(bytes: &[u8]) {
         return;
     };
     let framing = match ctl % 3 {
-        0 => codec::Framing::Chunked,
-        1 => codec::Framing::Length(u64::from(ctl) * 7),
-        _ => codec::Framing::UntilClose,
+        0 => crate::h1::Framing::Chunked,
+        1 => crate::h1::Framing::Length(u64::from(ctl) * 7),
+        _ => crate::h1::Framing::UntilClose,
     };
     let step = usize::from(ctl / 3).max(1);
     let mut decoder = decode::Decoder::new(framing);

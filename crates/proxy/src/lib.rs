@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 mod body;
+mod h1;
 mod h1_client;
 mod headers;
 mod pool;

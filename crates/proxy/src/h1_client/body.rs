@@ -14,10 +14,10 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::AsyncReadExt as _;
 
-use super::codec::Framing;
-pub(crate) use super::decode::BodyError;
-use super::decode::{Decoder, Step};
 use super::{Conn, READ_CHUNK, Reader, WriteSide};
+use crate::h1::Framing;
+pub(crate) use crate::h1::decode::BodyError;
+use crate::h1::decode::{Decoder, Step};
 use crate::pool::EndpointPool;
 
 /// An HTTP/1.1 response body read straight off the upstream socket.

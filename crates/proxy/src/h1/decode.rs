@@ -1,18 +1,18 @@
-//! The HTTP/1.1 response-body decoder: undoes length, chunked or
+//! The HTTP/1.1 body decoder (requests and responses): undoes length, chunked or
 //! close-delimited framing (RFC 9112 §6–7) over a byte buffer.
 //!
 //! Pure and incremental: feed it whatever bytes have arrived, take out data
-//! as it becomes available. The socket side lives in `body.rs`; keeping the
+//! as it becomes available. The socket sides live in `h1_client/body.rs` and `h1_server/body.rs`; keeping the
 //! parser apart lets the fuzz target drive it with arbitrary splits.
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::codec::Framing;
+use super::Framing;
 
 /// Longest chunk-size line (with extensions) or trailer line we accept.
 const MAX_LINE: usize = 4096;
 
-/// A broken upstream body.
+/// A broken body (framing errors, or the peer closing mid-body).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BodyError(pub(crate) &'static str);
 
@@ -119,7 +119,7 @@ impl Decoder {
                     buf.advance(2);
                     self.state = State::ChunkSize;
                 }
-                // Trailers are dropped: an HTTP/1.1 upstream has no gRPC
+                // Trailers are dropped: an HTTP/1.1 peer has no gRPC
                 // semantics to carry, and none of our clients need them.
                 State::Trailers => match take_line(buf)? {
                     None => return Ok(Step::NeedMore),
@@ -130,7 +130,7 @@ impl Decoder {
         }
     }
 
-    /// The upstream closed the connection: fine only for a close-delimited
+    /// The peer closed the connection: fine only for a close-delimited
     /// body (which it ends), an error anywhere else.
     pub(crate) fn eof(&mut self) -> Result<(), BodyError> {
         match self.state {
@@ -138,7 +138,7 @@ impl Decoder {
                 self.state = State::Done;
                 Ok(())
             }
-            _ => Err(BodyError("upstream closed mid-body")),
+            _ => Err(BodyError("connection closed mid-body")),
         }
     }
 }

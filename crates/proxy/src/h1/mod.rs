@@ -1,0 +1,176 @@
+//! HTTP/1.1 wire pieces shared by our client (`h1_client`) and server
+//! (`h1_server`): message framing (RFC 9112 §6), the body decoder, and
+//! turning parsed header lines into a [`HeaderMap`] without copying.
+//!
+//! Pure functions over byte buffers; the sockets are in the two users.
+
+pub(crate) mod decode;
+
+use bytes::Bytes;
+use http::Version;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// Most header slots parsed on the stack; larger limits use the heap.
+pub(crate) const STACK_HEADERS: usize = 128;
+
+/// How a message body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body at all (HEAD, 1xx, 204, 304, or a request without one).
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+    /// Until the peer closes the connection (responses only; not reusable).
+    UntilClose,
+}
+
+/// Why a header section could not be turned into a [`HeaderMap`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeadError {
+    /// A name that is not a token, or a value with forbidden bytes.
+    InvalidHeader,
+    /// A framing header (`Content-Length`) that cannot be trusted.
+    InvalidLength,
+    /// `Content-Length` lines that disagree.
+    ConflictingLength,
+}
+
+/// Builds the header map of a head whose bytes are all in `head`: names are
+/// parsed (standard ones are table lookups), values are slices of `head`.
+pub(crate) fn header_map(
+    head: &Bytes,
+    lines: &[httparse::Header<'_>],
+) -> Result<HeaderMap, HeadError> {
+    let mut map = HeaderMap::with_capacity(lines.len());
+    for line in lines {
+        let name =
+            HeaderName::from_bytes(line.name.as_bytes()).map_err(|_| HeadError::InvalidHeader)?;
+        let value = HeaderValue::from_maybe_shared(head.slice_ref(line.value))
+            .map_err(|_| HeadError::InvalidHeader)?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// The body length the `Content-Length` lines declare, if any. Repeated
+/// lines must agree, or the message is unframeable (RFC 9112 §6.3).
+pub(crate) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, HeadError> {
+    let mut lengths = headers.get_all(header::CONTENT_LENGTH).iter();
+    let Some(first) = lengths.next() else {
+        return Ok(None);
+    };
+    let n = parse_length(first)?;
+    for other in lengths {
+        if parse_length(other)? != n {
+            return Err(HeadError::ConflictingLength);
+        }
+    }
+    Ok(Some(n))
+}
+
+/// Whether the last transfer coding is `chunked`; `None` without the header.
+pub(crate) fn chunked(headers: &HeaderMap) -> Option<bool> {
+    let last = headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .next_back()?;
+    Some(
+        last.to_str()
+            .ok()
+            .and_then(|s| s.rsplit(',').next())
+            .map(str::trim)
+            .is_some_and(|c| c.eq_ignore_ascii_case("chunked")),
+    )
+}
+
+/// Digits only: no sign, no blanks inside, no hex. Leniency in framing
+/// headers is how request smuggling starts.
+fn parse_length(v: &HeaderValue) -> Result<u64, HeadError> {
+    let s = v.as_bytes().trim_ascii();
+    if s.is_empty() || s.len() > 19 || !s.iter().all(u8::is_ascii_digit) {
+        return Err(HeadError::InvalidLength);
+    }
+    Ok(s.iter()
+        .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0')))
+}
+
+/// Whether the connection may carry another message after this one:
+/// HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with `keep-alive`.
+pub(crate) fn keep_alive(version: Version, headers: &HeaderMap) -> bool {
+    if version == Version::HTTP_10 {
+        has_connection_token(headers, "keep-alive")
+    } else {
+        !has_connection_token(headers, "close")
+    }
+}
+
+fn has_connection_token(headers: &HeaderMap, token: &str) -> bool {
+    headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        for (k, v) in pairs {
+            m.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        m
+    }
+
+    #[test]
+    fn content_length_is_strict() {
+        assert_eq!(content_length(&map(&[])), Ok(None));
+        assert_eq!(
+            content_length(&map(&[("content-length", " 42 ")])),
+            Ok(Some(42))
+        );
+        for bad in ["", "+1", "-1", "0x10", "1 2", "99999999999999999999"] {
+            let mut m = HeaderMap::new();
+            m.insert(header::CONTENT_LENGTH, HeaderValue::from_str(bad).unwrap());
+            assert_eq!(content_length(&m), Err(HeadError::InvalidLength), "{bad:?}");
+        }
+        let two = map(&[("content-length", "1"), ("content-length", "2")]);
+        assert_eq!(content_length(&two), Err(HeadError::ConflictingLength));
+        let same = map(&[("content-length", "3"), ("content-length", "3")]);
+        assert_eq!(content_length(&same), Ok(Some(3)));
+    }
+
+    #[test]
+    fn only_a_final_chunked_coding_is_chunked() {
+        assert_eq!(chunked(&map(&[])), None);
+        assert_eq!(
+            chunked(&map(&[("transfer-encoding", "gzip, chunked")])),
+            Some(true)
+        );
+        assert_eq!(
+            chunked(&map(&[("transfer-encoding", "chunked, gzip")])),
+            Some(false)
+        );
+        assert_eq!(
+            chunked(&map(&[("transfer-encoding", "CHUNKED")])),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn keep_alive_defaults_by_version() {
+        assert!(keep_alive(Version::HTTP_11, &map(&[])));
+        assert!(!keep_alive(
+            Version::HTTP_11,
+            &map(&[("connection", "foo, Close")])
+        ));
+        assert!(!keep_alive(Version::HTTP_10, &map(&[])));
+        assert!(keep_alive(
+            Version::HTTP_10,
+            &map(&[("connection", "keep-alive")])
+        ));
+    }
+}
