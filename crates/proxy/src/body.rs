@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use crate::h1_server::ServerBody;
 use crate::pool::UpstreamBody;
 use crate::timed_io::ActivityGuard;
 
@@ -59,11 +60,60 @@ impl BodyFailure {
     }
 }
 
+/// The boxed error every body of the data path yields.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A request body as the downstream connection delivers it.
+pub(crate) enum ClientBody {
+    /// The request had no body.
+    Empty,
+    /// Read off an HTTP/1.1 connection by our own server.
+    H1(ServerBody),
+    /// An h2c stream, read by hyper's server.
+    H2(Incoming),
+}
+
+impl Body for ClientBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            ClientBody::Empty => Poll::Ready(None),
+            ClientBody::H1(b) => Pin::new(b)
+                .poll_frame(cx)
+                .map_err(|e| Box::new(e) as BoxError),
+            ClientBody::H2(b) => Pin::new(b)
+                .poll_frame(cx)
+                .map_err(|e| Box::new(e) as BoxError),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ClientBody::Empty => true,
+            ClientBody::H1(b) => b.is_end_stream(),
+            ClientBody::H2(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ClientBody::Empty => SizeHint::with_exact(0),
+            ClientBody::H1(b) => b.size_hint(),
+            ClientBody::H2(b) => b.size_hint(),
+        }
+    }
+}
+
 pin_project_lite::pin_project! {
     /// The client's request body on its way upstream, with an optional size cap.
     pub(crate) struct RequestBody {
         #[pin]
-        inner: Incoming,
+        inner: ClientBody,
         remaining: Option<u64>,
         failure: std::sync::Arc<BodyFailure>,
         // Keeps the client connection "busy" until the upload ends, even if
@@ -75,7 +125,7 @@ pin_project_lite::pin_project! {
 
 impl RequestBody {
     pub(crate) fn new(
-        inner: Incoming,
+        inner: ClientBody,
         limit: Option<u64>,
         failure: std::sync::Arc<BodyFailure>,
         activity: Option<ActivityGuard>,
@@ -96,7 +146,7 @@ impl RequestBody {
 
 impl Body for RequestBody {
     type Data = Bytes;
-    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
@@ -121,7 +171,7 @@ impl Body for RequestBody {
             }
             Poll::Ready(Some(Err(e))) => {
                 this.failure.set(BodyFailure::CLIENT);
-                Poll::Ready(Some(Err(Box::new(e) as Self::Error)))
+                Poll::Ready(Some(Err(e)))
             }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
@@ -184,7 +234,7 @@ impl ResponseBody {
 
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,

@@ -16,6 +16,7 @@
 mod body;
 mod h1;
 mod h1_client;
+mod h1_server;
 mod headers;
 mod pool;
 mod request;

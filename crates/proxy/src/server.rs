@@ -1,15 +1,14 @@
 //! Downstream HTTP listeners: bind, accept, detect HTTP/1.1 or h2c, serve.
 //!
 //! Each accepted connection gets its own task. The protocol is chosen by
-//! peeking at the first bytes: the HTTP/2 connection preface starts with
-//! `PRI `, a method no HTTP/1.1 client uses. We then drive hyper's
-//! per-protocol connection directly, which exposes the header-size limit the
-//! auto-detecting builder hides.
+//! reading the first bytes: the HTTP/2 connection preface starts with
+//! `PRI `, a method no HTTP/1.1 client uses. HTTP/1.1 goes to our own server
+//! (`h1_server`); h2c to hyper's, behind `TimedIo` for its idle timeout.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use hyper::server::conn::{http1, http2};
+use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use socket2::{Domain, Socket, Type};
 use tokio::io::AsyncReadExt as _;
@@ -99,52 +98,35 @@ async fn serve_connection(
         // flight, so close it instead of holding the drain.
         () = shutdown.signalled() => return,
     };
-    let activity = Arc::new(ConnActivity::default());
-    let io = TokioIo::new(TimedIo::new(
-        stream,
-        activity.clone(),
-        timeouts,
-        http2,
-        accepted,
-        prefix,
-    ));
-    let service = ProxyService {
+    let mut service = ProxyService {
         state: state.clone(),
         listener: index,
         client: peer,
         client_ip: crate::headers::ip_header(peer.ip()),
-        activity,
+        activity: None,
         scheme: "http",
     };
-    let result = if http2 {
-        let conn = http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-            .serve_connection(io, service);
-        tokio::pin!(conn);
-        tokio::select! {
-            biased; // the connection is the busy branch: poll it first
-            r = conn.as_mut() => r,
-            () = shutdown.signalled() => {
-                conn.as_mut().graceful_shutdown();
-                conn.await
-            }
-        }
-    } else {
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(None)
-            .max_header_size(limits.max_header_bytes)
-            .max_headers(limits.max_headers)
-            .serve_connection(io, service);
-        tokio::pin!(conn);
-        tokio::select! {
-            biased; // the connection is the busy branch: poll it first
-            r = conn.as_mut() => r,
-            () = shutdown.signalled() => {
-                conn.as_mut().graceful_shutdown();
-                conn.await
-            }
+    if !http2 {
+        let prefix = &prefix.buf[..prefix.len];
+        crate::h1_server::serve(stream, prefix, service, &limits, accepted, shutdown).await;
+        return;
+    }
+    let activity = Arc::new(ConnActivity::default());
+    service.activity = Some(activity.clone());
+    let io = TokioIo::new(TimedIo::new(
+        stream, activity, timeouts, http2, accepted, prefix,
+    ));
+    let conn = http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .serve_connection(io, service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        biased; // the connection is the busy branch: poll it first
+        r = conn.as_mut() => r,
+        () = shutdown.signalled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
         }
     };
     if let Err(e) = result {

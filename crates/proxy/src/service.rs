@@ -27,7 +27,7 @@ use meshgate_config::{ProxyAction, RouteAction};
 use meshgate_core::{Error, ErrorKind, FastRng};
 use meshgate_router::RequestView;
 
-use crate::body::{BodyFailure, Guards, RequestBody, ResponseBody};
+use crate::body::{BodyFailure, ClientBody, Guards, RequestBody, ResponseBody};
 use crate::headers;
 use crate::request::{authority_of, hash_of, malformed, rewritten_path};
 use crate::respond;
@@ -52,7 +52,8 @@ fn with_rng<T>(f: impl FnOnce(&mut FastRng) -> T) -> T {
     RNG.with(|r| f(&mut r.borrow_mut()))
 }
 
-/// The hyper service for one downstream connection.
+/// The pipeline for one downstream connection: driven inline by our
+/// HTTP/1.1 server, and as a hyper service for h2c.
 #[derive(Clone)]
 pub(crate) struct ProxyService {
     pub(crate) state: Arc<ProxyState>,
@@ -60,7 +61,9 @@ pub(crate) struct ProxyService {
     pub(crate) client: SocketAddr,
     /// The client IP as a header value, rendered once per connection.
     pub(crate) client_ip: HeaderValue,
-    pub(crate) activity: Arc<ConnActivity>,
+    /// Requests in flight, for h2c's idle clock (`TimedIo`); our HTTP/1.1
+    /// server knows its phase without it.
+    pub(crate) activity: Option<Arc<ConnActivity>>,
     pub(crate) scheme: &'static str,
 }
 
@@ -72,17 +75,20 @@ impl hyper::service::Service<Request<Incoming>> for ProxyService {
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         // One box per request, built straight from `handle`: wrapping it in
         // another async block would copy its (multi-KiB) state twice more.
-        Box::pin(self.clone().handle(req))
+        Box::pin(self.clone().handle(req.map(ClientBody::H2)))
     }
 }
 
 // === impl ProxyService ===
 
 impl ProxyService {
-    async fn handle(self, req: Request<Incoming>) -> Result<Response<ResponseBody>, Infallible> {
+    pub(crate) async fn handle(
+        self,
+        req: Request<ClientBody>,
+    ) -> Result<Response<ResponseBody>, Infallible> {
         let start = Instant::now();
         let guards = Guards {
-            activity: Some(self.activity.start()),
+            activity: self.activity.as_ref().map(ConnActivity::start),
             ..Guards::default()
         };
         let state = &self.state;
@@ -170,7 +176,7 @@ impl ProxyService {
         action: &ProxyAction,
         prefix: Option<&str>,
         request_id: &HeaderValue,
-        req: Request<Incoming>,
+        req: Request<ClientBody>,
         limits: &meshgate_config::HttpLimits,
         mut guards: Guards,
     ) -> Result<Response<ResponseBody>, (Error, Guards)> {
@@ -229,7 +235,7 @@ impl ProxyService {
             body,
             limits.max_body_bytes,
             failure.clone(),
-            Some(self.activity.start()),
+            self.activity.as_ref().map(ConnActivity::start),
         );
         let req = Request::from_parts(parts, body);
 

@@ -83,6 +83,11 @@ impl Shutdown {
         let _ = self.rx.wait_for(|v| *v).await;
     }
 
+    /// Whether shutdown has been triggered (or the trigger dropped).
+    pub fn is_signalled(&self) -> bool {
+        *self.rx.borrow() || self.rx.has_changed().is_err()
+    }
+
     /// Registers one live connection.
     pub fn track(&self) -> Tracked {
         self.tracker.live.fetch_add(1, Ordering::AcqRel);

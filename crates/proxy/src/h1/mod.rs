@@ -37,21 +37,87 @@ pub(crate) enum HeadError {
     ConflictingLength,
 }
 
+/// Where one header line sits in its head: offsets and lengths of the name
+/// and the value, recorded during the single parse.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Span {
+    name: (u32, u32),
+    value: (u32, u32),
+}
+
+/// Which framing-related headers a head carries, noted while its map is
+/// built, so the common case (none of them) costs no map lookup.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Seen {
+    pub(crate) connection: bool,
+    pub(crate) transfer_encoding: bool,
+    pub(crate) content_length: bool,
+}
+
+/// Records where each parsed line sits relative to `base`, the buffer that
+/// was parsed, so the lines can be rebuilt from the split-off head.
+pub(crate) fn spans<'a>(
+    base: &[u8],
+    lines: &[httparse::Header<'_>],
+    stack: &'a mut [Span; STACK_HEADERS],
+    heap: &'a mut Vec<Span>,
+) -> &'a [Span] {
+    let at = |part: &[u8]| {
+        let start = (part.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+        // Heads are far below 4 GiB; an impossible offset simply fails the
+        // bounds check when the map is built.
+        (
+            u32::try_from(start).unwrap_or(u32::MAX),
+            u32::try_from(part.len()).unwrap_or(u32::MAX),
+        )
+    };
+    let out: &mut [Span] = if lines.len() <= STACK_HEADERS {
+        &mut stack[..lines.len()]
+    } else {
+        heap.resize(lines.len(), Span::default());
+        heap
+    };
+    for (slot, line) in out.iter_mut().zip(lines) {
+        *slot = Span {
+            name: at(line.name.as_bytes()),
+            value: at(line.value),
+        };
+    }
+    out
+}
+
 /// Builds the header map of a head whose bytes are all in `head`: names are
 /// parsed (standard ones are table lookups), values are slices of `head`.
+/// `spare` reserves room for headers the caller will add.
 pub(crate) fn header_map(
     head: &Bytes,
-    lines: &[httparse::Header<'_>],
-) -> Result<HeaderMap, HeadError> {
-    let mut map = HeaderMap::with_capacity(lines.len());
-    for line in lines {
-        let name =
-            HeaderName::from_bytes(line.name.as_bytes()).map_err(|_| HeadError::InvalidHeader)?;
-        let value = HeaderValue::from_maybe_shared(head.slice_ref(line.value))
+    spans: &[Span],
+    spare: usize,
+) -> Result<(HeaderMap, Seen), HeadError> {
+    let mut map = HeaderMap::with_capacity(spans.len() + spare);
+    let mut seen = Seen::default();
+    let range = |(start, len): (u32, u32)| {
+        let start = start as usize;
+        start..start.saturating_add(len as usize)
+    };
+    for span in spans {
+        let (Some(name), Some(_)) = (head.get(range(span.name)), head.get(range(span.value)))
+        else {
+            return Err(HeadError::InvalidHeader);
+        };
+        let name = HeaderName::from_bytes(name).map_err(|_| HeadError::InvalidHeader)?;
+        let value = HeaderValue::from_maybe_shared(head.slice(range(span.value)))
             .map_err(|_| HeadError::InvalidHeader)?;
+        if name == header::CONNECTION {
+            seen.connection = true;
+        } else if name == header::TRANSFER_ENCODING {
+            seen.transfer_encoding = true;
+        } else if name == header::CONTENT_LENGTH {
+            seen.content_length = true;
+        }
         map.append(name, value);
     }
-    Ok(map)
+    Ok((map, seen))
 }
 
 /// The body length the `Content-Length` lines declare, if any. Repeated

@@ -16,7 +16,7 @@ pub(crate) use crate::h1::Framing;
 /// Largest response head we accept from an upstream.
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
 /// Most response headers we accept from an upstream.
-const MAX_HEADERS: usize = 128;
+const MAX_HEADERS: usize = h1::STACK_HEADERS;
 
 /// A parsed response head.
 pub(crate) struct Head {
@@ -55,13 +55,15 @@ pub(crate) fn encode_head(parts: &http::request::Parts, chunked: bool, out: &mut
 /// Tries to parse a response head from the front of `buf`. On success the
 /// head's bytes are removed from `buf`. `Ok(None)` means "need more bytes".
 pub(crate) fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, Error> {
-    // Find the end of the head first; the header values then become slices
-    // of the split-off head, without a copy. Parsing twice is cheaper than
-    // recording spans (the slots are uninitialised, so free).
-    let len = {
+    // One parse records where each header sits; the borrow of `buf` ends
+    // with this block, so the head can then be split off and the values
+    // become slices of it, without a copy.
+    let mut stack = [h1::Span::default(); h1::STACK_HEADERS];
+    let mut heap = Vec::new();
+    let (len, code, version, spans) = {
         let mut slots = [const { MaybeUninit::uninit() }; MAX_HEADERS];
         let mut resp = httparse::Response::new(&mut []);
-        match httparse::ParserConfig::default()
+        let len = match httparse::ParserConfig::default()
             .parse_response_with_uninit_headers(&mut resp, buf, &mut slots)
         {
             Ok(httparse::Status::Complete(len)) => len,
@@ -70,34 +72,28 @@ pub(crate) fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<H
             }
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(e) => return Err(protocol("invalid response head").with_cause(e)),
-        }
-    };
-    let head_bytes: Bytes = buf.split_to(len).freeze();
-    let mut slots = [const { MaybeUninit::uninit() }; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut []);
-    if !matches!(
-        httparse::ParserConfig::default().parse_response_with_uninit_headers(
-            &mut resp,
-            &head_bytes,
-            &mut slots
-        ),
-        Ok(httparse::Status::Complete(_))
-    ) {
-        return Err(protocol("response head changed between parses"));
-    }
-    let code = resp
-        .code
-        .ok_or_else(|| protocol("response without status"))?;
-    let version = if resp.version == Some(0) {
-        Version::HTTP_10
-    } else {
-        Version::HTTP_11
+        };
+        let code = resp
+            .code
+            .ok_or_else(|| protocol("response without status"))?;
+        let version = if resp.version == Some(0) {
+            Version::HTTP_10
+        } else {
+            Version::HTTP_11
+        };
+        let spans = h1::spans(buf, resp.headers, &mut stack, &mut heap);
+        (len, code, version, spans)
     };
     let status =
         StatusCode::from_u16(code).map_err(|e| protocol("invalid status").with_cause(e))?;
-    let headers = h1::header_map(&head_bytes, resp.headers).map_err(head_error)?;
-    let framing = framing(method, status, &headers)?;
-    let keep_alive = h1::keep_alive(version, &headers) && framing != Framing::UntilClose;
+    let head_bytes: Bytes = buf.split_to(len).freeze();
+    let (headers, seen) = h1::header_map(&head_bytes, spans, 0).map_err(head_error)?;
+    let framing = framing(method, status, &headers, seen)?;
+    let keep_alive = if seen.connection {
+        h1::keep_alive(version, &headers)
+    } else {
+        version == Version::HTTP_11
+    } && framing != Framing::UntilClose;
     Ok(Some(Head {
         status,
         version,
@@ -108,21 +104,31 @@ pub(crate) fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<H
 }
 
 /// RFC 9112 §6.3: how the body after this head is delimited.
-fn framing(method: &Method, status: StatusCode, headers: &HeaderMap) -> Result<Framing, Error> {
-    if method == Method::HEAD
+fn framing(
+    method: &Method,
+    status: StatusCode,
+    headers: &HeaderMap,
+    seen: h1::Seen,
+) -> Result<Framing, Error> {
+    if *method == Method::HEAD
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED
     {
         return Ok(Framing::Empty);
     }
-    match h1::chunked(headers) {
+    match h1::chunked(headers).filter(|_| seen.transfer_encoding) {
         Some(true) => return Ok(Framing::Chunked),
         // Another final coding: the body runs until the upstream closes.
         Some(false) => return Ok(Framing::UntilClose),
         None => {}
     }
-    Ok(match h1::content_length(headers).map_err(head_error)? {
+    let length = if seen.content_length {
+        h1::content_length(headers).map_err(head_error)?
+    } else {
+        None
+    };
+    Ok(match length {
         None => Framing::UntilClose,
         Some(0) => Framing::Empty,
         Some(n) => Framing::Length(n),

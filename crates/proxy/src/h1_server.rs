@@ -1,0 +1,462 @@
+//! The downstream HTTP/1.1 server: one loop per connection that reads a
+//! request head, runs the pipeline inline and writes the response.
+//!
+//! It replaces hyper's server for HTTP/1.1 for the same reason `h1_client`
+//! replaced its client: hyper's dispatcher (parse, encode, a boxed service
+//! future, its buffers) was the largest user-space cost per proxied request.
+//! Here the pipeline's future lives inside the connection's own task, the
+//! response head and a small first body frame leave in one `write`, and no
+//! timer is armed per request (`Deadline` is re-armed only when it fires).
+//!
+//! Timeouts: `idle_timeout` between requests (quiet close), and
+//! `header_read_timeout` from the first byte of a head (from accept, for the
+//! first request) to its end, answered with `408`. Malformed heads get `400`,
+//! heads over the limits `431`, always followed by a close. h2c keeps
+//! hyper's server (`server.rs`).
+
+mod body;
+mod codec;
+mod deadline;
+
+use std::io::IoSlice;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, Version};
+use http_body::Body as _;
+use http_body_util::BodyExt as _;
+use meshgate_config::HttpLimits;
+use meshgate_core::{Error, ErrorKind};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use self::body::ReadSide;
+pub(crate) use self::body::ServerBody;
+use self::codec::{Delimit, HeadLimits, RequestHead};
+use self::deadline::Deadline;
+use crate::body::{ClientBody, ResponseBody};
+use crate::h1::Framing;
+use crate::h1::decode::Decoder;
+use crate::service::ProxyService;
+use crate::shutdown::Shutdown;
+
+/// How much to read at a time.
+const READ_CHUNK: usize = 8 * 1024;
+/// Body frames up to this size are copied behind the head (one `write`);
+/// bigger ones go out by `writev` without a copy.
+const COPY_MAX: usize = 8 * 1024;
+/// Flush the write buffer once it holds this much.
+const FLUSH_AT: usize = 32 * 1024;
+/// Unread request body we are willing to read and drop to keep a
+/// connection (an upstream or direct response that did not want it).
+const DISCARD_MAX: u64 = 256 * 1024;
+/// How long a closing connection keeps reading so the client sees our last
+/// response instead of a reset caused by its unread bytes.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// Why the head loop stopped.
+enum HeadEnd {
+    /// Close without a word: EOF, idle timeout, drain, socket error.
+    Close,
+    /// Answer with this error, then close.
+    Reply(Error),
+}
+
+/// Serves HTTP/1.1 on `stream` until the client leaves, a timeout fires or
+/// the drain ends it. `prefix` holds bytes already read (protocol detection).
+pub(crate) async fn serve(
+    stream: TcpStream,
+    prefix: &[u8],
+    service: ProxyService,
+    limits: &HttpLimits,
+    accepted: Instant,
+    shutdown: Shutdown,
+) {
+    let (rd, mut wr) = stream.into_split();
+    let mut buf = bytes::BytesMut::with_capacity(READ_CHUNK);
+    buf.extend_from_slice(prefix);
+    let mut side = Some(ReadSide {
+        rd,
+        buf,
+        decoder: Decoder::new(Framing::Empty),
+    });
+    let head_limits = HeadLimits {
+        max_bytes: limits.max_header_bytes,
+        max_headers: limits.max_headers,
+    };
+    let mut out: Vec<u8> = Vec::with_capacity(1024);
+    let mut deadline = Deadline::new(limits.header_read_timeout.min(limits.idle_timeout));
+    let draining = shutdown.clone();
+    let mut shutdown = shutdown;
+    let signalled = shutdown.signalled();
+    tokio::pin!(signalled);
+    // The first request's clock runs from accept: a client that connects
+    // and says nothing is a slow request (408), not an idle one.
+    let mut waiting = Waiting::Head(accepted);
+    loop {
+        let Some(mut s) = side.take() else { return };
+        let head = read_head(
+            &mut s,
+            head_limits,
+            limits,
+            waiting,
+            &mut deadline,
+            signalled.as_mut(),
+        )
+        .await;
+        let head = match head {
+            Ok(head) => head,
+            Err(HeadEnd::Close) => return,
+            Err(HeadEnd::Reply(err)) => {
+                tracing::debug!(error = %err, "refusing a request head");
+                let reply = crate::respond::raw_error(err.kind());
+                if wr.write_all(&reply).await.is_ok() {
+                    linger(&mut wr, s).await;
+                }
+                return;
+            }
+        };
+        let RequestHead {
+            parts,
+            framing,
+            keep_alive,
+            expect_continue,
+        } = head;
+        let head_only = parts.method == Method::HEAD;
+        let http10 = parts.version == Version::HTTP_10;
+        let (body, mut lent) = if framing == Framing::Empty {
+            side = Some(s);
+            (ClientBody::Empty, None)
+        } else {
+            let within = match (framing, limits.max_body_bytes) {
+                (Framing::Length(n), Some(max)) => n <= max,
+                _ => true,
+            };
+            if expect_continue && within && wr.write_all(CONTINUE).await.is_err() {
+                return;
+            }
+            let (tx, rx) = oneshot::channel();
+            (ClientBody::H1(ServerBody::new(s, framing, tx)), Some(rx))
+        };
+
+        let resp = match service
+            .clone()
+            .handle(Request::from_parts(parts, body))
+            .await
+        {
+            Ok(resp) => resp,
+            Err(never) => match never {},
+        };
+
+        // A body nobody read (or only partly) is back already: keep the
+        // connection only if what is left is small enough to skip.
+        if let Some(Ok(back)) = lent.as_mut().map(oneshot::Receiver::try_recv) {
+            side = Some(back);
+            lent = None;
+        }
+        let reusable = side
+            .as_ref()
+            .is_none_or(|s| s.decoder.remaining().is_none_or(|r| r <= DISCARD_MAX));
+        let keep_alive = keep_alive && reusable && !draining.is_signalled();
+        let Ok(keep_alive) =
+            write_response(&mut wr, &mut out, resp, head_only, http10, keep_alive).await
+        else {
+            return;
+        };
+        if out.capacity() > 4 * FLUSH_AT {
+            out = Vec::with_capacity(1024);
+        }
+
+        // Get the read side back and past the end of the request body.
+        if let Some(rx) = lent {
+            match tokio::time::timeout(limits.header_read_timeout, rx).await {
+                Ok(Ok(back)) => side = Some(back),
+                _ => return, // still streaming, or its framing broke
+            }
+        }
+        let Some(s) = side.as_mut() else { return };
+        if !keep_alive {
+            if let Some(s) = side.take() {
+                linger(&mut wr, s).await;
+            }
+            return;
+        }
+        if !s.decoder.is_done() && !skip_body(s, limits.header_read_timeout).await {
+            return;
+        }
+        waiting = Waiting::Idle(Instant::now());
+    }
+}
+
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// What the connection is waiting for, and since when.
+#[derive(Debug, Clone, Copy)]
+enum Waiting {
+    /// The next request's first byte (idle keep-alive).
+    Idle(Instant),
+    /// The rest of a head whose first bytes arrived (or the first request).
+    Head(Instant),
+}
+
+/// Reads until a whole request head is buffered and parses it.
+async fn read_head(
+    side: &mut ReadSide,
+    head_limits: HeadLimits,
+    limits: &HttpLimits,
+    mut waiting: Waiting,
+    deadline: &mut Deadline,
+    mut signalled: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Result<RequestHead, HeadEnd> {
+    loop {
+        if !side.buf.is_empty() {
+            if let Waiting::Idle(_) = waiting {
+                waiting = Waiting::Head(Instant::now());
+            }
+            match codec::parse_request(&mut side.buf, head_limits) {
+                Ok(Some(head)) => return Ok(head),
+                Ok(None) => {}
+                Err(e) => return Err(HeadEnd::Reply(e)),
+            }
+        }
+        let until = match waiting {
+            Waiting::Idle(since) => since + limits.idle_timeout,
+            Waiting::Head(since) => since + limits.header_read_timeout,
+        };
+        let idle = matches!(waiting, Waiting::Idle(_));
+        side.buf.reserve(READ_CHUNK);
+        let read = tokio::select! {
+            biased; // the socket is the busy branch
+            read = side.rd.read_buf(&mut side.buf) => read,
+            () = deadline.until(until) => {
+                return Err(if idle {
+                    HeadEnd::Close
+                } else {
+                    HeadEnd::Reply(Error::downstream(
+                        ErrorKind::RequestHeaderTimeout,
+                        "request head not received in time",
+                    ))
+                });
+            }
+            // Draining: an idle connection has nothing in flight; close it.
+            // A half-received head is let through to be answered.
+            () = signalled.as_mut(), if side.buf.is_empty() => return Err(HeadEnd::Close),
+        };
+        match read {
+            Ok(0) | Err(_) => return Err(HeadEnd::Close),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Writes one response. Returns whether the connection may carry another
+/// request (the head says `connection: close` otherwise); `Err` means the
+/// response could not be completed and the connection must close.
+async fn write_response(
+    wr: &mut OwnedWriteHalf,
+    out: &mut Vec<u8>,
+    resp: Response<ResponseBody>,
+    head_only: bool,
+    http10: bool,
+    keep_alive: bool,
+) -> Result<bool, ()> {
+    let (parts, mut body) = resp.into_parts();
+    let status = parts.status;
+    let bodiless = status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    // The upstream's length (already enforced by the upstream client) wins;
+    // then what the body knows; chunked for the rest, or close for HTTP/1.0.
+    let declared = crate::h1::content_length(&parts.headers).ok().flatten();
+    let delimit = if bodiless {
+        Delimit::None
+    } else if head_only {
+        declared.map_or(Delimit::None, Delimit::Length)
+    } else if let Some(n) = declared.or_else(|| body.size_hint().exact()) {
+        Delimit::Length(n)
+    } else if body.is_end_stream() {
+        Delimit::Length(0)
+    } else if http10 {
+        Delimit::Close
+    } else {
+        Delimit::Chunked
+    };
+    let keep_alive = keep_alive && delimit != Delimit::Close;
+    let connection: Option<&[u8]> = match (keep_alive, http10) {
+        (false, _) => Some(b"close"),
+        (true, true) => Some(b"keep-alive"),
+        (true, false) => None,
+    };
+    out.clear();
+    codec::encode_response_head(
+        status,
+        &parts.headers,
+        delimit,
+        connection,
+        &date::now(),
+        out,
+    );
+    if bodiless || head_only {
+        drop(body);
+        return flush(wr, out, None).await.map(|()| keep_alive);
+    }
+    let mut sent = 0u64;
+    loop {
+        // Take what the body has ready; only when it must wait, send what we
+        // have first, so the client is never kept waiting on our buffer.
+        let frame = match poll_now(&mut body) {
+            Some(frame) => frame,
+            None => {
+                flush(wr, out, None).await?;
+                body.frame().await
+            }
+        };
+        let data = match frame {
+            None => break,
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) if !data.is_empty() => data,
+                _ => continue, // trailers are dropped; empty frames skipped
+            },
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "response body failed; closing");
+                let _ = flush(wr, out, None).await;
+                return Err(());
+            }
+        };
+        sent += data.len() as u64;
+        match delimit {
+            Delimit::Length(n) if sent > n => {
+                tracing::debug!("response body longer than its length; closing");
+                return Err(());
+            }
+            Delimit::Chunked => {
+                codec::encode_chunk_size(data.len(), out);
+                push(wr, out, data).await?;
+                out.extend_from_slice(b"\r\n");
+            }
+            _ => push(wr, out, data).await?,
+        }
+    }
+    match delimit {
+        Delimit::Length(n) if sent != n => {
+            let _ = flush(wr, out, None).await;
+            return Err(()); // short body: the client must see the cut
+        }
+        Delimit::Chunked => out.extend_from_slice(b"0\r\n\r\n"),
+        _ => {}
+    }
+    flush(wr, out, None).await?;
+    Ok(keep_alive)
+}
+
+/// Polls `body` once: `Some` if it had something (or its end) ready.
+fn poll_now(
+    body: &mut ResponseBody,
+) -> Option<Option<Result<http_body::Frame<Bytes>, crate::body::BoxError>>> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::Pin::new(body).poll_frame(&mut cx) {
+        std::task::Poll::Ready(frame) => Some(frame),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// Queues `data` behind `out`: copied if small, else written with it.
+async fn push(wr: &mut OwnedWriteHalf, out: &mut Vec<u8>, data: Bytes) -> Result<(), ()> {
+    if data.len() <= COPY_MAX {
+        out.extend_from_slice(&data);
+        if out.len() >= FLUSH_AT {
+            flush(wr, out, None).await?;
+        }
+        return Ok(());
+    }
+    flush(wr, out, Some(&data)).await
+}
+
+/// Writes `out` (then `extra`) in full and clears `out`.
+async fn flush(wr: &mut OwnedWriteHalf, out: &mut Vec<u8>, extra: Option<&[u8]>) -> Result<(), ()> {
+    let mut slices = [IoSlice::new(out), IoSlice::new(extra.unwrap_or_default())];
+    let mut bufs: &mut [IoSlice<'_>] = &mut slices;
+    while bufs.iter().any(|b| !b.is_empty()) {
+        match wr.write_vectored(bufs).await {
+            Ok(0) | Err(_) => return Err(()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+        }
+    }
+    out.clear();
+    Ok(())
+}
+
+/// Reads and drops the rest of a request body nobody wanted, within
+/// [`DISCARD_MAX`] and `timeout`. Returns whether the connection is usable.
+async fn skip_body(side: &mut ReadSide, timeout: Duration) -> bool {
+    let skip = async {
+        let mut skipped = 0u64;
+        loop {
+            match side.decoder.decode(&mut side.buf) {
+                Ok(crate::h1::decode::Step::Data(d)) => {
+                    skipped += d.len() as u64;
+                    if skipped > DISCARD_MAX {
+                        return false;
+                    }
+                }
+                Ok(crate::h1::decode::Step::Done) => return true,
+                Ok(crate::h1::decode::Step::NeedMore) => {
+                    side.buf.reserve(READ_CHUNK);
+                    if !matches!(side.rd.read_buf(&mut side.buf).await, Ok(n) if n > 0) {
+                        return false;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+    };
+    tokio::time::timeout(timeout, skip).await.unwrap_or(false)
+}
+
+/// Closes our side, then reads and drops what the client still sends for a
+/// moment: closing with unread bytes makes the kernel send a reset, which
+/// can destroy the response we just wrote before the client reads it.
+async fn linger(wr: &mut OwnedWriteHalf, mut side: ReadSide) {
+    if wr.shutdown().await.is_err() {
+        return;
+    }
+    let drain = async {
+        let mut left = DISCARD_MAX;
+        let mut scratch = [0u8; 4096];
+        while let Ok(n @ 1..) = side.rd.read(&mut scratch).await {
+            left = left.saturating_sub(n as u64);
+            if left == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
+}
+
+mod date {
+    //! The `Date` header value, formatted at most once a second per thread.
+    use std::cell::RefCell;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    thread_local! {
+        static CACHE: RefCell<(u64, [u8; 29])> = const { RefCell::new((0, [0; 29])) };
+    }
+
+    pub(super) fn now() -> [u8; 29] {
+        let now = SystemTime::now();
+        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.0 != secs || c.1[0] == 0 {
+                let text = httpdate::fmt_http_date(now);
+                if let Ok(bytes) = <[u8; 29]>::try_from(text.as_bytes()) {
+                    *c = (secs, bytes);
+                }
+            }
+            c.1
+        })
+    }
+}
