@@ -224,6 +224,15 @@ impl ResponseBody {
         }
     }
 
+    /// The length of a body meshgate produced itself (not an upstream's,
+    /// whose length to a HEAD request only its headers can tell).
+    pub(crate) fn own_length(&self) -> Option<u64> {
+        match &self.source {
+            Source::Full(b) => Some(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Source::Upstream(_) => None,
+        }
+    }
+
     pub(crate) fn upstream(body: UpstreamBody, guards: Guards) -> Self {
         Self {
             source: Source::Upstream(body),

@@ -274,7 +274,10 @@ async fn write_response(
     let delimit = if bodiless {
         Delimit::None
     } else if head_only {
-        declared.map_or(Delimit::None, Delimit::Length)
+        // The length a GET would have: the upstream's, or our own body's.
+        declared
+            .or_else(|| body.own_length())
+            .map_or(Delimit::None, Delimit::Length)
     } else if let Some(n) = declared.or_else(|| body.size_hint().exact()) {
         Delimit::Length(n)
     } else if body.is_end_stream() {
@@ -434,6 +437,39 @@ async fn linger(wr: &mut OwnedWriteHalf, mut side: ReadSide) {
         }
     };
     let _ = tokio::time::timeout(LINGER, drain).await;
+}
+
+/// See `crate::fuzzing::parse_request_head`.
+pub(crate) fn fuzz_parse(bytes: &[u8]) {
+    let split = bytes
+        .first()
+        .map_or(0, |b| usize::from(*b))
+        .min(bytes.len());
+    for limits in [
+        HeadLimits {
+            max_bytes: 256,
+            max_headers: 4,
+        },
+        HeadLimits {
+            max_bytes: 64 * 1024,
+            max_headers: 200, // beyond the stack slots: the heap path
+        },
+    ] {
+        let mut buf = bytes::BytesMut::from(&bytes[..split]);
+        let mut parsed = codec::parse_request(&mut buf, limits);
+        if let Ok(None) = parsed {
+            buf.extend_from_slice(&bytes[split..]);
+            parsed = codec::parse_request(&mut buf, limits);
+        }
+        if let Ok(Some(head)) = parsed {
+            let used = bytes.len() - buf.len();
+            assert!(
+                used > 0 && used <= limits.max_bytes,
+                "head size {used} vs limits"
+            );
+            assert!(head.parts.headers.len() <= limits.max_headers);
+        }
+    }
 }
 
 mod date {

@@ -1,4 +1,4 @@
-//! The HTTP engine: downstream listeners on hyper, the request pipeline, and
+//! The HTTP engine: downstream listeners, the request pipeline, and
 //! upstream connection pools.
 //!
 //! The crate is a thin async driver around pure decisions made elsewhere:
@@ -6,9 +6,10 @@
 //! (`meshgate-config`). It owns sockets and timers and nothing else: policy
 //! belongs in the pure crates.
 //!
-//! A request's path: [`server`] accepts and picks HTTP/1.1 or h2c,
-//! `timed_io` enforces header-read and idle timeouts, `service` runs the
-//! phase pipeline, `pool` picks an upstream connection, `h1_client` speaks
+//! A request's path: [`server`] accepts and picks HTTP/1.1 or h2c;
+//! HTTP/1.1 is served by our own `h1_server` (which enforces the header-read
+//! and idle timeouts itself), h2c by hyper behind `timed_io`; `service` runs
+//! the phase pipeline, `pool` picks an upstream connection, `h1_client` speaks
 //! HTTP/1.1 to it from the request's own task (h2 upstreams use hyper's
 //! client), and `body` streams both ways.
 #![warn(missing_docs)]
@@ -45,6 +46,13 @@ pub mod fuzzing {
                 assert!(buf.len() < bytes.len(), "a parsed head consumes bytes");
             }
         }
+    }
+
+    /// Parses `bytes` as a client's request head, as the HTTP/1.1 server
+    /// does, under tight and loose limits, fed whole and in two pieces. Must
+    /// never panic; a parsed head consumes bytes and respects the limits.
+    pub fn parse_request_head(bytes: &[u8]) {
+        crate::h1_server::fuzz_parse(bytes);
     }
 
     /// Decodes `bytes[1..]` as a response body. `bytes[0]` picks the framing
