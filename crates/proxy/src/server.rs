@@ -17,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::service::ProxyService;
 use crate::shutdown::Shutdown;
 use crate::state::ProxyState;
-use crate::timed_io::{ConnActivity, Prefix, TimedIo, Timeouts};
+use crate::timed_io::{ConnActivity, Prefix, TimedIo};
 
 /// Binds a listening TCP socket the way a proxy wants it: `SO_REUSEADDR`,
 /// non-blocking, and a deep accept backlog.
@@ -79,10 +79,6 @@ async fn serve_connection(
         tracing::debug!(error = %e, "set_nodelay failed");
     }
     let limits = listener.limits.clone();
-    let timeouts = Timeouts {
-        header_read: limits.header_read_timeout,
-        idle: limits.idle_timeout,
-    };
     let accepted = tokio::time::Instant::now();
     let detect = tokio::time::timeout(limits.header_read_timeout, detect_h2(&mut stream));
     let (http2, prefix) = tokio::select! {
@@ -90,8 +86,9 @@ async fn serve_connection(
         detected = detect => match detected {
             Ok(Ok(detected)) => detected,
             Ok(Err(_)) => return, // closed or broken before sending anything
-            // Too slow to send even four bytes: TimedIo answers 408 at once
-            // (its clock started at accept), so the bytes read are moot.
+            // Too slow to send even four bytes: the HTTP/1.1 server answers
+            // 408 at once (its clock started at accept), so the bytes read
+            // are moot.
             Err(_) => (false, Prefix::default()),
         },
         // Draining: a connection that has not sent a byte has nothing in
@@ -114,7 +111,11 @@ async fn serve_connection(
     let activity = Arc::new(ConnActivity::default());
     service.activity = Some(activity.clone());
     let io = TokioIo::new(TimedIo::new(
-        stream, activity, timeouts, http2, accepted, prefix,
+        stream,
+        activity,
+        limits.idle_timeout,
+        accepted,
+        prefix,
     ));
     let conn = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
