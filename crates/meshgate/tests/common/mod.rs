@@ -8,6 +8,7 @@
 
 pub mod bodies;
 pub mod client;
+pub mod limits;
 pub mod metrics;
 pub mod raw;
 pub mod routes;
