@@ -7,11 +7,10 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 
 use crate::h1_server::ServerBody;
+use crate::h2_server::H2Body;
 use crate::pool::UpstreamBody;
-use crate::timed_io::ActivityGuard;
 
 /// The error a [`RequestBody`] yields when the client sends more than allowed.
 ///
@@ -69,8 +68,8 @@ pub(crate) enum ClientBody {
     Empty,
     /// Read off an HTTP/1.1 connection by our own server.
     H1(ServerBody),
-    /// An h2c stream, read by hyper's server.
-    H2(Incoming),
+    /// An h2c stream, read by our own h2 server.
+    H2(H2Body),
 }
 
 impl Body for ClientBody {
@@ -116,10 +115,6 @@ pin_project_lite::pin_project! {
         inner: ClientBody,
         remaining: Option<u64>,
         failure: std::sync::Arc<BodyFailure>,
-        // Keeps the client connection "busy" until the upload ends, even if
-        // the upstream answered early: the header-read and idle clocks must
-        // not run while body bytes are still arriving.
-        activity: Option<ActivityGuard>,
     }
 }
 
@@ -128,18 +123,11 @@ impl RequestBody {
         inner: ClientBody,
         limit: Option<u64>,
         failure: std::sync::Arc<BodyFailure>,
-        activity: Option<ActivityGuard>,
     ) -> Self {
-        let activity = if inner.is_end_stream() {
-            None
-        } else {
-            activity
-        };
         Self {
             inner,
             remaining: limit,
             failure,
-            activity,
         }
     }
 }
@@ -162,7 +150,6 @@ impl Body for RequestBody {
                     let len = data.len() as u64;
                     if len > *remaining {
                         this.failure.set(BodyFailure::TOO_LARGE);
-                        *this.activity = None;
                         return Poll::Ready(Some(Err(Box::new(BodyTooLarge))));
                     }
                     *remaining -= len;
@@ -176,9 +163,6 @@ impl Body for RequestBody {
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         };
-        if let Poll::Ready(None) | Poll::Ready(Some(Err(_))) = polled {
-            *this.activity = None;
-        }
         polled
     }
 
@@ -202,9 +186,6 @@ enum Source {
 /// Everything a response keeps alive until its last byte is written.
 #[derive(Default)]
 pub(crate) struct Guards {
-    /// Keeps the downstream connection "busy" for the idle timeout.
-    #[allow(dead_code, reason = "held only for its Drop")]
-    pub(crate) activity: Option<ActivityGuard>,
     /// Keeps the endpoint's active-request count (least_request) raised.
     pub(crate) lb: Option<meshgate_balance::ActiveGuard>,
 }

@@ -16,7 +16,6 @@
 
 mod body;
 mod codec;
-mod deadline;
 
 use std::io::IoSlice;
 use std::time::Duration;
@@ -36,8 +35,9 @@ use tokio::time::Instant;
 use self::body::ReadSide;
 pub(crate) use self::body::ServerBody;
 use self::codec::{Delimit, HeadLimits, RequestHead};
-use self::deadline::Deadline;
 use crate::body::{ClientBody, ResponseBody};
+use crate::date;
+use crate::deadline::Deadline;
 use crate::h1::Framing;
 use crate::h1::decode::Decoder;
 use crate::service::ProxyService;
@@ -469,30 +469,5 @@ pub(crate) fn fuzz_parse(bytes: &[u8]) {
             );
             assert!(head.parts.headers.len() <= limits.max_headers);
         }
-    }
-}
-
-mod date {
-    //! The `Date` header value, formatted at most once a second per thread.
-    use std::cell::RefCell;
-    use std::time::{SystemTime, UNIX_EPOCH};
-
-    thread_local! {
-        static CACHE: RefCell<(u64, [u8; 29])> = const { RefCell::new((0, [0; 29])) };
-    }
-
-    pub(super) fn now() -> [u8; 29] {
-        let now = SystemTime::now();
-        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        CACHE.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.0 != secs || c.1[0] == 0 {
-                let text = httpdate::fmt_http_date(now);
-                if let Ok(bytes) = <[u8; 29]>::try_from(text.as_bytes()) {
-                    *c = (secs, bytes);
-                }
-            }
-            c.1
-        })
     }
 }

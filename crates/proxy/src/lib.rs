@@ -15,9 +15,12 @@
 #![warn(missing_docs)]
 
 mod body;
+mod date;
+mod deadline;
 mod h1;
 mod h1_client;
 mod h1_server;
+mod h2_server;
 mod headers;
 mod pool;
 mod request;
@@ -26,7 +29,6 @@ pub mod server;
 mod service;
 pub mod shutdown;
 mod state;
-mod timed_io;
 
 pub use body::ResponseBody;
 pub use server::{bind_tcp, serve_http};

@@ -2,14 +2,12 @@
 //!
 //! Each accepted connection gets its own task. The protocol is chosen by
 //! reading the first bytes: the HTTP/2 connection preface starts with
-//! `PRI `, a method no HTTP/1.1 client uses. HTTP/1.1 goes to our own server
-//! (`h1_server`); h2c to hyper's, behind `TimedIo` for its idle timeout.
+//! `PRI `, a method no HTTP/1.1 client uses. HTTP/1.1 goes to `h1_server`,
+//! h2c to `h2_server`; both are our own.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use hyper::server::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use socket2::{Domain, Socket, Type};
 use tokio::io::AsyncReadExt as _;
 use tokio::net::{TcpListener, TcpStream};
@@ -17,7 +15,6 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::service::ProxyService;
 use crate::shutdown::Shutdown;
 use crate::state::ProxyState;
-use crate::timed_io::{ConnActivity, Prefix, TimedIo};
 
 /// Binds a listening TCP socket the way a proxy wants it: `SO_REUSEADDR`,
 /// non-blocking, and a deep accept backlog.
@@ -95,48 +92,23 @@ async fn serve_connection(
         // flight, so close it instead of holding the drain.
         () = shutdown.signalled() => return,
     };
-    let mut service = ProxyService {
+    let service = ProxyService {
         state: state.clone(),
         listener: index,
         client: peer,
         client_ip: crate::headers::ip_header(peer.ip()),
-        activity: None,
         scheme: "http",
     };
+    let prefix = &prefix.buf[..prefix.len];
     if !http2 {
-        let prefix = &prefix.buf[..prefix.len];
         crate::h1_server::serve(stream, prefix, service, &limits, accepted, shutdown).await;
         return;
     }
-    let activity = Arc::new(ConnActivity::default());
-    service.activity = Some(activity.clone());
-    let io = TokioIo::new(TimedIo::new(
-        stream,
-        activity,
-        limits.idle_timeout,
-        accepted,
-        prefix,
-    ));
-    let conn = http2::Builder::new(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-        .serve_connection(io, service);
-    tokio::pin!(conn);
-    let result = tokio::select! {
-        biased; // the connection is the busy branch: poll it first
-        r = conn.as_mut() => r,
-        () = shutdown.signalled() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-    };
-    if let Err(e) = result {
-        tracing::debug!(client = %peer, error = %e, "connection ended with an error");
-    }
+    crate::h2_server::serve(stream, prefix, service, &limits, accepted, shutdown).await;
 }
 
 /// Reads until the first bytes tell HTTP/1.1 from the h2 preface, and
-/// returns them so they can be replayed to hyper. Reading (not peeking)
+/// returns them so the chosen server starts with them. Reading (not peeking)
 /// consumes the socket's readiness properly: a peek loop on a client that
 /// sent only "P" would spin instead of sleeping.
 async fn detect_h2(stream: &mut TcpStream) -> std::io::Result<(bool, Prefix)> {
@@ -156,6 +128,13 @@ async fn detect_h2(stream: &mut TcpStream) -> std::io::Result<(bool, Prefix)> {
             return Ok((true, prefix));
         }
     }
+}
+
+/// Bytes read during protocol detection.
+#[derive(Debug, Default, Clone, Copy)]
+struct Prefix {
+    buf: [u8; 4],
+    len: usize,
 }
 
 struct GaugeGuard(Arc<meshgate_telemetry::Gauge>);

@@ -13,16 +13,13 @@
 
 use std::cell::RefCell;
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
 use http::header::{self, HeaderValue};
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, Uri, Version};
-use hyper::body::Incoming;
 use meshgate_config::{ProxyAction, RouteAction};
 use meshgate_core::{Error, ErrorKind, FastRng};
 use meshgate_router::RequestView;
@@ -32,7 +29,6 @@ use crate::headers;
 use crate::request::{authority_of, hash_of, malformed, rewritten_path};
 use crate::respond;
 use crate::state::{ClusterState, ProxyState};
-use crate::timed_io::ConnActivity;
 
 thread_local! {
     // Per-thread generator for balancing and request ids: no contention, and
@@ -52,8 +48,8 @@ fn with_rng<T>(f: impl FnOnce(&mut FastRng) -> T) -> T {
     RNG.with(|r| f(&mut r.borrow_mut()))
 }
 
-/// The pipeline for one downstream connection: driven inline by our
-/// HTTP/1.1 server, and as a hyper service for h2c.
+/// The pipeline for one downstream connection, driven inline by our
+/// HTTP/1.1 and h2c servers.
 #[derive(Clone)]
 pub(crate) struct ProxyService {
     pub(crate) state: Arc<ProxyState>,
@@ -61,22 +57,7 @@ pub(crate) struct ProxyService {
     pub(crate) client: SocketAddr,
     /// The client IP as a header value, rendered once per connection.
     pub(crate) client_ip: HeaderValue,
-    /// Requests in flight, for h2c's idle clock (`TimedIo`); our HTTP/1.1
-    /// server knows its phase without it.
-    pub(crate) activity: Option<Arc<ConnActivity>>,
     pub(crate) scheme: &'static str,
-}
-
-impl hyper::service::Service<Request<Incoming>> for ProxyService {
-    type Response = Response<ResponseBody>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
-
-    fn call(&self, req: Request<Incoming>) -> Self::Future {
-        // One box per request, built straight from `handle`: wrapping it in
-        // another async block would copy its (multi-KiB) state twice more.
-        Box::pin(self.clone().handle(req.map(ClientBody::H2)))
-    }
 }
 
 // === impl ProxyService ===
@@ -87,10 +68,7 @@ impl ProxyService {
         req: Request<ClientBody>,
     ) -> Result<Response<ResponseBody>, Infallible> {
         let start = Instant::now();
-        let guards = Guards {
-            activity: self.activity.as_ref().map(ConnActivity::start),
-            ..Guards::default()
-        };
+        let guards = Guards::default();
         let state = &self.state;
         let Some(listener) = state.listeners.get(self.listener) else {
             let id = with_rng(|r| headers::ensure_request_id(&mut http::HeaderMap::new(), r));
@@ -231,12 +209,7 @@ impl ProxyService {
                 .insert(headers::X_REQUEST_ID.clone(), request_id.clone());
         }
         let failure = Arc::new(BodyFailure::default());
-        let body = RequestBody::new(
-            body,
-            limits.max_body_bytes,
-            failure.clone(),
-            self.activity.as_ref().map(ConnActivity::start),
-        );
+        let body = RequestBody::new(body, limits.max_body_bytes, failure.clone());
         let req = Request::from_parts(parts, body);
 
         // Phase 4: send, bounded by the route timeout.

@@ -35,7 +35,8 @@ impl Deadline {
         std::future::poll_fn(move |cx| self.poll_until(at, cx))
     }
 
-    fn poll_until(&mut self, at: Instant, cx: &mut Context<'_>) -> Poll<()> {
+    /// Polls for `at` having passed (for hand-written futures).
+    pub(crate) fn poll_until(&mut self, at: Instant, cx: &mut Context<'_>) -> Poll<()> {
         let horizon = self.horizon;
         let timer = self.timer.get_or_insert_with(|| {
             Box::pin(tokio::time::sleep_until(at.min(Instant::now() + horizon)))

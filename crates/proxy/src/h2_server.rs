@@ -1,0 +1,369 @@
+//! The downstream h2c server: one task per connection drives the frame
+//! codec and HPACK of `meshgate-h2`, and runs every stream's pipeline
+//! future inline (a `FuturesUnordered`), with no task per stream.
+//!
+//! Flow control both ways: a request body's credit goes back to the client
+//! (WINDOW_UPDATE) only as the pipeline reads it (`recv`), so one window per
+//! stream bounds what is buffered; response bodies are sent within the
+//! client's windows, and a body is only polled while there is room.
+//!
+//! Connection errors end with GOAWAY, stream errors with RST_STREAM. With no
+//! stream open for `idle_timeout` the connection says GOAWAY and closes; a
+//! drain says GOAWAY, finishes the open streams and closes.
+
+mod frames;
+mod recv;
+mod request;
+mod send;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::future::{AbortHandle, Abortable};
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
+use http::{Request, Response};
+use meshgate_config::HttpLimits;
+use meshgate_core::{Error, ErrorKind};
+use meshgate_h2::frame::{self, FrameError, Reason};
+use meshgate_h2::hpack;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+pub(crate) use self::recv::H2Body;
+use crate::body::{ClientBody, ResponseBody};
+use crate::deadline::Deadline;
+use crate::service::ProxyService;
+use crate::shutdown::Shutdown;
+
+/// Our per-stream receive window (SETTINGS_INITIAL_WINDOW_SIZE).
+const STREAM_WINDOW: u32 = 1 << 20;
+/// Our connection receive window.
+const CONN_WINDOW: u32 = 8 << 20;
+const MAX_STREAMS: usize = 256;
+const READ_CHUNK: usize = 16 * 1024;
+/// Stop producing frames while this much waits to be written.
+const WRITE_HIGH: usize = 256 * 1024;
+/// Work done per poll before yielding to other tasks.
+const ROUNDS: usize = 32;
+
+type StreamFuture = Abortable<Pin<Box<dyn Future<Output = (u32, Response<ResponseBody>)> + Send>>>;
+
+enum Sending {
+    /// The pipeline is still working on the response.
+    Waiting,
+    /// Streaming the body; `pending` is what the windows did not allow yet.
+    Body {
+        body: ResponseBody,
+        pending: Option<Bytes>,
+    },
+    Done,
+}
+
+struct Stream {
+    /// The request body, while the client may still send DATA.
+    recv: Option<Arc<recv::Shared>>,
+    recv_window: i64,
+    expect_len: Option<u64>,
+    received: u64,
+    send_window: i64,
+    send: Sending,
+    abort: Option<AbortHandle>,
+    head: bool,
+}
+
+/// A connection error: GOAWAY with this reason, then close.
+struct Fatal(Reason, &'static str);
+
+struct Conn {
+    io: TcpStream,
+    rbuf: BytesMut,
+    wbuf: Vec<u8>,
+    decoder: hpack::Decoder,
+    streams: HashMap<u32, Stream>,
+    futures: FuturesUnordered<StreamFuture>,
+    signal: Arc<recv::Signal>,
+    service: ProxyService,
+    max_list: usize,
+    last_id: u32,
+    conn_send: i64,
+    conn_recv: i64,
+    conn_release: u32,
+    stream_release: HashMap<u32, u32>,
+    peer_window: u32,
+    peer_max_frame: u32,
+    /// A header block waiting for CONTINUATION: stream, bytes, END_STREAM.
+    partial: Option<(u32, BytesMut, bool)>,
+    preface: bool,
+    settings: bool,
+    read_closed: bool,
+    /// We said GOAWAY: no new streams.
+    goaway: bool,
+    /// The client said GOAWAY: it opens no new streams.
+    peer_goaway: bool,
+    idle_since: Instant,
+}
+
+/// Serves h2c on `stream` until the client leaves, an error, the idle
+/// timeout or the drain ends it. `prefix` holds bytes already read.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    prefix: &[u8],
+    service: ProxyService,
+    limits: &HttpLimits,
+    accepted: Instant,
+    shutdown: Shutdown,
+) {
+    let mut conn = Conn::new(stream, prefix, service, limits, accepted);
+    let mut deadline = Deadline::new(limits.idle_timeout.min(limits.header_read_timeout));
+    let mut shutdown = shutdown;
+    let signalled = shutdown.signalled();
+    tokio::pin!(signalled);
+    let mut draining = false;
+    let idle = limits.idle_timeout;
+    let first = limits.header_read_timeout;
+    std::future::poll_fn(|cx| {
+        if !draining && signalled.as_mut().poll(cx).is_ready() {
+            draining = true;
+            conn.send_goaway(Reason::NoError);
+        }
+        let done = conn.poll(cx);
+        if done.is_ready() {
+            return Poll::Ready(());
+        }
+        // The preface must arrive within the header-read timeout; after
+        // that, a connection with no stream closes after the idle timeout.
+        if conn.streams.is_empty() && conn.futures.is_empty() {
+            let at = if conn.settings {
+                conn.idle_since + idle
+            } else {
+                accepted + first
+            };
+            if deadline.poll_until(at, cx).is_ready() {
+                conn.send_goaway(Reason::NoError);
+                let _ = conn.poll_flush(cx);
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
+    })
+    .await;
+}
+
+impl Conn {
+    fn new(
+        io: TcpStream,
+        prefix: &[u8],
+        service: ProxyService,
+        limits: &HttpLimits,
+        accepted: Instant,
+    ) -> Self {
+        let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+        rbuf.extend_from_slice(prefix);
+        let mut wbuf = Vec::with_capacity(1024);
+        let max_list = u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX);
+        frame::settings(
+            &[
+                (0x3, MAX_STREAMS as u32),
+                (0x4, STREAM_WINDOW),
+                (0x6, max_list),
+            ],
+            &mut wbuf,
+        );
+        frame::window_update(0, CONN_WINDOW - 65_535, &mut wbuf);
+        Self {
+            io,
+            rbuf,
+            wbuf,
+            decoder: hpack::Decoder::new(4096),
+            streams: HashMap::new(),
+            futures: FuturesUnordered::new(),
+            signal: Arc::new(recv::Signal::default()),
+            service,
+            max_list: limits.max_header_bytes,
+            last_id: 0,
+            conn_send: 65_535,
+            conn_recv: i64::from(CONN_WINDOW),
+            conn_release: 0,
+            stream_release: HashMap::new(),
+            peer_window: 65_535,
+            peer_max_frame: frame::DEFAULT_MAX_FRAME,
+            partial: None,
+            preface: false,
+            settings: false,
+            read_closed: false,
+            goaway: false,
+            peer_goaway: false,
+            idle_since: accepted,
+        }
+    }
+
+    /// Does all the work there is; `Ready` when the connection is over.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.signal.register(cx.waker());
+        for _ in 0..ROUNDS {
+            let mut progress = false;
+            if !self.read_closed && self.wbuf.len() < WRITE_HIGH {
+                match self.poll_read(cx) {
+                    Poll::Ready(Ok(0)) => {
+                        self.read_closed = true;
+                        progress = true;
+                    }
+                    Poll::Ready(Ok(_)) => progress = true,
+                    Poll::Ready(Err(_)) => return Poll::Ready(()),
+                    Poll::Pending => {}
+                }
+            }
+            match self.read_frames() {
+                Ok(p) => progress |= p,
+                Err(Fatal(reason, why)) => {
+                    tracing::debug!(reason = ?reason, why, "h2 connection error");
+                    self.send_goaway(reason);
+                    let _ = self.poll_flush(cx);
+                    return Poll::Ready(());
+                }
+            }
+            while let Poll::Ready(Some(done)) = self.futures.poll_next_unpin(cx) {
+                progress = true;
+                if let Ok((id, resp)) = done {
+                    self.start_response(id, resp);
+                }
+            }
+            self.grant_credit();
+            progress |= self.pump_bodies(cx);
+            if let Poll::Ready(Err(())) = self.poll_flush(cx) {
+                return Poll::Ready(());
+            }
+            let quiet = self.streams.is_empty() && self.futures.is_empty();
+            if quiet
+                && self.wbuf.is_empty()
+                && (self.read_closed || self.goaway || self.peer_goaway)
+            {
+                return Poll::Ready(());
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        // Plenty done: let other connections run, then continue.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        loop {
+            std::task::ready!(self.io.poll_read_ready(cx))?;
+            self.rbuf.reserve(READ_CHUNK);
+            match self.io.try_read_buf(&mut self.rbuf) {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    /// Writes what is queued; `Ready(Ok)` when all of it went out.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
+        while !self.wbuf.is_empty() {
+            if std::task::ready!(self.io.poll_write_ready(cx)).is_err() {
+                return Poll::Ready(Err(()));
+            }
+            match self.io.try_write(&self.wbuf) {
+                Ok(0) => return Poll::Ready(Err(())),
+                Ok(n) => {
+                    self.wbuf.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return Poll::Ready(Err(())),
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn send_goaway(&mut self, reason: Reason) {
+        if !self.goaway {
+            self.goaway = true;
+            frame::goaway(self.last_id, reason, &mut self.wbuf);
+        }
+    }
+
+    fn reset(&mut self, id: u32, reason: Reason) {
+        frame::rst_stream(id, reason, &mut self.wbuf);
+        if let Some(s) = self.streams.remove(&id) {
+            if let Some(a) = s.abort {
+                a.abort();
+            }
+            if let Some(r) = s.recv {
+                r.finish(Some("stream reset"));
+            }
+        }
+        if self.streams.is_empty() {
+            self.idle_since = Instant::now();
+        }
+    }
+
+    /// Removes a stream whose both directions are over.
+    fn maybe_close(&mut self, id: u32) {
+        let Some(s) = self.streams.get(&id) else {
+            return;
+        };
+        if !matches!(s.send, Sending::Done) {
+            return;
+        }
+        match &s.recv {
+            None => {
+                self.streams.remove(&id);
+            }
+            // The response is complete and nobody reads the rest of the
+            // upload: stop it (RFC 9113 §8.1).
+            Some(r) if r.dropped() => self.reset(id, Reason::NoError),
+            Some(_) => return,
+        }
+        if self.streams.is_empty() {
+            self.idle_since = Instant::now();
+        }
+    }
+}
+
+/// A pipeline future for one stream, and the handle that cancels it.
+fn stream_future(
+    id: u32,
+    service: ProxyService,
+    req: Request<ClientBody>,
+) -> (StreamFuture, AbortHandle) {
+    let fut: Pin<Box<dyn Future<Output = (u32, Response<ResponseBody>)> + Send>> =
+        Box::pin(async move {
+            let resp = match service.handle(req).await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            };
+            (id, resp)
+        });
+    let (handle, registration) = AbortHandle::new_pair();
+    (Abortable::new(fut, registration), handle)
+}
+
+/// A ready response for a stream refused before the pipeline (431).
+fn local_error(id: u32, kind: ErrorKind, why: &'static str) -> (StreamFuture, AbortHandle) {
+    let request_id = http::HeaderValue::from_static("-");
+    let resp = crate::respond::error(
+        &Error::downstream(kind, why),
+        &request_id,
+        crate::body::Guards::default(),
+    );
+    let fut: Pin<Box<dyn Future<Output = (u32, Response<ResponseBody>)> + Send>> =
+        Box::pin(std::future::ready((id, resp)));
+    let (handle, registration) = AbortHandle::new_pair();
+    (Abortable::new(fut, registration), handle)
+}
+
+/// Whether `e` ends the connection or only a stream.
+fn split(e: FrameError) -> Result<(u32, Reason), Fatal> {
+    match e {
+        FrameError::Connection(reason, why) => Err(Fatal(reason, why)),
+        FrameError::Stream(id, reason, _) => Ok((id, reason)),
+    }
+}

@@ -1,0 +1,165 @@
+//! Outgoing responses: the HEADERS block, then the body as DATA frames
+//! within the client's flow-control windows, then trailers or END_STREAM.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName};
+use http::{Response, StatusCode};
+use http_body::Body as _;
+use meshgate_h2::frame::{self, Reason};
+use meshgate_h2::hpack::Encoder;
+
+use super::{Conn, Sending, WRITE_HIGH};
+use crate::body::ResponseBody;
+
+/// Fields HTTP/2 forbids (RFC 9113 §8.2.2); the pipeline strips hop-by-hop
+/// headers already, this is the last guard.
+fn connection_specific(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || name.as_str() == "keep-alive"
+        || name.as_str() == "proxy-connection"
+}
+
+fn encode_fields(headers: &HeaderMap, block: &mut Vec<u8>) -> bool {
+    let mut has_date = false;
+    for (name, value) in headers {
+        if connection_specific(name) {
+            continue;
+        }
+        has_date |= name == header::DATE;
+        Encoder::field(name.as_str().as_bytes(), value.as_bytes(), block);
+    }
+    has_date
+}
+
+impl Conn {
+    /// The pipeline answered stream `id`: send its head.
+    pub(super) fn start_response(&mut self, id: u32, resp: Response<ResponseBody>) {
+        let Some(s) = self.streams.get_mut(&id) else {
+            return; // reset meanwhile
+        };
+        s.abort = None;
+        let (parts, body) = resp.into_parts();
+        let mut block = Vec::with_capacity(256);
+        Encoder::status(parts.status.as_u16(), &mut block);
+        if !encode_fields(&parts.headers, &mut block) {
+            Encoder::field(b"date", &crate::date::now(), &mut block);
+        }
+        let bodiless = parts.status == StatusCode::NO_CONTENT
+            || parts.status == StatusCode::NOT_MODIFIED
+            || s.head;
+        let end = bodiless || body.is_end_stream();
+        frame::headers(id, &block, end, self.peer_max_frame, &mut self.wbuf);
+        if end {
+            s.send = Sending::Done;
+            self.maybe_close(id);
+        } else {
+            s.send = Sending::Body {
+                body,
+                pending: None,
+            };
+        }
+    }
+
+    /// Moves response bodies into DATA frames while windows and the write
+    /// buffer allow. Returns whether anything moved.
+    pub(super) fn pump_bodies(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        let mut finished = Vec::new();
+        let mut failed = Vec::new();
+        for (&id, s) in &mut self.streams {
+            let Sending::Body { body, pending } = &mut s.send else {
+                continue;
+            };
+            loop {
+                let window = self.conn_send.min(s.send_window);
+                if self.wbuf.len() >= WRITE_HIGH || (window <= 0 && pending.is_some()) {
+                    break;
+                }
+                let chunk = match pending.take() {
+                    Some(chunk) => chunk,
+                    // Only take more from the body when it could be sent:
+                    // that is the backpressure to the upstream.
+                    None if window <= 0 => break,
+                    None => match Pin::new(&mut *body).poll_frame(cx) {
+                        Poll::Pending => break,
+                        Poll::Ready(None) => {
+                            frame::data_head(id, 0, true, &mut self.wbuf);
+                            finished.push(id);
+                            progress = true;
+                            break;
+                        }
+                        Poll::Ready(Some(Err(e))) => {
+                            tracing::debug!(stream = id, error = %e, "response body failed");
+                            failed.push(id);
+                            progress = true;
+                            break;
+                        }
+                        Poll::Ready(Some(Ok(f))) => {
+                            progress = true;
+                            match f.into_data() {
+                                Ok(data) => data,
+                                Err(f) => {
+                                    if let Ok(trailers) = f.into_trailers() {
+                                        let mut block = Vec::with_capacity(64);
+                                        encode_fields(&trailers, &mut block);
+                                        frame::headers(
+                                            id,
+                                            &block,
+                                            true,
+                                            self.peer_max_frame,
+                                            &mut self.wbuf,
+                                        );
+                                        finished.push(id);
+                                        break;
+                                    }
+                                    continue;
+                                }
+                            }
+                        }
+                    },
+                };
+                if chunk.is_empty() {
+                    continue;
+                }
+                let n = chunk
+                    .len()
+                    .min(usize::try_from(window.max(0)).unwrap_or(usize::MAX))
+                    .min(self.peer_max_frame as usize);
+                if n == 0 {
+                    *pending = Some(chunk);
+                    break;
+                }
+                let mut chunk: Bytes = chunk;
+                let rest = chunk.split_off(n);
+                let end = rest.is_empty() && body.is_end_stream();
+                frame::data_head(id, n, end, &mut self.wbuf);
+                self.wbuf.extend_from_slice(&chunk);
+                self.conn_send -= n as i64;
+                s.send_window -= n as i64;
+                progress = true;
+                if !rest.is_empty() {
+                    *pending = Some(rest);
+                }
+                if end {
+                    finished.push(id);
+                    break;
+                }
+            }
+        }
+        for id in finished {
+            if let Some(s) = self.streams.get_mut(&id) {
+                s.send = Sending::Done;
+            }
+            self.maybe_close(id);
+        }
+        for id in failed {
+            self.reset(id, Reason::InternalError);
+        }
+        progress
+    }
+}
