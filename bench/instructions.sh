@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# User-space instructions per proxied HTTP/1.1 request, counted by callgrind.
-#   bench/instructions.sh [BIN]      (default target/release/meshgate)
+# User-space instructions per proxied request, counted by callgrind.
+#   bench/instructions.sh [BIN]           (default target/release/meshgate)
+#   PROTO=h2 bench/instructions.sh [BIN]  h2c clients (16 x 10 streams) instead
 # Runs the proxy under valgrind twice (2,001 and 12,001 requests from
-# `h2load --h1 -c 16`) against an nginx "ok" backend, and divides the
+# `h2load --h1 -c 16`, or `h2load -c 16 -m 10`) against an nginx "ok" backend
+# (HTTP/1.1 upstream either way), and divides the
 # difference by 10,000, so start-up and shutdown cancel out. Deterministic for a
 # given binary: use it to compare changes without benchmark noise.
 set -euo pipefail
@@ -30,9 +32,13 @@ run() {
   valgrind --tool=callgrind --callgrind-out-file=$out $BIN proxy --workers 1 --from 127.0.0.1:28085 --to 127.0.0.1:28080 >/dev/null 2>&1 &
   local pid=$!
   for i in $(seq 100); do curl -s -o /dev/null 127.0.0.1:28085/ && break; sleep 0.2; done
-  h2load --h1 -n $n -c 16 http://127.0.0.1:28085/ >/dev/null 2>&1
+  if [ "${PROTO:-h1}" = h2 ]; then
+    h2load -n $n -c 16 -m 10 http://127.0.0.1:28085/ >/dev/null 2>&1
+  else
+    h2load --h1 -n $n -c 16 http://127.0.0.1:28085/ >/dev/null 2>&1
+  fi
   kill -INT "$pid"; wait "$pid" 2>/dev/null || true
   grep -E "^summary|^totals" "$out" | head -1 | awk '{print $2}'
 }
 a=$(run 2001); b=$(run 12001)
-python3 -c "print('%s: %.0f instructions/request' % ('$BIN', ($b-$a)/10000))"
+python3 -c "print('%s (%s): %.0f instructions/request' % ('$BIN', '${PROTO:-h1}', ($b-$a)/10000))"

@@ -241,15 +241,16 @@ impl Encoder {
             name,
             b"authorization" | b"cookie" | b"set-cookie" | b"proxy-authorization"
         );
-        let mut name_index = 0usize;
-        for (i, (n, v)) in STATIC.iter().enumerate() {
-            if n.as_bytes() == name {
-                if v.as_bytes() == value && !sensitive {
-                    put_integer(i + 1, 7, 0x80, out);
+        let name_index = static_name(name).unwrap_or(0);
+        if name_index > 0 && !sensitive {
+            // Entries with one name are adjacent: look for the exact pair.
+            let same = STATIC[name_index - 1..]
+                .iter()
+                .take_while(|(n, _)| n.as_bytes() == name);
+            for (i, (_, v)) in same.enumerate() {
+                if v.as_bytes() == value {
+                    put_integer(name_index + i, 7, 0x80, out);
                     return;
-                }
-                if name_index == 0 {
-                    name_index = i + 1;
                 }
             }
         }
@@ -271,6 +272,66 @@ impl Encoder {
         digits[2] = b'0' + (code % 10) as u8;
         Self::field(b":status", &digits, out);
     }
+}
+
+/// The first static-table index with this name (a `match` on the bytes,
+/// instead of scanning the 61 entries per field).
+fn static_name(name: &[u8]) -> Option<usize> {
+    Some(match name {
+        b":authority" => 1,
+        b":method" => 2,
+        b":path" => 4,
+        b":scheme" => 6,
+        b":status" => 8,
+        b"accept-charset" => 15,
+        b"accept-encoding" => 16,
+        b"accept-language" => 17,
+        b"accept-ranges" => 18,
+        b"accept" => 19,
+        b"access-control-allow-origin" => 20,
+        b"age" => 21,
+        b"allow" => 22,
+        b"authorization" => 23,
+        b"cache-control" => 24,
+        b"content-disposition" => 25,
+        b"content-encoding" => 26,
+        b"content-language" => 27,
+        b"content-length" => 28,
+        b"content-location" => 29,
+        b"content-range" => 30,
+        b"content-type" => 31,
+        b"cookie" => 32,
+        b"date" => 33,
+        b"etag" => 34,
+        b"expect" => 35,
+        b"expires" => 36,
+        b"from" => 37,
+        b"host" => 38,
+        b"if-match" => 39,
+        b"if-modified-since" => 40,
+        b"if-none-match" => 41,
+        b"if-range" => 42,
+        b"if-unmodified-since" => 43,
+        b"last-modified" => 44,
+        b"link" => 45,
+        b"location" => 46,
+        b"max-forwards" => 47,
+        b"proxy-authenticate" => 48,
+        b"proxy-authorization" => 49,
+        b"range" => 50,
+        b"referer" => 51,
+        b"refresh" => 52,
+        b"retry-after" => 53,
+        b"server" => 54,
+        b"set-cookie" => 55,
+        b"strict-transport-security" => 56,
+        b"transfer-encoding" => 57,
+        b"user-agent" => 58,
+        b"vary" => 59,
+        b"via" => 60,
+        b"www-authenticate" => 61,
+        _ => return None,
+    })
 }
 
 fn put_integer(value: usize, n: u8, flags: u8, out: &mut Vec<u8>) {

@@ -170,3 +170,26 @@ fn huffman_round_trips_every_octet() {
     huffman::encode(b"www.example.com", &mut enc);
     assert_eq!(enc, hex("f1e3c2e5f23a6ba0ab90f4ff"), "RFC 7541 C.4.1");
 }
+
+#[test]
+fn the_name_lookup_agrees_with_the_static_table() {
+    for (i, (name, _)) in STATIC.iter().enumerate() {
+        let first = STATIC.iter().position(|(n, _)| n == name).unwrap() + 1;
+        assert_eq!(
+            static_name(name.as_bytes()),
+            Some(first),
+            "{name} (index {})",
+            i + 1
+        );
+    }
+    assert_eq!(static_name(b"x-unknown"), None);
+    // Exact pairs past the first entry of a name are found too.
+    for (code, index) in [(200u16, 0x88u8), (304, 0x8b), (500, 0x8e)] {
+        let mut out = Vec::new();
+        Encoder::status(code, &mut out);
+        assert_eq!(out, [index], "{code}");
+    }
+    let mut out = Vec::new();
+    Encoder::field(b":path", b"/index.html", &mut out);
+    assert_eq!(out, [0x85]);
+}
