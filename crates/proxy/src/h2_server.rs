@@ -17,6 +17,7 @@ mod request;
 mod send;
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -50,7 +51,28 @@ const WRITE_HIGH: usize = 256 * 1024;
 /// Work done per poll before yielding to other tasks.
 const ROUNDS: usize = 32;
 
-type StreamFuture = Abortable<Pin<Box<dyn Future<Output = (u32, Response<ResponseBody>)> + Send>>>;
+type StreamFuture = Abortable<Tagged>;
+
+/// A stream's pipeline future, boxed as it comes from `handle` (wrapping it
+/// in another async block first would copy its multi-KiB state twice), and
+/// the stream it answers.
+struct Tagged {
+    id: u32,
+    fut: Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>,
+}
+
+impl Future for Tagged {
+    type Output = (u32, Response<ResponseBody>);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let id = self.id;
+        match self.fut.as_mut().poll(cx) {
+            Poll::Ready(Ok(resp)) => Poll::Ready((id, resp)),
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
 
 enum Sending {
     /// The pipeline is still working on the response.
@@ -334,16 +356,10 @@ fn stream_future(
     service: ProxyService,
     req: Request<ClientBody>,
 ) -> (StreamFuture, AbortHandle) {
-    let fut: Pin<Box<dyn Future<Output = (u32, Response<ResponseBody>)> + Send>> =
-        Box::pin(async move {
-            let resp = match service.handle(req).await {
-                Ok(resp) => resp,
-                Err(never) => match never {},
-            };
-            (id, resp)
-        });
-    let (handle, registration) = AbortHandle::new_pair();
-    (Abortable::new(fut, registration), handle)
+    abortable(Tagged {
+        id,
+        fut: Box::pin(service.handle(req)),
+    })
 }
 
 /// A ready response for a stream refused before the pipeline (431).
@@ -354,8 +370,13 @@ fn local_error(id: u32, kind: ErrorKind, why: &'static str) -> (StreamFuture, Ab
         &request_id,
         crate::body::Guards::default(),
     );
-    let fut: Pin<Box<dyn Future<Output = (u32, Response<ResponseBody>)> + Send>> =
-        Box::pin(std::future::ready((id, resp)));
+    abortable(Tagged {
+        id,
+        fut: Box::pin(std::future::ready(Ok(resp))),
+    })
+}
+
+fn abortable(fut: Tagged) -> (StreamFuture, AbortHandle) {
     let (handle, registration) = AbortHandle::new_pair();
     (Abortable::new(fut, registration), handle)
 }

@@ -12,6 +12,9 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Most header slots parsed on the stack; larger limits use the heap.
 pub(crate) const STACK_HEADERS: usize = 128;
+/// Most header spans recorded on the stack (zeroed per parse, so smaller
+/// than the uninitialised parse slots); longer heads use the heap.
+pub(crate) const STACK_SPANS: usize = 32;
 
 /// How a message body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +62,7 @@ pub(crate) struct Seen {
 pub(crate) fn spans<'a>(
     base: &[u8],
     lines: &[httparse::Header<'_>],
-    stack: &'a mut [Span; STACK_HEADERS],
+    stack: &'a mut [Span; STACK_SPANS],
     heap: &'a mut Vec<Span>,
 ) -> &'a [Span] {
     let at = |part: &[u8]| {
@@ -71,7 +74,7 @@ pub(crate) fn spans<'a>(
             u32::try_from(part.len()).unwrap_or(u32::MAX),
         )
     };
-    let out: &mut [Span] = if lines.len() <= STACK_HEADERS {
+    let out: &mut [Span] = if lines.len() <= STACK_SPANS {
         &mut stack[..lines.len()]
     } else {
         heap.resize(lines.len(), Span::default());

@@ -58,7 +58,7 @@ pub(crate) fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<H
     // One parse records where each header sits; the borrow of `buf` ends
     // with this block, so the head can then be split off and the values
     // become slices of it, without a copy.
-    let mut stack = [h1::Span::default(); h1::STACK_HEADERS];
+    let mut stack = [h1::Span::default(); h1::STACK_SPANS];
     let mut heap = Vec::new();
     let (len, code, version, spans) = {
         let mut slots = [const { MaybeUninit::uninit() }; MAX_HEADERS];

@@ -55,7 +55,7 @@ pub(crate) fn parse_request(
     // One parse records where everything sits; the borrow of `buf` ends
     // with this block, so the head can then be split off and every part
     // becomes a zero-copy slice of it.
-    let mut stack = [h1::Span::default(); STACK_HEADERS];
+    let mut stack = [h1::Span::default(); h1::STACK_SPANS];
     let mut span_heap = Vec::new();
     let (len, method, target, version, spans) = {
         let mut slots = [const { MaybeUninit::uninit() }; STACK_HEADERS];

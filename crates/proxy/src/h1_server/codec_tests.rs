@@ -176,3 +176,25 @@ fn chunk_sizes_are_lowercase_hex() {
         assert_eq!(String::from_utf8(out).unwrap(), want);
     }
 }
+
+#[test]
+fn many_headers_take_the_heap_path_intact() {
+    let mut req = String::from("GET / HTTP/1.1\r\n");
+    for i in 0..50 {
+        req.push_str(&format!("x-h{i}: v{i}\r\n"));
+    }
+    req.push_str("\r\n");
+    let limits = HeadLimits {
+        max_bytes: 64 * 1024,
+        max_headers: 200,
+    };
+    let mut buf = BytesMut::from(req.as_bytes());
+    let head = parse_request(&mut buf, limits).unwrap().unwrap();
+    assert_eq!(head.parts.headers.len(), 50);
+    for i in 0..50 {
+        assert_eq!(
+            head.parts.headers[format!("x-h{i}").as_str()],
+            format!("v{i}")
+        );
+    }
+}
