@@ -52,7 +52,13 @@ pub(crate) struct Span {
 /// built, so the common case (none of them) costs no map lookup.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Seen {
+    /// A `Connection` line naming other headers (kept in the map, so the
+    /// pipeline strips what it names).
     pub(crate) connection: bool,
+    /// A bare `Connection: close` or `Connection: keep-alive`: only an
+    /// option for this hop, so it is noted here and not put in the map.
+    pub(crate) close: bool,
+    pub(crate) keep_alive: bool,
     pub(crate) transfer_encoding: bool,
     pub(crate) content_length: bool,
 }
@@ -112,6 +118,16 @@ pub(crate) fn header_map(
         let value = HeaderValue::from_maybe_shared(head.slice(range(span.value)))
             .map_err(|_| HeadError::InvalidHeader)?;
         if name == header::CONNECTION {
+            // The common values need no map entry (and no removal later).
+            let v = head.get(range(span.value)).unwrap_or_default().trim_ascii();
+            if v.eq_ignore_ascii_case(b"keep-alive") {
+                seen.keep_alive = true;
+                continue;
+            }
+            if v.eq_ignore_ascii_case(b"close") {
+                seen.close = true;
+                continue;
+            }
             seen.connection = true;
         } else if name == header::TRANSFER_ENCODING {
             seen.transfer_encoding = true;
@@ -167,11 +183,13 @@ fn parse_length(v: &HeaderValue) -> Result<u64, HeadError> {
 
 /// Whether the connection may carry another message after this one:
 /// HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with `keep-alive`.
-pub(crate) fn keep_alive(version: Version, headers: &HeaderMap) -> bool {
+/// `seen` carries the bare options [`header_map`] left out of the map.
+pub(crate) fn keep_alive(version: Version, headers: &HeaderMap, seen: Seen) -> bool {
+    let has = |token: &str| seen.connection && has_connection_token(headers, token);
     if version == Version::HTTP_10 {
-        has_connection_token(headers, "keep-alive")
+        seen.keep_alive || has("keep-alive")
     } else {
-        !has_connection_token(headers, "close")
+        !(seen.close || has("close"))
     }
 }
 
@@ -231,15 +249,48 @@ mod tests {
 
     #[test]
     fn keep_alive_defaults_by_version() {
-        assert!(keep_alive(Version::HTTP_11, &map(&[])));
+        let all = Seen {
+            connection: true,
+            ..Seen::default()
+        };
+        assert!(keep_alive(Version::HTTP_11, &map(&[]), Seen::default()));
         assert!(!keep_alive(
             Version::HTTP_11,
-            &map(&[("connection", "foo, Close")])
+            &map(&[("connection", "foo, Close")]),
+            all
         ));
-        assert!(!keep_alive(Version::HTTP_10, &map(&[])));
+        assert!(!keep_alive(Version::HTTP_10, &map(&[]), Seen::default()));
         assert!(keep_alive(
             Version::HTTP_10,
-            &map(&[("connection", "keep-alive")])
+            &map(&[("connection", "keep-alive, foo")]),
+            all
         ));
+        let bare_close = Seen {
+            close: true,
+            ..Seen::default()
+        };
+        assert!(!keep_alive(Version::HTTP_11, &map(&[]), bare_close));
+    }
+
+    #[test]
+    fn bare_connection_options_stay_out_of_the_map() {
+        let head = Bytes::from_static(b"connection: Keep-Alive\r\nconnection: x-a, close\r\n\r\n");
+        let mut slots = [httparse::EMPTY_HEADER; 4];
+        let httparse::Status::Complete((_, lines)) =
+            httparse::parse_headers(&head, &mut slots).unwrap()
+        else {
+            panic!("incomplete");
+        };
+        let mut stack = [Span::default(); STACK_SPANS];
+        let mut heap = Vec::new();
+        let spans = spans(&head, lines, &mut stack, &mut heap);
+        let (map, seen) = header_map(&head, spans, 0).unwrap();
+        assert!(seen.keep_alive && seen.connection && !seen.close);
+        assert_eq!(map.get_all(header::CONNECTION).iter().count(), 1);
+        assert_eq!(map[header::CONNECTION], "x-a, close");
+        assert!(
+            !keep_alive(Version::HTTP_11, &map, seen),
+            "close named with others"
+        );
     }
 }

@@ -89,11 +89,7 @@ pub(crate) fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<H
     let head_bytes: Bytes = buf.split_to(len).freeze();
     let (headers, seen) = h1::header_map(&head_bytes, spans, 0).map_err(head_error)?;
     let framing = framing(method, status, &headers, seen)?;
-    let keep_alive = if seen.connection {
-        h1::keep_alive(version, &headers)
-    } else {
-        version == Version::HTTP_11
-    } && framing != Framing::UntilClose;
+    let keep_alive = h1::keep_alive(version, &headers, seen) && framing != Framing::UntilClose;
     Ok(Some(Head {
         status,
         version,

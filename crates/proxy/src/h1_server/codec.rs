@@ -103,11 +103,7 @@ pub(crate) fn parse_request(
         && headers
             .get(header::EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    let keep_alive = if seen.connection {
-        h1::keep_alive(version, &headers)
-    } else {
-        version == Version::HTTP_11
-    };
+    let keep_alive = h1::keep_alive(version, &headers, seen);
     let (mut parts, ()) = http::Request::new(()).into_parts();
     parts.method = method;
     parts.uri = uri;
