@@ -97,6 +97,32 @@ struct Stream {
     head: bool,
 }
 
+/// Maps keyed by stream id. Ids are small integers, so a multiplicative
+/// hash replaces SipHash (several lookups per request). A client picking
+/// colliding ids gains little: at most `MAX_STREAMS` entries exist.
+type IdMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<IdHasher>>;
+
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        // Fold the well-mixed high half into the low bits hashbrown indexes by.
+        let x = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = x ^ (x >> 32);
+    }
+}
+
 /// A connection error: GOAWAY with this reason, then close.
 struct Fatal(Reason, &'static str);
 
@@ -105,7 +131,7 @@ struct Conn {
     rbuf: BytesMut,
     wbuf: Vec<u8>,
     decoder: hpack::Decoder,
-    streams: HashMap<u32, Stream>,
+    streams: IdMap<Stream>,
     futures: FuturesUnordered<StreamFuture>,
     signal: Arc<recv::Signal>,
     service: ProxyService,
@@ -114,7 +140,7 @@ struct Conn {
     conn_send: i64,
     conn_recv: i64,
     conn_release: u32,
-    stream_release: HashMap<u32, u32>,
+    stream_release: IdMap<u32>,
     peer_window: u32,
     peer_max_frame: u32,
     /// A header block waiting for CONTINUATION: stream, bytes, END_STREAM.
@@ -201,7 +227,7 @@ impl Conn {
             rbuf,
             wbuf,
             decoder: hpack::Decoder::new(4096),
-            streams: HashMap::new(),
+            streams: IdMap::default(),
             futures: FuturesUnordered::new(),
             signal: Arc::new(recv::Signal::default()),
             service,
@@ -210,7 +236,7 @@ impl Conn {
             conn_send: 65_535,
             conn_recv: i64::from(CONN_WINDOW),
             conn_release: 0,
-            stream_release: HashMap::new(),
+            stream_release: IdMap::default(),
             peer_window: 65_535,
             peer_max_frame: frame::DEFAULT_MAX_FRAME,
             partial: None,

@@ -23,7 +23,9 @@ pub(crate) fn build(fields: Vec<(Bytes, Bytes)>) -> Result<Head, &'static str> {
     let mut scheme = None;
     let mut authority = None;
     let mut path = None;
-    let mut headers = HeaderMap::with_capacity(fields.len() + 6);
+    // Room for the regular fields and what the pipeline adds (Host,
+    // X-Forwarded-*, x-request-id); the four pseudo-headers need none.
+    let mut headers = HeaderMap::with_capacity(fields.len().saturating_sub(4) + 6);
     let mut regular = false;
     for (name, value) in fields {
         if let Some(pseudo) = name.strip_prefix(b":") {
