@@ -92,11 +92,19 @@ endpoints = [{{ address = "{}" }}]
     )
 }
 
-/// Starts a GET to `/slow` in the background, returning (status, body) or the error.
-fn spawn_request(gw: &Gateway) -> tokio::task::JoinHandle<Result<(u16, Bytes), String>> {
+/// Starts a GET to `/slow` in the background (HTTP/1.1, or h2c with
+/// `http2`), returning (status, body) or the error.
+fn spawn_request(
+    gw: &Gateway,
+    http2: bool,
+) -> tokio::task::JoinHandle<Result<(u16, Bytes), String>> {
     let url = gw.url("public", "/slow");
     tokio::spawn(async move {
-        let client = common::client::h1();
+        let client = if http2 {
+            common::client::h2()
+        } else {
+            common::client::h1()
+        };
         let req = Request::get(url).body(Full::new(Bytes::new())).unwrap();
         let resp = client.request(req).await.map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
@@ -157,14 +165,14 @@ fn assert_clean_exit(gw: &Gateway, status: Option<ExitStatus>) {
 
 // === tests ===
 
-async fn in_flight_request_completes(signal: i32) {
+async fn in_flight_request_completes(signal: i32, http2: bool) {
     let (open, gate) = watch::channel(false);
     let (up, mut received) = gated_upstream(Some(gate)).await;
     let mut gw = Gateway::start(&config(&up, "10s", ""));
     let (public, admin) = (gw.addr("public"), gw.addr("admin"));
     assert_eq!(ready_status(admin).await, Some(200));
 
-    let request = spawn_request(&gw);
+    let request = spawn_request(&gw, http2);
     wait_received(&mut received).await;
     gw.signal(signal);
 
@@ -207,19 +215,24 @@ async fn in_flight_request_completes(signal: i32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_request_then_exits_0() {
-    in_flight_request_completes(libc::SIGTERM).await;
+    in_flight_request_completes(libc::SIGTERM, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_an_in_flight_h2c_stream_then_exits_0() {
+    in_flight_request_completes(libc::SIGTERM, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_drains_in_flight_request_then_exits_0() {
-    in_flight_request_completes(libc::SIGINT).await;
+    in_flight_request_completes(libc::SIGINT, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_timeout_bounds_a_request_that_never_ends() {
     let (up, mut received) = gated_upstream(None).await;
     let mut gw = Gateway::start(&config(&up, "500ms", ""));
-    let request = spawn_request(&gw);
+    let request = spawn_request(&gw, false);
     wait_received(&mut received).await;
     let signalled = Instant::now();
     gw.signal(libc::SIGTERM);
