@@ -7,9 +7,8 @@
 //! belongs in the pure crates.
 //!
 //! A request's path: [`server`] accepts and picks HTTP/1.1 or h2c;
-//! HTTP/1.1 is served by our own `h1_server` (which enforces the header-read
-//! and idle timeouts itself), h2c by hyper behind `timed_io`; `service` runs
-//! the phase pipeline, `pool` picks an upstream connection, `h1_client` speaks
+//! HTTP/1.1 is served by our own `h1_server` and h2c by our own `h2_server`
+//! (each enforcing its own timeouts); `service` runs the phase pipeline, `pool` picks an upstream connection, `h1_client` speaks
 //! HTTP/1.1 to it from the request's own task (h2 upstreams use hyper's
 //! client), and `body` streams both ways.
 #![warn(missing_docs)]
