@@ -11,48 +11,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::Gateway;
-use common::upstream::{self, Proto, Upstream};
+use common::upstream::Upstream;
 use serde_json::Value;
 
-fn config(echo: &Upstream, body: &Upstream, limits: &str) -> String {
-    format!(
-        r#"
-[[listeners]]
-name = "public"
-address = "127.0.0.1:0"
-limits = {{ {limits} }}
-
-[[routes]]
-listener = "public"
-match = {{ path_prefix = "/direct" }}
-direct_response = {{ status = 200, body = "direct" }}
-
-[[routes]]
-listener = "public"
-match = {{ path_prefix = "/upload" }}
-cluster = "body"
-
-[[routes]]
-listener = "public"
-cluster = "echo"
-
-[[clusters]]
-name = "echo"
-endpoints = [{{ address = "{}" }}]
-
-[[clusters]]
-name = "body"
-endpoints = [{{ address = "{}" }}]
-"#,
-        echo.addr, body.addr
-    )
-}
-
 async fn start(limits: &str) -> (Gateway, Upstream, Upstream) {
-    let echo = upstream::echo("one").await;
-    let body = upstream::body_echo(Proto::H1).await;
-    let gw = Gateway::start(&config(&echo, &body, limits));
-    (gw, echo, body)
+    let t = common::protocol::start(limits).await;
+    (t.gw, t.echo, t.body)
 }
 
 /// Runs one scenario of `h2_client.py` and returns its JSON report.

@@ -12,46 +12,11 @@ use tokio::io::AsyncReadExt as _;
 
 use common::Gateway;
 use common::raw::{End, Raw, assert_error, find};
-use common::upstream::{self, Proto, Upstream};
-
-fn config(echo: &Upstream, body_echo: &Upstream) -> String {
-    format!(
-        r#"
-[[listeners]]
-name = "public"
-address = "127.0.0.1:0"
-
-[[routes]]
-listener = "public"
-match = {{ path_prefix = "/direct" }}
-direct_response = {{ status = 200, body = "direct" }}
-
-[[routes]]
-listener = "public"
-match = {{ path_prefix = "/upload" }}
-cluster = "body"
-
-[[routes]]
-listener = "public"
-cluster = "echo"
-
-[[clusters]]
-name = "echo"
-endpoints = [{{ address = "{}" }}]
-
-[[clusters]]
-name = "body"
-endpoints = [{{ address = "{}" }}]
-"#,
-        echo.addr, body_echo.addr
-    )
-}
+use common::upstream::Upstream;
 
 async fn start() -> (Gateway, Upstream, Upstream) {
-    let echo = upstream::echo("one").await;
-    let body = upstream::body_echo(Proto::H1).await;
-    let gw = Gateway::start(&config(&echo, &body));
-    (gw, echo, body)
+    let t = common::protocol::start("").await;
+    (t.gw, t.echo, t.body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

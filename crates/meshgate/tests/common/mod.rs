@@ -10,6 +10,7 @@ pub mod bodies;
 pub mod client;
 pub mod limits;
 pub mod metrics;
+pub mod protocol;
 pub mod raw;
 pub mod routes;
 pub mod upstream;
