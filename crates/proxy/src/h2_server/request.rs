@@ -27,6 +27,7 @@ pub(crate) fn build(fields: Vec<(Bytes, Bytes)>) -> Result<Head, &'static str> {
     // X-Forwarded-*, x-request-id); the four pseudo-headers need none.
     let mut headers = HeaderMap::with_capacity(fields.len().saturating_sub(4) + 6);
     let mut regular = false;
+    let mut cookie = Vec::new();
     for (name, value) in fields {
         if let Some(pseudo) = name.strip_prefix(b":") {
             if regular {
@@ -63,8 +64,20 @@ pub(crate) fn build(fields: Vec<(Bytes, Bytes)>) -> Result<Head, &'static str> {
         if name == header::TE && !value.eq_ignore_ascii_case(b"trailers") {
             return Err("te other than trailers");
         }
+        if name == header::COOKIE {
+            // RFC 9113 §8.2.3: crumbs are joined with "; " for HTTP/1.1.
+            if !cookie.is_empty() {
+                cookie.extend_from_slice(b"; ");
+            }
+            cookie.extend_from_slice(&value);
+            continue;
+        }
         let value = HeaderValue::from_maybe_shared(value).map_err(|_| "invalid field value")?;
         headers.append(name, value);
+    }
+    if !cookie.is_empty() {
+        let value = HeaderValue::from_bytes(&cookie).map_err(|_| "invalid cookie")?;
+        headers.insert(header::COOKIE, value);
     }
     let method = method.ok_or("missing :method")?;
     let method = Method::from_bytes(&method).map_err(|_| "invalid :method")?;
@@ -185,6 +198,21 @@ mod tests {
             ("te", "trailers"),
         ]));
         assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn cookie_crumbs_are_joined_for_http1() {
+        let head = build(fields(&[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":path", "/"),
+            ("cookie", "a=1"),
+            ("x-other", "x"),
+            ("cookie", "b=2"),
+        ]))
+        .unwrap();
+        assert_eq!(head.parts.headers.get_all("cookie").iter().count(), 1);
+        assert_eq!(head.parts.headers["cookie"], "a=1; b=2");
     }
 
     #[test]
