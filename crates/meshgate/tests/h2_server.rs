@@ -147,3 +147,14 @@ async fn a_bad_preface_gets_goaway_and_a_close() {
     assert!(hex.contains("000008070000000000"), "no GOAWAY in {hex}");
     assert!(hex.ends_with("00000001"), "not PROTOCOL_ERROR: {hex}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rapid_reset_flood_ends_the_connection() {
+    let (gw, _echo, _body) = start(r#"max_header_bytes = "64KiB""#).await;
+    let r = scenario("rapid_reset", gw.addr("public")).await;
+    // GOAWAY with ENHANCE_YOUR_CALM (0xb).
+    assert_eq!(r["events"], serde_json::json!(["goaway:11"]), "{r}");
+    // The gateway itself is fine.
+    let resp = common::client::get(gw.addr("public"), "/direct", &[]).await;
+    assert_eq!(resp.status, 200);
+}

@@ -45,6 +45,10 @@ const STREAM_WINDOW: u32 = 1 << 20;
 /// Our connection receive window.
 const CONN_WINDOW: u32 = 8 << 20;
 const MAX_STREAMS: usize = 256;
+/// Client resets tolerated before they must stay under half the streams
+/// that completed: a reset costs us a pipeline start, and a flood of them
+/// (CVE-2023-44487, "rapid reset") must end the connection.
+const RESET_BUDGET: u64 = 1000;
 const READ_CHUNK: usize = 16 * 1024;
 /// Stop producing frames while this much waits to be written.
 const WRITE_HIGH: usize = 256 * 1024;
@@ -152,6 +156,9 @@ struct Conn {
     goaway: bool,
     /// The client said GOAWAY: it opens no new streams.
     peer_goaway: bool,
+    /// Streams the client reset, and streams that completed.
+    resets: u64,
+    completed: u64,
     idle_since: Instant,
 }
 
@@ -245,6 +252,8 @@ impl Conn {
             read_closed: false,
             goaway: false,
             peer_goaway: false,
+            resets: 0,
+            completed: 0,
             idle_since: accepted,
         }
     }
@@ -364,6 +373,7 @@ impl Conn {
         match &s.recv {
             None => {
                 self.streams.remove(&id);
+                self.completed += 1;
             }
             // The response is complete and nobody reads the rest of the
             // upload: stop it (RFC 9113 §8.1).

@@ -181,6 +181,19 @@ def main():
         c.flush()
         sid = c.request("/direct")
         result["after"] = summary(c.wait(sid))
+    elif scenario == "rapid_reset":
+        # Open and reset streams as fast as possible (CVE-2023-44487).
+        c = Client(host, port)
+        for _ in range(1500):
+            sid = c.conn.get_next_available_stream_id()
+            c.conn.send_headers(sid, [(":method", "GET"), (":scheme", "http"), (":authority", "test"), (":path", "/proxied")])
+            c.conn.reset_stream(sid)
+            try:
+                c.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        c.wait_close()
+        result["events"] = [e for e in c.events if e.startswith("goaway")]
     elif scenario == "bad_preface":
         s = socket.create_connection((host, port), timeout=TIMEOUT)
         s.sendall(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n")

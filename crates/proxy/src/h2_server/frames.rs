@@ -10,8 +10,8 @@ use meshgate_h2::hpack;
 
 use super::recv::{H2Body, Shared};
 use super::{
-    CONN_WINDOW, Conn, Fatal, MAX_STREAMS, STREAM_WINDOW, Sending, Stream, local_error, request,
-    split, stream_future,
+    CONN_WINDOW, Conn, Fatal, MAX_STREAMS, RESET_BUDGET, STREAM_WINDOW, Sending, Stream,
+    local_error, request, split, stream_future,
 };
 use crate::body::ClientBody;
 
@@ -132,6 +132,10 @@ impl Conn {
                     }
                     if let Some(r) = s.recv {
                         r.finish(Some("client reset the stream"));
+                    }
+                    self.resets += 1;
+                    if self.resets > RESET_BUDGET && self.resets > self.completed / 2 {
+                        return Err(Fatal(Reason::EnhanceYourCalm, "too many stream resets"));
                     }
                 }
             }
