@@ -9,7 +9,9 @@
 //!
 //! Connection errors end with GOAWAY, stream errors with RST_STREAM. With no
 //! stream open for `idle_timeout` the connection says GOAWAY and closes; a
-//! drain says GOAWAY, finishes the open streams and closes.
+//! drain says GOAWAY, finishes the open streams and closes. Floods are
+//! bounded: 256 concurrent streams, header blocks capped by the listener's
+//! `max_header_bytes`, and a budget of client resets (rapid reset).
 
 mod frames;
 mod recv;
