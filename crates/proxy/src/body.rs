@@ -1,6 +1,6 @@
 //! Body types of the data path. Both stream frame by frame: nothing here
 //! buffers a whole body, so memory per request stays bounded whatever the
-//! body size, and backpressure flows through hyper's own polling.
+//! body size, and backpressure flows from whoever polls them.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};

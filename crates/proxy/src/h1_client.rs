@@ -242,9 +242,9 @@ async fn read_head<R: tokio::io::AsyncRead + Unpin>(
 /// length is known, else re-chunked until the body ends.
 ///
 /// With a known length the writer stops at the last byte instead of waiting
-/// for end-of-stream: after an early response hyper's server may not report
-/// the end until the client connection closes, and the finished body must
-/// not keep that connection "busy".
+/// for end-of-stream: after an early response the client's body may not
+/// report its end until more bytes (or the close) arrive, and the finished
+/// upload must not hold the upstream connection.
 async fn write_body(
     wr: &mut tokio::net::tcp::OwnedWriteHalf,
     mut body: RequestBody,
@@ -267,7 +267,7 @@ async fn write_body(
             continue;
         }
         if !chunked {
-            // hyper's server enforces the declared length, so more cannot
+            // Our servers enforce the declared length, so more cannot
             // arrive; guard anyway rather than corrupt the upstream framing.
             left = left.checked_sub(data.len() as u64).ok_or_else(|| {
                 Error::downstream(

@@ -11,8 +11,8 @@
 //! Timeouts: `idle_timeout` between requests (quiet close), and
 //! `header_read_timeout` from the first byte of a head (from accept, for the
 //! first request) to its end, answered with `408`. Malformed heads get `400`,
-//! heads over the limits `431`, always followed by a close. h2c keeps
-//! hyper's server (`server.rs`).
+//! heads over the limits `431`, always followed by a close. h2c is served by
+//! `h2_server`.
 
 mod body;
 mod codec;
@@ -268,17 +268,20 @@ async fn write_response(
     let bodiless = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    // The upstream's length (already enforced by the upstream client) wins;
-    // then what the body knows; chunked for the rest, or close for HTTP/1.0.
-    let declared = crate::h1::content_length(&parts.headers).ok().flatten();
+    // The body knows its exact length when it has one (an upstream's
+    // declared length, enforced by its decoder, or our own bytes); chunked
+    // for the rest, or close for HTTP/1.0. Only a HEAD response, whose body
+    // is empty, needs the upstream's header.
     let delimit = if bodiless {
         Delimit::None
     } else if head_only {
         // The length a GET would have: the upstream's, or our own body's.
-        declared
+        crate::h1::content_length(&parts.headers)
+            .ok()
+            .flatten()
             .or_else(|| body.own_length())
             .map_or(Delimit::None, Delimit::Length)
-    } else if let Some(n) = declared.or_else(|| body.size_hint().exact()) {
+    } else if let Some(n) = body.size_hint().exact() {
         Delimit::Length(n)
     } else if body.is_end_stream() {
         Delimit::Length(0)

@@ -37,9 +37,8 @@ pub(crate) fn error(
     resp
 }
 
-/// A complete HTTP/1.1 error reply, with `connection: close`, for the rare
-/// places that must write bytes to a socket without hyper (the 408 written
-/// when request headers never complete, before any request exists).
+/// A complete HTTP/1.1 error reply, with `connection: close`, for heads
+/// `h1_server` refuses before any request exists (400, 408, 431).
 pub(crate) fn raw_error(kind: ErrorKind) -> Vec<u8> {
     let status = StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = format!(

@@ -251,7 +251,7 @@ impl Conn {
         let recv = if too_large && !end_stream {
             // Its body has no reader: the credit comes straight back.
             let shared = Shared::new(id, self.signal.clone());
-            drop(H2Body::new(shared.clone(), None));
+            shared.abandon();
             Some(shared)
         } else {
             body

@@ -114,6 +114,11 @@ impl Shared {
         }
     }
 
+    /// Marks the body as having no reader: its data is credit at once.
+    pub(crate) fn abandon(&self) {
+        self.lock().dropped = true;
+    }
+
     /// Whether the reader is gone.
     pub(crate) fn dropped(&self) -> bool {
         self.lock().dropped
