@@ -131,7 +131,10 @@ pub(crate) async fn send(
     if body_empty {
         let Conn { mut io, mut buf } = conn;
         return match read_head(&mut io, &mut buf, &method).await {
-            Ok(head) => Ok(respond(head, Reader::Whole(io), buf, pool)),
+            Ok(head) => {
+                crate::maps::give_back(parts.headers);
+                Ok(respond(head, Reader::Whole(io), buf, pool))
+            }
             // A pooled connection the upstream closed just as we used it:
             // nothing came back, and replaying an idempotent request is safe.
             Err(HeadError::Closed) if reused && idempotent(&method) => {
@@ -140,6 +143,7 @@ pub(crate) async fn send(
             Err(e) => Err(SendError::Failed(e.into_error())),
         };
     }
+    crate::maps::give_back(parts.headers);
     let Conn { io, mut buf } = conn;
     let (mut rd, mut wr) = io.into_split();
     let mut writer = tokio::spawn(async move {

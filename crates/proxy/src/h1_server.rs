@@ -305,6 +305,7 @@ async fn write_response(
         &date::now(),
         out,
     );
+    crate::maps::give_back(parts.headers);
     if bodiless || head_only {
         drop(body);
         return flush(wr, out, None).await.map(|()| keep_alive);

@@ -137,6 +137,10 @@ struct Conn {
     rbuf: BytesMut,
     wbuf: Vec<u8>,
     decoder: hpack::Decoder,
+    /// Scratch space reused per header block: decoded fields in, encoded
+    /// response fields out.
+    fields: Vec<(Bytes, Bytes)>,
+    block: Vec<u8>,
     streams: IdMap<Stream>,
     futures: FuturesUnordered<StreamFuture>,
     signal: Arc<recv::Signal>,
@@ -208,6 +212,7 @@ pub(crate) async fn serve(
         Poll::Pending
     })
     .await;
+    conn.close().await;
 }
 
 impl Conn {
@@ -236,6 +241,8 @@ impl Conn {
             rbuf,
             wbuf,
             decoder: hpack::Decoder::new(4096),
+            fields: Vec::with_capacity(16),
+            block: Vec::with_capacity(256),
             streams: IdMap::default(),
             futures: FuturesUnordered::new(),
             signal: Arc::new(recv::Signal::default()),

@@ -6,7 +6,10 @@
 //! an `x-request-id` when the client sent none. `Host` is kept unless the
 //! route rewrites it.
 
+use std::cell::RefCell;
 use std::net::IpAddr;
+
+use bytes::BytesMut;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use meshgate_core::{FastRng, Rng};
@@ -156,8 +159,28 @@ fn new_request_id(rng: &mut FastRng) -> HeaderValue {
         out[pos + 1] = HEX[usize::from(b & 0xf)];
         pos += 2;
     }
+    // Ids are cut from a shared per-thread block: an id is both sent
+    // upstream and kept for error bodies, and cloning a value that owns its
+    // own allocation would allocate again to share it.
+    let bytes = ID_BLOCK.with(|block| {
+        let Ok(mut block) = block.try_borrow_mut() else {
+            return bytes::Bytes::copy_from_slice(&out);
+        };
+        if block.capacity() - block.len() < out.len() {
+            *block = BytesMut::with_capacity(out.len() * IDS_PER_BLOCK);
+        }
+        block.extend_from_slice(&out);
+        block.split().freeze()
+    });
     // Hex digits and dashes are always a valid header value.
-    HeaderValue::from_bytes(&out).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+    HeaderValue::from_maybe_shared(bytes).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+/// Request ids per shared allocation.
+const IDS_PER_BLOCK: usize = 64;
+
+thread_local! {
+    static ID_BLOCK: RefCell<BytesMut> = RefCell::new(BytesMut::new());
 }
 
 #[cfg(test)]
@@ -243,5 +266,10 @@ mod tests {
         assert_eq!(h[&X_REQUEST_ID], id);
         let again = ensure_request_id(&mut h, &mut rng);
         assert_eq!(again, id, "an existing id is kept");
+        // Ids cut from one block stay distinct, across a block boundary too.
+        let ids: std::collections::HashSet<_> = (0..3 * IDS_PER_BLOCK)
+            .map(|_| new_request_id(&mut rng))
+            .collect();
+        assert_eq!(ids.len(), 3 * IDS_PER_BLOCK);
     }
 }

@@ -21,6 +21,7 @@ mod h1_client;
 mod h1_server;
 mod h2_server;
 mod headers;
+mod maps;
 mod pool;
 mod request;
 mod respond;

@@ -103,7 +103,7 @@ pub(crate) fn header_map(
     spans: &[Span],
     spare: usize,
 ) -> Result<(HeaderMap, Seen), HeadError> {
-    let mut map = HeaderMap::with_capacity(spans.len() + spare);
+    let mut map = crate::maps::take(spans.len() + spare);
     let mut seen = Seen::default();
     let range = |(start, len): (u32, u32)| {
         let start = start as usize;

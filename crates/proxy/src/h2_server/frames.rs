@@ -180,7 +180,8 @@ impl Conn {
 
     fn on_headers(&mut self, id: u32, block: &[u8], end_stream: bool) -> Result<(), Fatal> {
         // Always decode: the HPACK table must stay in step with the client's.
-        let mut fields = Vec::with_capacity(16);
+        let fields = &mut self.fields;
+        fields.clear();
         let too_large = match self
             .decoder
             .decode(block, self.max_list, |n, v| fields.push((n, v)))
@@ -220,7 +221,7 @@ impl Conn {
             );
             (fut, abort, false, None, None)
         } else {
-            let head = match request::build(fields) {
+            let head = match request::build(&mut self.fields) {
                 Ok(head) => head,
                 Err(why) => {
                     tracing::debug!(stream = id, why, "malformed h2 request");

@@ -6,7 +6,7 @@
 //! `trailers`.
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Method, Uri, Version};
 
@@ -18,17 +18,18 @@ pub(crate) struct Head {
 }
 
 /// Builds the request head from `fields`, in the order they were decoded.
-pub(crate) fn build(fields: Vec<(Bytes, Bytes)>) -> Result<Head, &'static str> {
+/// `fields` is left empty for reuse.
+pub(crate) fn build(fields: &mut Vec<(Bytes, Bytes)>) -> Result<Head, &'static str> {
     let mut method = None;
     let mut scheme = None;
     let mut authority = None;
     let mut path = None;
     // Room for the regular fields and what the pipeline adds (Host,
     // X-Forwarded-*, x-request-id); the four pseudo-headers need none.
-    let mut headers = HeaderMap::with_capacity(fields.len().saturating_sub(4) + 6);
+    let mut headers = crate::maps::take(fields.len().saturating_sub(4) + 6);
     let mut regular = false;
     let mut cookie = Vec::new();
-    for (name, value) in fields {
+    for (name, value) in fields.drain(..) {
         if let Some(pseudo) = name.strip_prefix(b":") {
             if regular {
                 return Err("pseudo-header after a regular field");
@@ -81,10 +82,10 @@ pub(crate) fn build(fields: Vec<(Bytes, Bytes)>) -> Result<Head, &'static str> {
     }
     let method = method.ok_or("missing :method")?;
     let method = Method::from_bytes(&method).map_err(|_| "invalid :method")?;
-    let authority = authority
-        .map(|a| Authority::from_maybe_shared(a).map_err(|_| "invalid :authority"))
-        .transpose()?;
     let uri = if method == Method::CONNECT {
+        let authority = authority
+            .map(|a| Authority::from_maybe_shared(a).map_err(|_| "invalid :authority"))
+            .transpose()?;
         // Authority form; the pipeline answers 501 for tunnels it cannot carry.
         if scheme.is_some() || path.is_some() {
             return Err(":scheme or :path on CONNECT");
@@ -98,16 +99,22 @@ pub(crate) fn build(fields: Vec<(Bytes, Bytes)>) -> Result<Head, &'static str> {
         if path.is_empty() {
             return Err("empty :path");
         }
+        Scheme::try_from(&scheme[..]).map_err(|_| "invalid :scheme")?;
+        if let Some(a) = authority {
+            // RFC 9113 §8.3.1: :authority, when present, is the host, and a
+            // Host field is ignored. It becomes the Host header (what an
+            // HTTP/1.1 upstream needs anyway), so the pipeline reads the
+            // host from one place for both protocols.
+            Authority::from_maybe_shared(a.clone()).map_err(|_| "invalid :authority")?;
+            // Userinfo is never part of the host a client addresses.
+            let at = a.iter().rposition(|&b| b == b'@').map_or(0, |i| i + 1);
+            let host =
+                HeaderValue::from_maybe_shared(a.slice(at..)).map_err(|_| "invalid :authority")?;
+            headers.insert(header::HOST, host);
+        }
         let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(Scheme::try_from(&scheme[..]).map_err(|_| "invalid :scheme")?);
-        parts.authority = authority;
         parts.path_and_query =
             Some(PathAndQuery::from_maybe_shared(path).map_err(|_| "invalid :path")?);
-        if parts.authority.is_none() {
-            // http::Uri needs an authority with a scheme; requests without
-            // :authority carry Host instead, which the pipeline reads.
-            parts.scheme = None;
-        }
         Uri::from_parts(parts).map_err(|_| "invalid request target")?
     };
     let content_length =
@@ -140,8 +147,8 @@ mod tests {
     }
 
     #[test]
-    fn a_get_becomes_an_absolute_uri_with_headers() {
-        let head = build(fields(&[
+    fn a_get_carries_its_authority_as_host() {
+        let head = build(&mut fields(&[
             (":method", "GET"),
             (":scheme", "http"),
             (":authority", "example.com:8080"),
@@ -151,7 +158,8 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(head.parts.method, Method::GET);
-        assert_eq!(head.parts.uri, "http://example.com:8080/a?b=1");
+        assert_eq!(head.parts.uri, "/a?b=1");
+        assert_eq!(head.parts.headers["host"], "example.com:8080");
         assert_eq!(head.parts.version, Version::HTTP_2);
         assert_eq!(head.parts.headers["accept"], "*/*");
         assert_eq!(head.content_length, Some(0));
@@ -189,9 +197,9 @@ mod tests {
             cases.push(c);
         }
         for c in cases {
-            assert!(build(fields(&c)).is_err(), "{c:?}");
+            assert!(build(&mut fields(&c)).is_err(), "{c:?}");
         }
-        let ok = build(fields(&[
+        let ok = build(&mut fields(&[
             (":method", "POST"),
             (":scheme", "http"),
             (":path", "/"),
@@ -202,7 +210,7 @@ mod tests {
 
     #[test]
     fn cookie_crumbs_are_joined_for_http1() {
-        let head = build(fields(&[
+        let head = build(&mut fields(&[
             (":method", "GET"),
             (":scheme", "http"),
             (":path", "/"),
@@ -217,10 +225,14 @@ mod tests {
 
     #[test]
     fn connect_uses_the_authority_form() {
-        let head = build(fields(&[(":method", "CONNECT"), (":authority", "db:5432")])).unwrap();
+        let head = build(&mut fields(&[
+            (":method", "CONNECT"),
+            (":authority", "db:5432"),
+        ]))
+        .unwrap();
         assert_eq!(head.parts.uri.authority().unwrap(), "db:5432");
         assert!(
-            build(fields(&[
+            build(&mut fields(&[
                 (":method", "CONNECT"),
                 (":authority", "x:1"),
                 (":path", "/")

@@ -3,6 +3,7 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName};
@@ -10,6 +11,7 @@ use http::{Response, StatusCode};
 use http_body::Body as _;
 use meshgate_h2::frame::{self, Reason};
 use meshgate_h2::hpack::Encoder;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::{Conn, Sending, WRITE_HIGH};
 use crate::body::ResponseBody;
@@ -44,16 +46,18 @@ impl Conn {
         };
         s.abort = None;
         let (parts, body) = resp.into_parts();
-        let mut block = Vec::with_capacity(256);
-        Encoder::status(parts.status.as_u16(), &mut block);
-        if !encode_fields(&parts.headers, &mut block) {
-            Encoder::field(b"date", &crate::date::now(), &mut block);
+        let block = &mut self.block;
+        block.clear();
+        Encoder::status(parts.status.as_u16(), block);
+        if !encode_fields(&parts.headers, block) {
+            Encoder::field(b"date", &crate::date::now(), block);
         }
+        crate::maps::give_back(parts.headers);
         let bodiless = parts.status == StatusCode::NO_CONTENT
             || parts.status == StatusCode::NOT_MODIFIED
             || s.head;
         let end = bodiless || body.is_end_stream();
-        frame::headers(id, &block, end, self.peer_max_frame, &mut self.wbuf);
+        frame::headers(id, &self.block, end, self.peer_max_frame, &mut self.wbuf);
         if end {
             s.send = Sending::Done;
             self.maybe_close(id);
@@ -161,5 +165,40 @@ impl Conn {
             self.reset(id, Reason::InternalError);
         }
         progress
+    }
+}
+
+/// How long a connection that said GOAWAY waits for its last bytes to leave
+/// and for the client to stop sending, and how much it reads meanwhile.
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 256 * 1024;
+
+impl Conn {
+    /// Ends the connection. After our GOAWAY, closing at once with client
+    /// bytes unread would make the kernel answer with RST, which can destroy
+    /// the GOAWAY before the client reads it: so the rest of the write
+    /// buffer goes out, the write side is shut, and reads are drained
+    /// (bounded in time and bytes) until the client closes too.
+    pub(super) async fn close(mut self) {
+        // Stream futures still running are abandoned with the connection.
+        drop(std::mem::take(&mut self.futures));
+        if !self.goaway || self.read_closed {
+            return;
+        }
+        let Self { mut io, wbuf, .. } = self;
+        let _ = tokio::time::timeout(LINGER, async {
+            if io.write_all(&wbuf).await.is_err() || io.shutdown().await.is_err() {
+                return;
+            }
+            let mut scratch = [0u8; 4096];
+            let mut left = LINGER_BYTES;
+            while let Ok(n @ 1..) = io.read(&mut scratch).await {
+                left = left.saturating_sub(n);
+                if left == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 }
