@@ -63,6 +63,7 @@ mod leaf;
 mod locate;
 mod path;
 mod raw;
+pub mod resilience;
 mod size;
 mod suggest;
 mod template;
@@ -73,6 +74,7 @@ mod validate;
 use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use resilience::*;
 pub use types::*;
 
 use crate::raw::RawConfig;

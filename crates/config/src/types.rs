@@ -14,6 +14,8 @@ use bytes::Bytes;
 use http::{HeaderName, Method, StatusCode};
 use regex::Regex;
 
+use crate::resilience::{OutlierDetection, RetryBudget, RetryPolicy};
+
 /// A whole validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -206,6 +208,8 @@ pub struct ProxyAction {
     pub host_rewrite: Option<String>,
     /// Where the consistent-hash key comes from, for `ring_hash` and `maglev`.
     pub hash_key: Option<HashKey>,
+    /// When failed attempts are retried.
+    pub retry: RetryPolicy,
 }
 
 /// The source of a consistent-hash key.
@@ -258,6 +262,13 @@ pub struct Cluster {
     pub connect_timeout: Duration,
     /// Upstream connection-pool settings.
     pub pool: PoolSettings,
+    /// Passive health: when endpoints are ejected from balancing.
+    pub outlier_detection: OutlierDetection,
+    /// How many retries the cluster's routes may add, together.
+    pub retry_budget: RetryBudget,
+    /// When fewer than this percentage of endpoints are available (not
+    /// ejected), balance across all of them anyway (Envoy's panic mode).
+    pub panic_threshold: u8,
 }
 
 /// A load-balancing policy.

@@ -200,6 +200,7 @@ fn proxy_config(
                 prefix_rewrite: None,
                 host_rewrite: None,
                 hash_key: None,
+                retry: meshgate_config::RetryPolicy::default(),
             }),
         }],
         clusters: vec![Cluster {
@@ -215,6 +216,9 @@ fn proxy_config(
                 .collect(),
             connect_timeout: Duration::from_secs(5),
             pool: PoolSettings::default(),
+            outlier_detection: meshgate_config::OutlierDetection::default(),
+            retry_budget: meshgate_config::RetryBudget::default(),
+            panic_threshold: 50,
         }],
     }
 }

@@ -47,6 +47,9 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> 
         endpoints: endpoints?,
         connect_timeout: connect_timeout?.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
         pool: pool?,
+        outlier_detection: crate::OutlierDetection::default(),
+        retry_budget: crate::RetryBudget::default(),
+        panic_threshold: 50,
     })
 }
 

@@ -175,6 +175,7 @@ fn proxy(
         prefix_rewrite: prefix_rewrite?,
         host_rewrite: host_rewrite?,
         hash_key: hash_key?,
+        retry: crate::RetryPolicy::default(),
     })
 }
 

@@ -1,0 +1,162 @@
+//! Typed resilience settings: a route's retry policy, a cluster's outlier
+//! detection, retry budget and panic threshold.
+//!
+//! The defaults are Envoy's where Envoy has one, and Linkerd's for the
+//! retry budget (Envoy has none by default); `docs/resilience.md` compares
+//! them. The pure decision logic lives in `meshgate-resilience`.
+
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// A route's `retry` table: when and how often a failed attempt is retried.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Which failures are retried.
+    pub retry_on: RetryOn,
+    /// Retries after the first attempt (so `num_retries + 1` attempts at most).
+    pub num_retries: u32,
+    /// Each attempt's own limit on waiting for response headers; `None`:
+    /// only the route's `timeout`, which bounds all attempts together.
+    pub per_try_timeout: Option<Duration>,
+    /// Status codes retried when `retry_on` has `retriable-status-codes`.
+    pub retriable_status_codes: Vec<StatusCode>,
+    /// The first retry waits up to this long (full jitter); each further
+    /// retry doubles the window, up to `backoff_max`.
+    pub backoff_base: Duration,
+    /// The largest backoff window.
+    pub backoff_max: Duration,
+    /// An upstream's `Retry-After` is honoured up to this long.
+    pub retry_after_cap: Duration,
+    /// Whether methods that are not idempotent (POST, PATCH) may be retried
+    /// after they may have reached the upstream. A connect failure is
+    /// always retryable: the request never left.
+    pub retry_non_idempotent: bool,
+}
+
+/// The failures a [`RetryPolicy`] retries (Envoy's `retry_on` names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetryOn {
+    /// `connect-failure`: the connection could not be made (refused,
+    /// unreachable, connect timeout).
+    pub connect_failure: bool,
+    /// `reset`: the connection broke before a response head arrived.
+    pub reset: bool,
+    /// `gateway-error`: a 502, 503 or 504 from the upstream, or a connect
+    /// failure, reset or per-try timeout.
+    pub gateway_error: bool,
+    /// `5xx`: any 5xx from the upstream, and every gateway error.
+    pub server_error: bool,
+    /// `retriable-status-codes`: the statuses in
+    /// [`RetryPolicy::retriable_status_codes`].
+    pub retriable_status_codes: bool,
+}
+
+/// A cluster's `outlier_detection` table (passive health).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutlierDetection {
+    /// Consecutive 5xx responses that eject an endpoint (0: off).
+    pub consecutive_5xx: u32,
+    /// Consecutive gateway errors (connect failure, reset, timeout) that
+    /// eject an endpoint (0: off).
+    pub consecutive_gateway_errors: u32,
+    /// How often ejections are reviewed and success rates judged.
+    pub interval: Duration,
+    /// The first ejection's length; the n-th lasts n times as long.
+    pub base_ejection_time: Duration,
+    /// The longest ejection.
+    pub max_ejection_time: Duration,
+    /// At most this share of the endpoints is ejected at once, in percent
+    /// (one endpoint always may be).
+    pub max_ejection_percent: u8,
+    /// Success-rate ejection; `None`: off.
+    pub success_rate: Option<SuccessRateDetection>,
+}
+
+/// Success-rate outlier settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SuccessRateDetection {
+    /// Endpoints that need enough requests before any is judged.
+    pub minimum_hosts: u32,
+    /// Requests an endpoint needs in an interval to be judged.
+    pub request_volume: u32,
+    /// Ejected below `mean − stdev_factor × stdev` of the success rates.
+    pub stdev_factor: f64,
+}
+
+/// A cluster's `retry_budget` table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryBudget {
+    /// Retries allowed as a share of requests, e.g. 0.2.
+    pub ratio: f64,
+    /// Retries allowed per second however little traffic there is.
+    pub min_retries_per_second: u32,
+    /// How far back requests and retries are counted.
+    pub window: Duration,
+}
+
+// === impl RetryPolicy ===
+
+impl Default for RetryPolicy {
+    /// Without a `retry` table, a route retries once, and only when the
+    /// connection could not be made: the request never left, so this is
+    /// safe for every method.
+    fn default() -> Self {
+        Self {
+            retry_on: RetryOn {
+                connect_failure: true,
+                ..RetryOn::default()
+            },
+            num_retries: 1,
+            per_try_timeout: None,
+            retriable_status_codes: Vec::new(),
+            backoff_base: Duration::from_millis(25),
+            backoff_max: Duration::from_millis(250),
+            retry_after_cap: Duration::from_secs(1),
+            retry_non_idempotent: false,
+        }
+    }
+}
+
+// === impl OutlierDetection ===
+
+impl Default for OutlierDetection {
+    /// Without an `outlier_detection` table, five consecutive gateway
+    /// errors eject an endpoint; 5xx and success-rate ejection are off
+    /// (an application's own 5xx are not always the endpoint's fault).
+    fn default() -> Self {
+        Self {
+            consecutive_5xx: 0,
+            consecutive_gateway_errors: 5,
+            interval: Duration::from_secs(10),
+            base_ejection_time: Duration::from_secs(30),
+            max_ejection_time: Duration::from_secs(300),
+            max_ejection_percent: 10,
+            success_rate: None,
+        }
+    }
+}
+
+impl Default for SuccessRateDetection {
+    fn default() -> Self {
+        Self {
+            minimum_hosts: 5,
+            request_volume: 100,
+            stdev_factor: 1.9,
+        }
+    }
+}
+
+// === impl RetryBudget ===
+
+impl Default for RetryBudget {
+    /// Linkerd's default budget: retries add at most 20% to the load, plus
+    /// 10 per second, over a 10-second window.
+    fn default() -> Self {
+        Self {
+            ratio: 0.2,
+            min_retries_per_second: 10,
+            window: Duration::from_secs(10),
+        }
+    }
+}
