@@ -135,10 +135,10 @@ impl Outliers {
         None
     }
 
-    /// The periodic review (every `interval`): returns endpoints whose
-    /// ejection ended, then success-rate ejections, and starts a new
-    /// counting interval.
-    pub fn tick(&mut self, now: Instant) -> Vec<Event> {
+    /// Returns endpoints whose ejection has ended. Cheap: the driver may
+    /// call it more often than `interval` (Envoy reviews only at each
+    /// interval, so an ejection there can last up to one interval longer).
+    pub fn release(&mut self, now: Instant) -> Vec<Event> {
         let mut events = Vec::new();
         for (i, h) in self.hosts.iter_mut().enumerate() {
             if h.ejected_until.is_some_and(|until| until <= now) {
@@ -148,6 +148,19 @@ impl Outliers {
                 events.push(Event::Returned { host: i });
             }
         }
+        events
+    }
+
+    /// The settings this state was built with.
+    pub fn config(&self) -> &OutlierConfig {
+        &self.config
+    }
+
+    /// The periodic review (every `interval`): returns endpoints whose
+    /// ejection ended, then success-rate ejections, and starts a new
+    /// counting interval.
+    pub fn tick(&mut self, now: Instant) -> Vec<Event> {
+        let mut events = self.release(now);
         if let Some(rule) = self.config.success_rate {
             for host in self.success_rate_outliers(rule) {
                 if let Some(e) = self.eject(host, now) {
