@@ -125,7 +125,7 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                state.evict_idle_upstreams();
+                state.housekeeping();
             }
         })
     };

@@ -13,7 +13,9 @@
 //! client), and `body` streams both ways.
 #![warn(missing_docs)]
 
+mod attempts;
 mod body;
+mod cluster;
 mod date;
 mod deadline;
 mod h1;

@@ -54,6 +54,23 @@ pub(crate) enum UpstreamBody {
     H2(Incoming),
 }
 
+/// A failed send. `unsent` holds the request when it never reached the
+/// upstream (no connection could be made), so it can be retried as it is,
+/// body and all, whatever its method.
+pub(crate) struct Failed {
+    pub(crate) error: Error,
+    pub(crate) unsent: Option<Request<RequestBody>>,
+}
+
+impl From<Error> for Failed {
+    fn from(error: Error) -> Self {
+        Self {
+            error,
+            unsent: None,
+        }
+    }
+}
+
 struct Idle {
     conn: Conn,
     since: Instant,
@@ -89,7 +106,7 @@ impl EndpointPool {
     pub(crate) async fn send(
         self: &Arc<Self>,
         req: Request<RequestBody>,
-    ) -> Result<Response<UpstreamBody>, Error> {
+    ) -> Result<Response<UpstreamBody>, Failed> {
         if self.config.http2 {
             // Boxed: keeps the h2 path's state out of every h1 request's future.
             return Box::pin(self.send_h2(req)).await;
@@ -103,20 +120,27 @@ impl EndpointPool {
                     return Ok(resp.map(UpstreamBody::H1));
                 }
                 Err(SendError::Retry(back)) => req = *back,
-                Err(SendError::Failed(e)) => return Err(e),
+                Err(SendError::Failed(e)) => return Err(e.into()),
             }
         }
         // Boxed: connecting is the cold path, and its state machine would
         // otherwise be copied with every request's future.
-        let conn = Conn::new(Box::pin(self.connect()).await?);
-        match h1_client::send(conn, req, false, self).await {
+        let stream = match Box::pin(self.connect()).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                return Err(Failed {
+                    error,
+                    unsent: Some(req),
+                });
+            }
+        };
+        match h1_client::send(Conn::new(stream), req, false, self).await {
             Ok(resp) => Ok(resp.map(UpstreamBody::H1)),
             // Retry is only offered for reused connections.
-            Err(SendError::Retry(_)) => Err(Error::upstream(
-                ErrorKind::UpstreamReset,
-                "new connection failed",
-            )),
-            Err(SendError::Failed(e)) => Err(e),
+            Err(SendError::Retry(_)) => {
+                Err(Error::upstream(ErrorKind::UpstreamReset, "new connection failed").into())
+            }
+            Err(SendError::Failed(e)) => Err(e.into()),
         }
     }
 
@@ -167,7 +191,7 @@ impl EndpointPool {
         Ok(stream)
     }
 
-    async fn send_h2(&self, req: Request<RequestBody>) -> Result<Response<UpstreamBody>, Error> {
+    async fn send_h2(&self, req: Request<RequestBody>) -> Result<Response<UpstreamBody>, Failed> {
         let mut req = req;
         // As for HTTP/1.1: a shared connection that died unnoticed hands the
         // unsent request back, and it is retried once on a fresh connection.
@@ -179,14 +203,22 @@ impl EndpointPool {
                 }
                 Err(mut e) => match e.take_message() {
                     Some(unsent) => req = unsent,
-                    None => return Err(classify_send(e.into_error())),
+                    None => return Err(classify_send(e.into_error()).into()),
                 },
             }
         }
-        let mut sender = self.shared_h2().await?;
+        let mut sender = match self.shared_h2().await {
+            Ok(sender) => sender,
+            Err(error) => {
+                return Err(Failed {
+                    error,
+                    unsent: Some(req),
+                });
+            }
+        };
         match sender.send_request(req).await {
             Ok(resp) => Ok(resp.map(UpstreamBody::H2)),
-            Err(e) => Err(classify_send(e)),
+            Err(e) => Err(classify_send(e).into()),
         }
     }
 

@@ -2,10 +2,13 @@
 //!
 //! 1. **request filter**: route the request; direct responses, redirects,
 //!    "no route" and request limits answer here, before any upstream work;
-//! 2. **upstream peer**: pick an endpoint of the route's cluster;
+//! 2. **upstream peer**: pick an available endpoint of the route's cluster;
 //! 3. **upstream request filter**: rewrite the head for the upstream
-//!    (hop-by-hop, forwarded headers, request id, rewrites);
-//! 4. **send**: through the endpoint's pool, bounded by the route timeout;
+//!    (hop-by-hop, forwarded headers, request id, rewrites); done once,
+//!    before the first pick, since retries reuse it;
+//! 4. **send**: through the endpoint's pool, bounded by the route timeout,
+//!    retried as the route's policy and the cluster's budget allow (phases
+//!    2 and 4 repeat per attempt, in [`crate::attempts`]);
 //! 5. **response filter**: strip hop-by-hop headers from the response;
 //! 6. **logging**: metrics by route, cluster and status class.
 //!
@@ -24,7 +27,8 @@ use meshgate_config::{ProxyAction, RouteAction};
 use meshgate_core::{Error, ErrorKind, FastRng};
 use meshgate_router::RequestView;
 
-use crate::body::{BodyFailure, ClientBody, Guards, RequestBody, ResponseBody};
+use crate::attempts;
+use crate::body::{ClientBody, Guards, ResponseBody};
 use crate::headers;
 use crate::request::{authority_of, hash_of, malformed, rewritten_path};
 use crate::respond;
@@ -44,7 +48,7 @@ fn seed() -> u64 {
         .finish()
 }
 
-fn with_rng<T>(f: impl FnOnce(&mut FastRng) -> T) -> T {
+pub(crate) fn with_rng<T>(f: impl FnOnce(&mut FastRng) -> T) -> T {
     RNG.with(|r| f(&mut r.borrow_mut()))
 }
 
@@ -178,27 +182,13 @@ impl ProxyService {
             return Err((Error::internal("cluster missing from state"), guards));
         };
 
-        // Phase 2: upstream peer.
         let hash = action
             .hash_key
             .as_ref()
             .and_then(|k| hash_of(k, &parts, self.client));
-        let Some(idx) = with_rng(|r| cluster.balancer.pick(hash, r)) else {
-            let err = Error::upstream(
-                ErrorKind::NoEndpoint,
-                format!("cluster {} has no endpoint", cluster.name),
-            );
-            return Err((err, guards));
-        };
-        let Some(endpoint) = cluster.endpoints.get(idx) else {
-            return Err((
-                Error::internal("balancer picked a missing endpoint"),
-                guards,
-            ));
-        };
-        guards.lb = Some(cluster.balancer.start_request_owned(idx));
 
-        // Phase 3: upstream request filter.
+        // Phase 3 (before the peer: it does not depend on the endpoint, and
+        // retries reuse it): upstream request filter.
         if let Err(err) = self.rewrite_head(action, prefix, &mut parts, cluster) {
             return Err((err, guards));
         }
@@ -208,25 +198,19 @@ impl ProxyService {
                 .headers
                 .insert(headers::X_REQUEST_ID.clone(), request_id.clone());
         }
-        let failure = Arc::new(BodyFailure::default());
-        let body = RequestBody::new(body, limits.max_body_bytes, failure.clone());
-        let req = Request::from_parts(parts, body);
 
-        // Phase 4: send, bounded by the route timeout.
-        let sent = match tokio::time::timeout(action.timeout, endpoint.send(req)).await {
-            Ok(Ok(sent)) => sent,
-            // A failed request body is the client's doing, whatever the
-            // upstream client made of it (h2 reports a stream reset).
-            Ok(Err(err)) => return Err((failure.error().unwrap_or(err), guards)),
-            Err(_) => {
-                let err = Error::upstream(
-                    ErrorKind::UpstreamTimeout,
-                    format!("no response within {:?}", action.timeout),
-                );
-                return Err((err, guards));
-            }
+        // Phases 2 and 4: upstream peer and send, with retries, bounded by
+        // the route timeout.
+        let out = attempts::Outgoing {
+            cluster,
+            action,
+            hash,
+            limits,
         };
-        let resp = sent;
+        let resp = match attempts::send(out, parts, body, &mut guards).await {
+            Ok(resp) => resp,
+            Err(err) => return Err((err, guards)),
+        };
 
         // Phase 5: response filter.
         let (mut head, body) = resp.into_parts();

@@ -7,11 +7,12 @@
 
 use std::sync::Arc;
 
-use meshgate_balance::{Balancer, Policy};
+use meshgate_balance::Policy;
 use meshgate_config::{Config, HttpLimits, LbPolicy, RouteAction, UpstreamProtocol};
 use meshgate_router::Router;
 use meshgate_telemetry::{Counter, Gauge, Histogram, LATENCY_BUCKETS, Registry};
 
+pub(crate) use crate::cluster::ClusterState;
 use crate::pool::{EndpointPool, PoolConfig, PoolMetrics};
 
 /// Everything the data path needs for one config generation.
@@ -35,13 +36,6 @@ pub(crate) struct RouteState {
     /// Requests by status class: index 0 is 1xx ... index 4 is 5xx.
     pub(crate) by_class: [Arc<Counter>; 5],
     pub(crate) duration: Arc<Histogram>,
-}
-
-pub(crate) struct ClusterState {
-    pub(crate) name: String,
-    pub(crate) balancer: Arc<Balancer>,
-    pub(crate) endpoints: Vec<Arc<EndpointPool>>,
-    pub(crate) http2: bool,
 }
 
 // === impl ProxyState ===
@@ -139,13 +133,17 @@ impl ProxyState {
         &self.config
     }
 
-    /// Closes pooled upstream connections that outlived their idle timeout.
-    /// The app calls this about once a second.
-    pub fn evict_idle_upstreams(&self) {
+    /// Housekeeping the app runs about once a second: closes pooled
+    /// upstream connections that outlived their idle timeout, and reviews
+    /// outlier ejections (ended ones return; success rates are judged every
+    /// `outlier_detection.interval`).
+    pub fn housekeeping(&self) {
+        let now = std::time::Instant::now();
         for c in &self.clusters {
             for e in &c.endpoints {
                 e.evict_expired();
             }
+            c.review(now);
         }
     }
 }
@@ -159,14 +157,6 @@ fn build_cluster(c: &meshgate_config::Cluster, registry: &Registry) -> ClusterSt
         LbPolicy::RingHash => Policy::RingHash,
         LbPolicy::Maglev => Policy::Maglev,
     };
-    // Endpoint identity for consistent hashing is its address, so adding an
-    // endpoint does not move keys between the others.
-    let ids: Vec<(String, u32)> = c
-        .endpoints
-        .iter()
-        .map(|e| (e.address.to_string(), e.weight))
-        .collect();
-    let balancer = Arc::new(Balancer::with_ids(policy, &ids));
     let labels = [("cluster", c.name.as_str())];
     let metrics = PoolMetrics {
         created: registry.counter(
@@ -191,10 +181,5 @@ fn build_cluster(c: &meshgate_config::Cluster, registry: &Registry) -> ClusterSt
         .iter()
         .map(|e| Arc::new(EndpointPool::new(e.address, pool, metrics.clone())))
         .collect();
-    ClusterState {
-        name: c.name.clone(),
-        balancer,
-        endpoints,
-        http2: pool.http2,
-    }
+    ClusterState::new(c, policy, endpoints, pool.http2, registry)
 }

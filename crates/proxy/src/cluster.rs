@@ -1,0 +1,315 @@
+//! One cluster at runtime: its endpoints' pools, the balancer over the
+//! endpoints currently available, and the resilience state that decides
+//! availability (outlier ejection, panic mode) and whether retries are
+//! affordable (the retry budget).
+//!
+//! The decisions are the pure cores' (`meshgate-resilience`); this module
+//! feeds them outcomes and the time, and acts on their answers: an
+//! ejection or a return rebuilds the balancer over the available
+//! endpoints and swaps it in, so picking stays lock-free.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use meshgate_balance::{ActiveGuard, Balancer, Policy};
+use meshgate_config::Cluster;
+use meshgate_core::Rng;
+use meshgate_resilience::budget::{BudgetConfig, RetryBudget};
+use meshgate_resilience::hosts;
+use meshgate_resilience::outlier::{Event, OutlierConfig, Outliers, SuccessRate};
+use meshgate_resilience::retry::{Attempt, Reason};
+use meshgate_telemetry::{Counter, Gauge, Registry};
+
+use crate::pool::EndpointPool;
+
+/// How often a pick may land on an endpoint already tried before the
+/// balancer's choice is taken anyway (Envoy's host-selection attempts).
+const PICK_ATTEMPTS: usize = 3;
+
+/// Everything the data path needs for one cluster.
+pub(crate) struct ClusterState {
+    pub(crate) name: String,
+    pub(crate) endpoints: Vec<Arc<EndpointPool>>,
+    pub(crate) http2: bool,
+    policy: Policy,
+    /// Each endpoint's identity (its address) and weight, for rebuilds.
+    ids: Vec<(String, u32)>,
+    panic_threshold: u8,
+    /// Whether outlier detection can eject anything at all.
+    detecting: bool,
+    available: ArcSwap<Available>,
+    health: Mutex<Health>,
+    metrics: Metrics,
+}
+
+/// The balancer over the endpoints in use, and which endpoint each of its
+/// indices stands for.
+struct Available {
+    balancer: Arc<Balancer>,
+    hosts: Vec<usize>,
+}
+
+struct Health {
+    outliers: Outliers,
+    budget: RetryBudget,
+    next_review: Instant,
+    panic: bool,
+}
+
+struct Metrics {
+    attempts: Arc<Counter>,
+    retries: [Arc<Counter>; 4],
+    budget_exhausted: Arc<Counter>,
+    ejections: Arc<Counter>,
+    ejected: Vec<Arc<Gauge>>,
+    panics: Arc<Counter>,
+    panic: Arc<Gauge>,
+}
+
+impl ClusterState {
+    pub(crate) fn new(
+        c: &Cluster,
+        policy: Policy,
+        endpoints: Vec<Arc<EndpointPool>>,
+        http2: bool,
+        registry: &Registry,
+    ) -> Self {
+        // Endpoint identity for consistent hashing is its address, so adding
+        // or ejecting an endpoint does not move keys between the others.
+        let ids: Vec<(String, u32)> = c
+            .endpoints
+            .iter()
+            .map(|e| (e.address.to_string(), e.weight))
+            .collect();
+        let od = &c.outlier_detection;
+        let outliers = OutlierConfig {
+            consecutive_5xx: od.consecutive_5xx,
+            consecutive_gateway: od.consecutive_gateway_errors,
+            interval: od.interval,
+            base_ejection: od.base_ejection_time,
+            max_ejection: od.max_ejection_time,
+            max_percent: od.max_ejection_percent,
+            success_rate: od.success_rate.map(|s| SuccessRate {
+                min_hosts: usize::try_from(s.minimum_hosts).unwrap_or(usize::MAX),
+                min_requests: s.request_volume,
+                stdev_factor: s.stdev_factor,
+            }),
+        };
+        let budget = BudgetConfig {
+            ratio: c.retry_budget.ratio,
+            min_per_second: c.retry_budget.min_retries_per_second,
+            window: c.retry_budget.window,
+        };
+        let now = Instant::now();
+        let all = Available {
+            balancer: Arc::new(Balancer::with_ids(policy, &ids)),
+            hosts: (0..ids.len()).collect(),
+        };
+        let cluster = [("cluster", c.name.as_str())];
+        let retries = |reason: Reason| {
+            registry.counter(
+                "meshgate_upstream_retries_total",
+                "Retries sent, by cluster and reason.",
+                &[("cluster", c.name.as_str()), ("reason", reason.as_str())],
+            )
+        };
+        let metrics = Metrics {
+            attempts: registry.counter(
+                "meshgate_upstream_attempts_total",
+                "Attempts to send a request upstream, first tries and retries.",
+                &cluster,
+            ),
+            retries: [
+                retries(Reason::ConnectFailure),
+                retries(Reason::Reset),
+                retries(Reason::Timeout),
+                retries(Reason::Status),
+            ],
+            budget_exhausted: registry.counter(
+                "meshgate_retry_budget_exhausted_total",
+                "Retries not sent because the cluster's retry budget was spent.",
+                &cluster,
+            ),
+            ejections: registry.counter(
+                "meshgate_outlier_ejections_total",
+                "Endpoints ejected by outlier detection.",
+                &cluster,
+            ),
+            ejected: ids
+                .iter()
+                .map(|(addr, _)| {
+                    registry.gauge(
+                        "meshgate_endpoint_ejected",
+                        "1 while outlier detection keeps the endpoint out of balancing.",
+                        &[("cluster", c.name.as_str()), ("endpoint", addr.as_str())],
+                    )
+                })
+                .collect(),
+            panics: registry.counter(
+                "meshgate_cluster_panic_total",
+                "Times too few endpoints were available, so all were balanced over.",
+                &cluster,
+            ),
+            panic: registry.gauge(
+                "meshgate_cluster_panic",
+                "1 while the cluster balances over all endpoints in panic mode.",
+                &cluster,
+            ),
+        };
+        Self {
+            name: c.name.clone(),
+            endpoints,
+            http2,
+            policy,
+            panic_threshold: c.panic_threshold,
+            detecting: od.consecutive_5xx > 0
+                || od.consecutive_gateway_errors > 0
+                || od.success_rate.is_some(),
+            available: ArcSwap::from_pointee(all),
+            health: Mutex::new(Health {
+                outliers: Outliers::new(outliers, ids.len()),
+                budget: RetryBudget::new(budget, now),
+                next_review: now + od.interval,
+                panic: false,
+            }),
+            ids,
+            metrics,
+        }
+    }
+
+    /// Picks an endpoint, avoiding those in `tried` when another is
+    /// available, and raises its active-request count.
+    pub(crate) fn pick(
+        &self,
+        hash: Option<u64>,
+        tried: &[usize],
+        rng: &mut impl Rng,
+    ) -> Option<(usize, ActiveGuard)> {
+        let set = self.available.load();
+        let mut choice = None;
+        for _ in 0..PICK_ATTEMPTS {
+            let i = set.balancer.pick(hash, rng)?;
+            let host = *set.hosts.get(i)?;
+            choice = Some((i, host));
+            if !tried.contains(&host) {
+                break;
+            }
+        }
+        let (i, host) = choice?;
+        self.metrics.attempts.inc();
+        Some((host, set.balancer.start_request_owned(i)))
+    }
+
+    /// Records how an attempt on `host` ended; `first` counts it as a new
+    /// request for the retry budget.
+    pub(crate) fn record(&self, host: usize, attempt: Attempt, first: bool) {
+        if !self.detecting && !first {
+            return;
+        }
+        let now = Instant::now();
+        let mut h = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        if first {
+            h.budget.request(now);
+        }
+        if !self.detecting {
+            return;
+        }
+        if let Some(event) = h.outliers.record(host, attempt.outcome(), now) {
+            self.apply(&mut h, &[event]);
+        }
+    }
+
+    /// Asks the budget for one retry; counts it, or counts the refusal.
+    pub(crate) fn try_retry(&self, reason: Reason) -> bool {
+        let now = Instant::now();
+        let granted = self
+            .health
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .budget
+            .try_retry(now);
+        if granted {
+            let i = match reason {
+                Reason::ConnectFailure => 0,
+                Reason::Reset => 1,
+                Reason::Timeout => 2,
+                Reason::Status => 3,
+            };
+            if let Some(c) = self.metrics.retries.get(i) {
+                c.inc();
+            }
+        } else {
+            self.metrics.budget_exhausted.inc();
+        }
+        granted
+    }
+
+    /// The periodic review, about once a second: ended ejections return;
+    /// every `interval`, success rates are judged.
+    pub(crate) fn review(&self, now: Instant) {
+        if !self.detecting {
+            return;
+        }
+        let mut h = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        let events = if now >= h.next_review {
+            h.next_review = now + h.outliers.config().interval;
+            h.outliers.tick(now)
+        } else {
+            h.outliers.release(now)
+        };
+        if !events.is_empty() {
+            self.apply(&mut h, &events);
+        }
+    }
+
+    /// Acts on ejections and returns: metrics, a log line, and a new
+    /// balancer over what is available.
+    fn apply(&self, h: &mut Health, events: &[Event]) {
+        for event in events {
+            match *event {
+                Event::Ejected { host, until } => {
+                    self.metrics.ejections.inc();
+                    if let Some(g) = self.metrics.ejected.get(host) {
+                        g.set(1);
+                    }
+                    tracing::warn!(
+                        cluster = %self.name,
+                        endpoint = self.ids.get(host).map_or("?", |(a, _)| a.as_str()),
+                        for_ms = until.saturating_duration_since(Instant::now()).as_millis() as u64,
+                        "endpoint ejected"
+                    );
+                }
+                Event::Returned { host } => {
+                    if let Some(g) = self.metrics.ejected.get(host) {
+                        g.set(0);
+                    }
+                    tracing::info!(
+                        cluster = %self.name,
+                        endpoint = self.ids.get(host).map_or("?", |(a, _)| a.as_str()),
+                        "endpoint returned to balancing"
+                    );
+                }
+            }
+        }
+        let outliers = &h.outliers;
+        let available = hosts::available(self.ids.len(), self.panic_threshold, |i| {
+            outliers.is_ejected(i)
+        });
+        if available.panic && !h.panic {
+            self.metrics.panics.inc();
+            tracing::warn!(cluster = %self.name, "too few endpoints available: panic mode, balancing over all");
+        }
+        h.panic = available.panic;
+        self.metrics.panic.set(i64::from(available.panic));
+        let ids: Vec<(&str, u32)> = available
+            .hosts
+            .iter()
+            .filter_map(|&i| self.ids.get(i).map(|(a, w)| (a.as_str(), *w)))
+            .collect();
+        self.available.store(Arc::new(Available {
+            balancer: Arc::new(Balancer::with_ids(self.policy, &ids)),
+            hosts: available.hosts,
+        }));
+    }
+}
