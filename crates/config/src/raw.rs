@@ -82,6 +82,7 @@ pub(crate) struct RawRoute {
     pub(crate) prefix_rewrite: Field,
     pub(crate) host_rewrite: Field,
     pub(crate) hash_key: Option<RawHashKey>,
+    pub(crate) retry: Option<RawRetry>,
 }
 
 /// A route's `match` table.
@@ -137,6 +138,20 @@ pub(crate) struct RawHashKey {
     pub(crate) source_ip: Field,
 }
 
+/// A route's `retry` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawRetry {
+    pub(crate) retry_on: Field,
+    pub(crate) num_retries: Field,
+    pub(crate) per_try_timeout: Field,
+    pub(crate) retriable_status_codes: Field,
+    pub(crate) backoff_base: Field,
+    pub(crate) backoff_max: Field,
+    pub(crate) retry_after_cap: Field,
+    pub(crate) retry_non_idempotent: Field,
+}
+
 /// One `[[clusters]]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(expecting = "a table")]
@@ -147,6 +162,9 @@ pub(crate) struct RawCluster {
     pub(crate) connect_timeout: Field,
     pub(crate) pool: Option<RawPool>,
     pub(crate) endpoints: Option<Vec<RawEndpoint>>,
+    pub(crate) panic_threshold: Field,
+    pub(crate) outlier_detection: Option<RawOutlierDetection>,
+    pub(crate) retry_budget: Option<RawRetryBudget>,
 }
 
 /// A cluster's `pool` table.
@@ -163,4 +181,35 @@ pub(crate) struct RawPool {
 pub(crate) struct RawEndpoint {
     pub(crate) address: Field,
     pub(crate) weight: Field,
+}
+
+/// A cluster's `outlier_detection` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawOutlierDetection {
+    pub(crate) consecutive_5xx: Field,
+    pub(crate) consecutive_gateway_errors: Field,
+    pub(crate) interval: Field,
+    pub(crate) base_ejection_time: Field,
+    pub(crate) max_ejection_time: Field,
+    pub(crate) max_ejection_percent: Field,
+    pub(crate) success_rate: Option<RawSuccessRate>,
+}
+
+/// The `success_rate` table inside `outlier_detection`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawSuccessRate {
+    pub(crate) minimum_hosts: Field,
+    pub(crate) request_volume: Field,
+    pub(crate) stdev_factor: Field,
+}
+
+/// A cluster's `retry_budget` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawRetryBudget {
+    pub(crate) ratio: Field,
+    pub(crate) min_retries_per_second: Field,
+    pub(crate) window: Field,
 }

@@ -14,7 +14,8 @@ use serde::de::{self, Deserializer, Visitor};
 use crate::path::{FieldPath, Seg};
 use crate::raw::{
     RawAdmin, RawCluster, RawConfig, RawDirectResponse, RawEndpoint, RawHashKey, RawLimits,
-    RawListener, RawMatch, RawPool, RawRedirect, RawRoute, RawRuntime, RawValueMatch,
+    RawListener, RawMatch, RawOutlierDetection, RawPool, RawRedirect, RawRetry, RawRetryBudget,
+    RawRoute, RawRuntime, RawSuccessRate, RawValueMatch,
 };
 
 /// Converts a `serde_ignored` path into a [`FieldPath`].
@@ -55,9 +56,13 @@ pub(crate) fn valid_fields(table: &FieldPath) -> &'static [&'static str] {
         ["routes", "direct_response"] => fields_of::<RawDirectResponse>(),
         ["routes", "redirect"] => fields_of::<RawRedirect>(),
         ["routes", "hash_key"] => fields_of::<RawHashKey>(),
+        ["routes", "retry"] => fields_of::<RawRetry>(),
         ["clusters"] => fields_of::<RawCluster>(),
         ["clusters", "pool"] => fields_of::<RawPool>(),
         ["clusters", "endpoints"] => fields_of::<RawEndpoint>(),
+        ["clusters", "outlier_detection"] => fields_of::<RawOutlierDetection>(),
+        ["clusters", "outlier_detection", "success_rate"] => fields_of::<RawSuccessRate>(),
+        ["clusters", "retry_budget"] => fields_of::<RawRetryBudget>(),
         _ => &[],
     }
 }
@@ -145,6 +150,12 @@ mod tests {
                 .index(2),
             root.key("clusters").index(1).key("endpoints").index(0),
             root.key("listeners").index(0).key("limits"),
+            root.key("routes").index(0).key("retry"),
+            root.key("clusters")
+                .index(0)
+                .key("outlier_detection")
+                .key("success_rate"),
+            root.key("clusters").index(0).key("retry_budget"),
         ] {
             assert!(!valid_fields(&shape).is_empty(), "{shape}");
         }

@@ -13,6 +13,7 @@ mod fields;
 mod listener;
 mod matcher;
 mod names;
+mod resilience;
 mod route;
 
 use std::ops::Range;

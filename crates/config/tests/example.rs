@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use http::{Method, StatusCode};
 use meshgate_config::{
-    Config, HashKey, HostMatch, LbPolicy, ListenerProtocol, PathMatch, RouteAction,
+    Config, HashKey, HostMatch, LbPolicy, ListenerProtocol, OutlierDetection, PathMatch,
+    ProxyAction, RetryBudget, RetryOn, RetryPolicy, RouteAction, SuccessRateDetection,
     TemplateSegment, UpstreamProtocol, ValueMatch,
 };
 
@@ -24,6 +25,17 @@ fn addr(s: &str) -> SocketAddr {
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
+}
+
+fn millis(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+fn proxy(config: &Config, route: usize) -> &ProxyAction {
+    match &config.routes[route].action {
+        RouteAction::Proxy(proxy) => proxy,
+        _ => panic!("routes[{route}] proxies"),
+    }
 }
 
 #[test]
@@ -212,6 +224,133 @@ fn the_full_config_sets_every_field() {
     assert_eq!(spare.lb, LbPolicy::LeastRequest);
     assert_eq!(spare.pool.idle_timeout, Duration::from_micros(100));
     assert_eq!(spare.endpoints.len(), 2);
+}
+
+#[test]
+fn the_full_config_sets_every_resilience_field() {
+    let config = valid("full.toml");
+    let retry = &proxy(&config, 0).retry;
+    let every_failure = RetryOn {
+        connect_failure: true,
+        reset: true,
+        gateway_error: true,
+        server_error: true,
+        retriable_status_codes: true,
+    };
+    assert_eq!(retry.retry_on, every_failure);
+    assert_eq!(retry.num_retries, 3);
+    assert_eq!(retry.per_try_timeout, Some(millis(500)));
+    assert_eq!(
+        retry.retriable_status_codes,
+        [
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    assert_eq!(
+        (retry.backoff_base, retry.backoff_max),
+        (millis(50), secs(1))
+    );
+    assert_eq!(retry.retry_after_cap, secs(2));
+    assert!(retry.retry_non_idempotent);
+
+    let users = &config.clusters[0];
+    assert_eq!(users.panic_threshold, 30);
+    assert_eq!(
+        users.outlier_detection,
+        OutlierDetection {
+            consecutive_5xx: 7,
+            consecutive_gateway_errors: 3,
+            interval: secs(5),
+            base_ejection_time: secs(15),
+            max_ejection_time: secs(120),
+            max_ejection_percent: 50,
+            success_rate: Some(SuccessRateDetection {
+                minimum_hosts: 3,
+                request_volume: 50,
+                stdev_factor: 2.5,
+            }),
+        }
+    );
+    assert_eq!(
+        users.retry_budget,
+        RetryBudget {
+            ratio: 0.1,
+            min_retries_per_second: 5,
+            window: secs(30),
+        }
+    );
+}
+
+#[test]
+fn a_written_resilience_table_fills_in_envoy_defaults_and_a_missing_one_the_cautious_defaults() {
+    let config = valid("full.toml");
+
+    // `retry = { backoff_base = "40ms" }`: retries on the usual failures,
+    // and backoff_max follows backoff_base.
+    let written = &proxy(&config, 1).retry;
+    assert_eq!(
+        written.retry_on,
+        RetryOn {
+            connect_failure: true,
+            reset: true,
+            gateway_error: true,
+            ..RetryOn::default()
+        }
+    );
+    assert_eq!(written.num_retries, 1);
+    assert_eq!(written.per_try_timeout, None);
+    assert!(written.retriable_status_codes.is_empty());
+    assert_eq!(
+        (written.backoff_base, written.backoff_max),
+        (millis(40), millis(400))
+    );
+    assert_eq!(written.retry_after_cap, secs(1));
+    assert!(!written.retry_non_idempotent);
+    // No table: connect failures only.
+    let absent = &proxy(&config, 2).retry;
+    assert_eq!(*absent, RetryPolicy::default());
+    assert_eq!(
+        absent.retry_on,
+        RetryOn {
+            connect_failure: true,
+            ..RetryOn::default()
+        }
+    );
+
+    // `outlier_detection = { base_ejection_time = "10m", success_rate = { stdev_factor = 1 } }`:
+    // 5xx ejection is on, and max_ejection_time rises to the base.
+    let orders = &config.clusters[1];
+    assert_eq!(
+        orders.outlier_detection,
+        OutlierDetection {
+            consecutive_5xx: 5,
+            consecutive_gateway_errors: 5,
+            interval: secs(10),
+            base_ejection_time: secs(600),
+            max_ejection_time: secs(600),
+            max_ejection_percent: 10,
+            success_rate: Some(SuccessRateDetection {
+                stdev_factor: 1.0,
+                ..SuccessRateDetection::default()
+            }),
+        }
+    );
+    assert_eq!(
+        orders.retry_budget,
+        RetryBudget {
+            ratio: 0.0,
+            ..RetryBudget::default()
+        }
+    );
+    assert_eq!(orders.panic_threshold, 50);
+
+    // No tables at all: 5xx and success-rate ejection stay off.
+    let spare = &config.clusters[2];
+    assert_eq!(spare.outlier_detection, OutlierDetection::default());
+    assert_eq!(spare.outlier_detection.consecutive_5xx, 0);
+    assert_eq!(spare.retry_budget, RetryBudget::default());
+    assert_eq!(spare.panic_threshold, 50);
 }
 
 #[test]

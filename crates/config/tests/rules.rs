@@ -132,3 +132,44 @@ address = "y"
     let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
     assert_eq!(lines, [4, 7, 12]);
 }
+
+#[test]
+fn an_empty_retry_on_a_nan_and_a_quoted_number_are_rejected() {
+    let errors = messages(
+        r#"
+[[routes]]
+listener = "l"
+cluster = "c"
+retry = { retry_on = [] }
+
+[[clusters]]
+name = "d"
+endpoints = [{ address = "127.0.0.1:9002" }]
+outlier_detection.success_rate.stdev_factor = nan
+retry_budget.ratio = "0.2"
+"#,
+    );
+    assert_eq!(
+        errors,
+        [
+            "retry_on must not be empty; to turn retries off, set num_retries = 0",
+            "stdev_factor must be greater than 0 and at most 10, got NaN",
+            "expected a number, found string \"0.2\"",
+        ]
+    );
+}
+
+#[test]
+fn backoff_max_may_equal_backoff_base_and_zero_retries_is_allowed() {
+    let config = ok(r#"
+[[routes]]
+listener = "l"
+cluster = "c"
+retry = { num_retries = 0, backoff_base = "1s", backoff_max = "1s" }
+"#);
+    let RouteAction::Proxy(proxy) = &config.routes[0].action else {
+        panic!("proxy")
+    };
+    assert_eq!(proxy.retry.num_retries, 0);
+    assert_eq!(proxy.retry.backoff_max, std::time::Duration::from_secs(1));
+}

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{Check, Ctx};
+use super::{Check, Ctx, resilience};
 use crate::path::FieldPath;
 use crate::raw::{RawCluster, RawEndpoint, RawPool};
 use crate::types::{Cluster, Endpoint, LbPolicy, PoolSettings, UpstreamProtocol};
@@ -40,6 +40,19 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> 
         None => Ok(PoolSettings::default()),
     };
     let endpoints = endpoints(ctx, raw.endpoints.as_deref(), path);
+    let panic_threshold = ctx.optional(
+        &raw.panic_threshold,
+        path,
+        "panic_threshold",
+        resilience::percent,
+    );
+    let outlier_detection = resilience::outlier_detection(
+        ctx,
+        raw.outlier_detection.as_ref(),
+        &path.key("outlier_detection"),
+    );
+    let retry_budget =
+        resilience::retry_budget(ctx, raw.retry_budget.as_ref(), &path.key("retry_budget"));
     Ok(Cluster {
         name: name?,
         lb: lb?.unwrap_or(LbPolicy::RoundRobin),
@@ -47,9 +60,9 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> 
         endpoints: endpoints?,
         connect_timeout: connect_timeout?.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
         pool: pool?,
-        outlier_detection: crate::OutlierDetection::default(),
-        retry_budget: crate::RetryBudget::default(),
-        panic_threshold: 50,
+        outlier_detection: outlier_detection?,
+        retry_budget: retry_budget?,
+        panic_threshold: panic_threshold?.unwrap_or(resilience::DEFAULT_PANIC_THRESHOLD),
     })
 }
 

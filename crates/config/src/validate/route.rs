@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use super::fields::Leafy;
 use super::names::Names;
-use super::{Check, Ctx, Reported, cluster::LB_POLICIES, matcher};
+use super::{Check, Ctx, Reported, cluster::LB_POLICIES, matcher, resilience};
 use crate::leaf::Leaf;
 use crate::path::FieldPath;
 use crate::raw::{RawDirectResponse, RawHashKey, RawRedirect, RawRoute};
@@ -32,7 +32,13 @@ pub(super) struct Refs<'r> {
 }
 
 /// Options that only make sense when forwarding to a cluster.
-const PROXY_ONLY: [&str; 4] = ["timeout", "prefix_rewrite", "host_rewrite", "hash_key"];
+const PROXY_ONLY: [&str; 5] = [
+    "timeout",
+    "prefix_rewrite",
+    "host_rewrite",
+    "hash_key",
+    "retry",
+];
 
 /// Checks one `[[routes]]` entry at position `index`.
 pub(super) fn route(
@@ -90,6 +96,7 @@ fn action(
         raw.prefix_rewrite.is_some(),
         raw.host_rewrite.is_some(),
         raw.hash_key.is_some(),
+        raw.retry.is_some(),
     ];
     if raw.cluster.is_none() {
         for (key, on) in PROXY_ONLY.iter().zip(proxy_only_set) {
@@ -151,6 +158,7 @@ fn proxy(
         .as_ref()
         .map(|h| self::hash_key(ctx, h, &path.key("hash_key")))
         .transpose();
+    let retry = resilience::retry(ctx, raw.retry.as_ref(), &path.key("retry"));
     let index = index?;
     let hashing_cluster = match (&hash_key, refs.typed_clusters.get(index)) {
         (Ok(Some(_)), Some(Ok(cluster))) => Some(cluster),
@@ -175,7 +183,7 @@ fn proxy(
         prefix_rewrite: prefix_rewrite?,
         host_rewrite: host_rewrite?,
         hash_key: hash_key?,
-        retry: crate::RetryPolicy::default(),
+        retry: retry?,
     })
 }
 
@@ -279,7 +287,7 @@ fn redirect(ctx: &mut Ctx<'_>, raw: &RawRedirect, path: &FieldPath) -> Check<Red
 }
 
 /// A status code already checked to be in range.
-fn status_code(
+pub(super) fn status_code(
     ctx: &mut Ctx<'_>,
     leaf: Leafy<'_>,
     path: &FieldPath,
