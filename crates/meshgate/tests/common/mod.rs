@@ -8,6 +8,7 @@
 
 pub mod bodies;
 pub mod client;
+pub mod killable;
 pub mod limits;
 pub mod metrics;
 pub mod protocol;
