@@ -165,7 +165,7 @@ fn copy_head(parts: &Parts) -> Parts {
 }
 
 /// `Retry-After` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
-fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
     let v = headers
         .get(http::header::RETRY_AFTER)?
         .to_str()

@@ -41,13 +41,16 @@ pub use state::ProxyState;
 #[doc(hidden)]
 pub mod fuzzing {
     /// Parses `bytes` as an upstream response head, as the HTTP/1.1 client
-    /// does, for a GET and for a HEAD request. Must never panic; on success
-    /// the head must have been consumed from the front of the buffer.
+    /// does, for a GET and for a HEAD request, and reads its `Retry-After`
+    /// as the retry loop does. Must never panic; on success the head must
+    /// have been consumed from the front of the buffer.
     pub fn parse_response_head(bytes: &[u8]) {
         for method in [http::Method::GET, http::Method::HEAD] {
             let mut buf = bytes::BytesMut::from(bytes);
-            if let Ok(Some(_)) = crate::h1_client::parse_head(&mut buf, &method) {
+            if let Ok(Some(head)) = crate::h1_client::parse_head(&mut buf, &method) {
                 assert!(buf.len() < bytes.len(), "a parsed head consumes bytes");
+                // The retry loop reads an upstream's Retry-After.
+                let _ = crate::attempts::retry_after(&head.headers);
             }
         }
     }
