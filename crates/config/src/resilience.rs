@@ -95,6 +95,34 @@ pub struct RetryBudget {
     pub window: Duration,
 }
 
+/// A cluster's `circuit_breakers` table: limits on what the cluster's
+/// endpoints are asked to carry at once. Overflow is answered 503 at once,
+/// with `x-meshgate-overloaded: true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CircuitBreakers {
+    /// Open upstream connections, all endpoints together.
+    pub max_connections: u32,
+    /// Requests waiting for a connection when `max_connections` are open
+    /// and none is idle.
+    pub max_pending_requests: u32,
+    /// Requests in flight to the cluster (until their response ends).
+    pub max_requests: u32,
+    /// Retries in flight to the cluster.
+    pub max_retries: u32,
+}
+
+impl Default for CircuitBreakers {
+    /// Envoy's defaults.
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            max_pending_requests: 1024,
+            max_requests: 1024,
+            max_retries: 3,
+        }
+    }
+}
+
 // === impl RetryPolicy ===
 
 impl Default for RetryPolicy {

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http::{HeaderName, Method, StatusCode};
 use regex::Regex;
 
-use crate::resilience::{OutlierDetection, RetryBudget, RetryPolicy};
+use crate::resilience::{CircuitBreakers, OutlierDetection, RetryBudget, RetryPolicy};
 
 /// A whole validated configuration.
 #[derive(Debug, Clone)]
@@ -266,6 +266,8 @@ pub struct Cluster {
     pub outlier_detection: OutlierDetection,
     /// How many retries the cluster's routes may add, together.
     pub retry_budget: RetryBudget,
+    /// Limits on connections, pending and active requests and retries.
+    pub circuit_breakers: CircuitBreakers,
     /// When fewer than this percentage of endpoints are available (not
     /// ejected), balance across all of them anyway (Envoy's panic mode).
     pub panic_threshold: u8,

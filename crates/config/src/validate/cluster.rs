@@ -62,6 +62,7 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> 
         pool: pool?,
         outlier_detection: outlier_detection?,
         retry_budget: retry_budget?,
+        circuit_breakers: crate::CircuitBreakers::default(),
         panic_threshold: panic_threshold?.unwrap_or(resilience::DEFAULT_PANIC_THRESHOLD),
     })
 }
