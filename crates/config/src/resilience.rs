@@ -112,13 +112,15 @@ pub struct CircuitBreakers {
 }
 
 impl Default for CircuitBreakers {
-    /// Envoy's defaults.
+    /// Envoy's defaults, except `max_retries`: Envoy's 3 applies only
+    /// without a retry budget (a budget overrides it), and a meshgate
+    /// cluster always has one, so here it is a backstop like the others.
     fn default() -> Self {
         Self {
             max_connections: 1024,
             max_pending_requests: 1024,
             max_requests: 1024,
-            max_retries: 3,
+            max_retries: 1024,
         }
     }
 }

@@ -52,6 +52,13 @@ pub(crate) async fn send(
         hash,
         limits,
     } = out;
+    let Some(admitted) = cluster.admit() else {
+        return Err(Error::upstream(
+            ErrorKind::Overloaded,
+            format!("cluster {} at max_requests", cluster.name),
+        ));
+    };
+    guards.admitted = Some(admitted);
     let policy = &action.retry;
     let idempotent = parts.method.is_idempotent();
     let on = policy.retry_on;
@@ -73,6 +80,8 @@ pub(crate) async fn send(
     };
     let mut tried: Vec<usize> = Vec::new();
     let mut retries = 0u32;
+    // The retry in flight holds a unit of `max_retries` until it ends.
+    let mut _retrying = None;
     loop {
         let Some((idx, lb)) = with_rng(|r| cluster.pick(hash, &tried, r)) else {
             return Err(Error::upstream(
@@ -124,9 +133,13 @@ pub(crate) async fn send(
         }
         let after = result.as_ref().ok().and_then(|r| retry_after(r.headers()));
         let delay = with_rng(|r| backoff.delay(retries, after, r));
-        if Instant::now() + delay >= deadline || !cluster.try_retry(reason) {
+        if Instant::now() + delay >= deadline {
             return result;
         }
+        let Some(permit) = cluster.try_retry(reason) else {
+            return result;
+        };
+        _retrying = Some(permit);
         // The failed response (and its connection) is dropped here.
         drop(result);
         if !delay.is_zero() {

@@ -188,6 +188,8 @@ enum Source {
 pub(crate) struct Guards {
     /// Keeps the endpoint's active-request count (least_request) raised.
     pub(crate) lb: Option<meshgate_balance::ActiveGuard>,
+    /// The request's unit of the cluster's `max_requests`.
+    pub(crate) admitted: Option<meshgate_resilience::breaker::Permit>,
 }
 
 /// The response body sent to the client.

@@ -15,6 +15,7 @@ use arc_swap::ArcSwap;
 use meshgate_balance::{ActiveGuard, Balancer, Policy};
 use meshgate_config::Cluster;
 use meshgate_core::Rng;
+use meshgate_resilience::breaker::{Limit, Permit};
 use meshgate_resilience::budget::{BudgetConfig, RetryBudget};
 use meshgate_resilience::hosts;
 use meshgate_resilience::outlier::{Event, OutlierConfig, Outliers, SuccessRate};
@@ -39,6 +40,10 @@ pub(crate) struct ClusterState {
     /// Whether outlier detection can eject anything at all.
     detecting: bool,
     available: ArcSwap<Available>,
+    /// `circuit_breakers.max_requests` and `max_retries` (the connection
+    /// limits live with the pools).
+    pub(crate) requests: Arc<Limit>,
+    pub(crate) retries: Arc<Limit>,
     health: Mutex<Health>,
     metrics: Metrics,
 }
@@ -58,6 +63,8 @@ struct Health {
 }
 
 struct Metrics {
+    overflow_requests: Arc<Counter>,
+    overflow_retries: Arc<Counter>,
     attempts: Arc<Counter>,
     retries: [Arc<Counter>; 4],
     budget_exhausted: Arc<Counter>,
@@ -114,7 +121,16 @@ impl ClusterState {
                 &[("cluster", c.name.as_str()), ("reason", reason.as_str())],
             )
         };
+        let overflow = |breaker: &str| {
+            registry.counter(
+                "meshgate_circuit_breaker_overflow_total",
+                "Requests a circuit breaker turned away (or, for connections, made wait).",
+                &[("cluster", c.name.as_str()), ("breaker", breaker)],
+            )
+        };
         let metrics = Metrics {
+            overflow_requests: overflow("requests"),
+            overflow_retries: overflow("retries"),
             attempts: registry.counter(
                 "meshgate_upstream_attempts_total",
                 "Attempts to send a request upstream, first tries and retries.",
@@ -167,6 +183,12 @@ impl ClusterState {
                 || od.consecutive_gateway_errors > 0
                 || od.success_rate.is_some(),
             available: ArcSwap::from_pointee(all),
+            requests: Limit::new(
+                usize::try_from(c.circuit_breakers.max_requests).unwrap_or(usize::MAX),
+            ),
+            retries: Limit::new(
+                usize::try_from(c.circuit_breakers.max_retries).unwrap_or(usize::MAX),
+            ),
             health: Mutex::new(Health {
                 outliers: Outliers::new(outliers, ids.len()),
                 budget: RetryBudget::new(budget, now),
@@ -220,8 +242,23 @@ impl ClusterState {
         }
     }
 
-    /// Asks the budget for one retry; counts it, or counts the refusal.
-    pub(crate) fn try_retry(&self, reason: Reason) -> bool {
+    /// A unit of `max_requests` for a new request, held until its response
+    /// ends; `None` (counted) when the cluster is full.
+    pub(crate) fn admit(&self) -> Option<Permit> {
+        let permit = self.requests.try_acquire();
+        if permit.is_none() {
+            self.metrics.overflow_requests.inc();
+        }
+        permit
+    }
+
+    /// Asks for one retry: a unit of `max_retries` (held through the retry
+    /// attempt), then the budget. Counts the retry or the refusal.
+    pub(crate) fn try_retry(&self, reason: Reason) -> Option<Permit> {
+        let Some(permit) = self.retries.try_acquire() else {
+            self.metrics.overflow_retries.inc();
+            return None;
+        };
         let now = Instant::now();
         let granted = self
             .health
@@ -242,7 +279,7 @@ impl ClusterState {
         } else {
             self.metrics.budget_exhausted.inc();
         }
-        granted
+        granted.then_some(permit)
     }
 
     /// The periodic review, about once a second: ended ejections return;

@@ -30,7 +30,7 @@ pub(crate) use body::H1Body;
 pub(crate) use codec::parse_head;
 
 use crate::body::RequestBody;
-use crate::pool::EndpointPool;
+use crate::pool::{ConnSlot, EndpointPool};
 
 /// How much to read at a time.
 const READ_CHUNK: usize = 16 * 1024;
@@ -39,6 +39,8 @@ const READ_CHUNK: usize = 16 * 1024;
 pub(crate) struct Conn {
     pub(crate) io: TcpStream,
     pub(crate) buf: BytesMut,
+    /// The connection's unit of the cluster's `max_connections`.
+    pub(crate) slot: ConnSlot,
 }
 
 /// The read side of a connection carrying a response.
@@ -72,10 +74,11 @@ pub(crate) enum SendError {
 // === impl Conn ===
 
 impl Conn {
-    pub(crate) fn new(io: TcpStream) -> Self {
+    pub(crate) fn new(io: TcpStream, slot: ConnSlot) -> Self {
         Self {
             io,
             buf: BytesMut::new(),
+            slot,
         }
     }
 
@@ -129,11 +132,15 @@ pub(crate) async fn send(
         ));
     }
     if body_empty {
-        let Conn { mut io, mut buf } = conn;
+        let Conn {
+            mut io,
+            mut buf,
+            slot,
+        } = conn;
         return match read_head(&mut io, &mut buf, &method).await {
             Ok(head) => {
                 crate::maps::give_back(parts.headers);
-                Ok(respond(head, Reader::Whole(io), buf, pool))
+                Ok(respond(head, Reader::Whole(io), buf, slot, pool))
             }
             // A pooled connection the upstream closed just as we used it:
             // nothing came back, and replaying an idempotent request is safe.
@@ -144,7 +151,7 @@ pub(crate) async fn send(
         };
     }
     crate::maps::give_back(parts.headers);
-    let Conn { io, mut buf } = conn;
+    let Conn { io, mut buf, slot } = conn;
     let (mut rd, mut wr) = io.into_split();
     let mut writer = tokio::spawn(async move {
         let written = write_body(&mut wr, body, declared).await;
@@ -177,7 +184,7 @@ pub(crate) async fn send(
         None => WriteSide::Pending(writer),
     };
     match head {
-        Ok(head) => Ok(respond(head, Reader::Split { rd, write }, buf, pool)),
+        Ok(head) => Ok(respond(head, Reader::Split { rd, write }, buf, slot, pool)),
         Err(e) => Err(SendError::Failed(e.into_error())),
     }
 }
@@ -186,9 +193,17 @@ fn respond(
     head: codec::Head,
     reader: Reader,
     buf: BytesMut,
+    slot: ConnSlot,
     pool: &Arc<EndpointPool>,
 ) -> Response<H1Body> {
-    let body = H1Body::new(reader, buf, head.framing, head.keep_alive, pool.clone());
+    let body = H1Body::new(
+        reader,
+        buf,
+        slot,
+        head.framing,
+        head.keep_alive,
+        pool.clone(),
+    );
     let mut resp = Response::new(body);
     *resp.status_mut() = head.status;
     *resp.version_mut() = head.version;

@@ -30,6 +30,10 @@ use tokio::time::Instant;
 use crate::body::RequestBody;
 use crate::h1_client::{self, Conn, H1Body, SendError};
 
+mod limits;
+use limits::Got;
+pub(crate) use limits::{ConnLimits, ConnSlot};
+
 /// Counters shared by every endpoint of a cluster.
 #[derive(Debug, Clone)]
 pub(crate) struct PoolMetrics {
@@ -81,6 +85,7 @@ pub(crate) struct EndpointPool {
     addr: SocketAddr,
     config: PoolConfig,
     metrics: PoolMetrics,
+    limits: Arc<ConnLimits>,
     idle: Mutex<Vec<Idle>>,
     h2: Mutex<Option<http2::SendRequest<RequestBody>>>,
     /// Held while an h2 connection is being established (single flight).
@@ -90,11 +95,17 @@ pub(crate) struct EndpointPool {
 // === impl EndpointPool ===
 
 impl EndpointPool {
-    pub(crate) fn new(addr: SocketAddr, config: PoolConfig, metrics: PoolMetrics) -> Self {
+    pub(crate) fn new(
+        addr: SocketAddr,
+        config: PoolConfig,
+        metrics: PoolMetrics,
+        limits: Arc<ConnLimits>,
+    ) -> Self {
         Self {
             addr,
             config,
             metrics,
+            limits,
             idle: Mutex::new(Vec::new()),
             h2: Mutex::new(None),
             h2_connecting: tokio::sync::Mutex::new(()),
@@ -112,17 +123,31 @@ impl EndpointPool {
             return Box::pin(self.send_h2(req)).await;
         }
         let mut req = req;
-        // At most one retry, and only for a request that is safe to replay.
-        if let Some(conn) = self.checkout_h1() {
-            match h1_client::send(conn, req, true, self).await {
-                Ok(resp) => {
-                    self.metrics.reused.inc();
-                    return Ok(resp.map(UpstreamBody::H1));
+        let mut pooled = self.checkout_h1();
+        let slot = loop {
+            // A pooled connection that turns out dead hands back a request
+            // that is unsent or safe to replay; each pass uses up one.
+            if let Some(conn) = pooled.take() {
+                match h1_client::send(conn, req, true, self).await {
+                    Ok(resp) => {
+                        self.metrics.reused.inc();
+                        return Ok(resp.map(UpstreamBody::H1));
+                    }
+                    Err(SendError::Retry(back)) => req = *back,
+                    Err(SendError::Failed(e)) => return Err(e.into()),
                 }
-                Err(SendError::Retry(back)) => req = *back,
-                Err(SendError::Failed(e)) => return Err(e.into()),
             }
-        }
+            match self.limits.acquire(|| self.checkout_h1()).await {
+                Ok(Got::Slot(slot)) => break slot,
+                Ok(Got::Idle(conn)) => pooled = Some(conn),
+                Err(error) => {
+                    return Err(Failed {
+                        error,
+                        unsent: Some(req),
+                    });
+                }
+            }
+        };
         // Boxed: connecting is the cold path, and its state machine would
         // otherwise be copied with every request's future.
         let stream = match Box::pin(self.connect()).await {
@@ -134,7 +159,7 @@ impl EndpointPool {
                 });
             }
         };
-        match h1_client::send(Conn::new(stream), req, false, self).await {
+        match h1_client::send(Conn::new(stream, slot), req, false, self).await {
             Ok(resp) => Ok(resp.map(UpstreamBody::H1)),
             // Retry is only offered for reused connections.
             Err(SendError::Retry(_)) => {
@@ -242,6 +267,10 @@ impl EndpointPool {
     }
 
     async fn connect_h2(&self) -> Result<http2::SendRequest<RequestBody>, Error> {
+        let slot = match self.limits.acquire(|| None).await? {
+            Got::Slot(slot) => slot,
+            Got::Idle(_) => return Err(Error::internal("an idle h1 connection for an h2 pool")),
+        };
         let io = TokioIo::new(self.connect().await?);
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
@@ -252,6 +281,8 @@ impl EndpointPool {
             })?;
         let addr = self.addr;
         tokio::spawn(async move {
+            // The connection holds its unit of max_connections while it lives.
+            let _slot = slot;
             if let Err(e) = conn.await {
                 tracing::debug!(upstream = %addr, error = %e, "upstream h2 connection ended with an error");
             }
@@ -275,6 +306,8 @@ impl EndpointPool {
             }
         }
         idle.push(Idle { conn, since: now });
+        drop(idle);
+        self.limits.wake();
     }
 
     /// Closes idle connections older than the idle timeout, and forgets

@@ -34,6 +34,14 @@ pub(crate) fn error(
         .insert(header::CONTENT_TYPE, JSON.clone());
     resp.headers_mut()
         .insert(crate::headers::X_REQUEST_ID.clone(), request_id.clone());
+    if err.kind() == ErrorKind::Overloaded {
+        // Envoy's x-envoy-overloaded: the answer came from a circuit
+        // breaker, not from the upstream.
+        resp.headers_mut().insert(
+            http::HeaderName::from_static("x-meshgate-overloaded"),
+            HeaderValue::from_static("true"),
+        );
+    }
     resp
 }
 

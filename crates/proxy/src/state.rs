@@ -13,7 +13,7 @@ use meshgate_router::Router;
 use meshgate_telemetry::{Counter, Gauge, Histogram, LATENCY_BUCKETS, Registry};
 
 pub(crate) use crate::cluster::ClusterState;
-use crate::pool::{EndpointPool, PoolConfig, PoolMetrics};
+use crate::pool::{ConnLimits, EndpointPool, PoolConfig, PoolMetrics};
 
 /// Everything the data path needs for one config generation.
 pub struct ProxyState {
@@ -176,10 +176,31 @@ fn build_cluster(c: &meshgate_config::Cluster, registry: &Registry) -> ClusterSt
         max_idle: c.pool.max_idle_per_endpoint,
         idle_timeout: c.pool.idle_timeout,
     };
+    let breakers = &c.circuit_breakers;
+    let overflow = |breaker: &str| {
+        registry.counter(
+            "meshgate_circuit_breaker_overflow_total",
+            "Requests a circuit breaker turned away (or, for connections, made wait).",
+            &[("cluster", c.name.as_str()), ("breaker", breaker)],
+        )
+    };
+    let limits = ConnLimits::new(
+        usize::try_from(breakers.max_connections).unwrap_or(usize::MAX),
+        usize::try_from(breakers.max_pending_requests).unwrap_or(usize::MAX),
+        overflow("connections"),
+        overflow("pending"),
+    );
     let endpoints = c
         .endpoints
         .iter()
-        .map(|e| Arc::new(EndpointPool::new(e.address, pool, metrics.clone())))
+        .map(|e| {
+            Arc::new(EndpointPool::new(
+                e.address,
+                pool,
+                metrics.clone(),
+                limits.clone(),
+            ))
+        })
         .collect();
     ClusterState::new(c, policy, endpoints, pool.http2, registry)
 }

@@ -1,7 +1,8 @@
 //! Resilience policy as pure cores: when to stop sending to an endpoint
 //! ([`outlier`]), which endpoints are balanced over ([`hosts`]), whether a
 //! failed attempt is retried ([`retry`]), whether the cluster can afford it
-//! ([`budget`]) and how long to wait before it ([`backoff`]).
+//! ([`budget`]) and how long to wait before it ([`backoff`]), and how much
+//! a cluster may carry at once ([`breaker`]).
 //!
 //! No tokio, no clock, no sockets: every decision takes `now` and, where
 //! chance is involved, an [`meshgate_core::Rng`], so the tests replay
@@ -10,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod backoff;
+pub mod breaker;
 pub mod budget;
 pub mod hosts;
 pub mod outlier;

@@ -18,13 +18,15 @@ use super::{Conn, READ_CHUNK, Reader, WriteSide};
 use crate::h1::Framing;
 pub(crate) use crate::h1::decode::BodyError;
 use crate::h1::decode::{Decoder, Step};
-use crate::pool::EndpointPool;
+use crate::pool::{ConnSlot, EndpointPool};
 
 /// An HTTP/1.1 response body read straight off the upstream socket.
 pub(crate) struct H1Body {
     /// The connection's read side and its buffer; `None` once it must not
     /// be reused (framing lost) or has been handed back.
     conn: Option<(Reader, BytesMut)>,
+    /// The connection's unit of `max_connections`, returned with it.
+    slot: Option<ConnSlot>,
     decoder: Decoder,
     keep_alive: bool,
     pool: Option<Arc<EndpointPool>>,
@@ -36,6 +38,7 @@ impl H1Body {
     pub(super) fn new(
         reader: Reader,
         buf: BytesMut,
+        slot: ConnSlot,
         framing: Framing,
         keep_alive: bool,
         pool: Arc<EndpointPool>,
@@ -44,6 +47,7 @@ impl H1Body {
         let done = decoder.is_done();
         let mut body = Self {
             conn: Some((reader, buf)),
+            slot: Some(slot),
             decoder,
             keep_alive,
             pool: Some(pool),
@@ -56,7 +60,9 @@ impl H1Body {
 
     /// The exchange is complete: pool the connection if it can carry more.
     fn finish(&mut self) {
-        let (Some((reader, buf)), Some(pool)) = (self.conn.take(), self.pool.take()) else {
+        let (Some((reader, buf)), Some(pool), Some(slot)) =
+            (self.conn.take(), self.pool.take(), self.slot.take())
+        else {
             return;
         };
         // Bytes past the end of the body mean the upstream broke framing.
@@ -64,14 +70,14 @@ impl H1Body {
             return;
         }
         match reader {
-            Reader::Whole(io) => pool.checkin_h1(Conn { io, buf }),
+            Reader::Whole(io) => pool.checkin_h1(Conn { io, buf, slot }),
             // The request body may still be on its way: the connection is
             // reusable only once the writer is done, and done cleanly.
             Reader::Split {
                 rd,
                 write: WriteSide::Done(wr),
             } => match rd.reunite(wr) {
-                Ok(io) => pool.checkin_h1(Conn { io, buf }),
+                Ok(io) => pool.checkin_h1(Conn { io, buf, slot }),
                 Err(e) => tracing::debug!(error = %e, "halves of different sockets"),
             },
             Reader::Split {
@@ -81,7 +87,7 @@ impl H1Body {
                 tokio::spawn(async move {
                     if let Ok((wr, Ok(()))) = writer.await {
                         match rd.reunite(wr) {
-                            Ok(io) => pool.checkin_h1(Conn { io, buf }),
+                            Ok(io) => pool.checkin_h1(Conn { io, buf, slot }),
                             Err(e) => tracing::debug!(error = %e, "halves of different sockets"),
                         }
                     }
