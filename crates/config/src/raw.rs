@@ -165,6 +165,7 @@ pub(crate) struct RawCluster {
     pub(crate) panic_threshold: Field,
     pub(crate) outlier_detection: Option<RawOutlierDetection>,
     pub(crate) retry_budget: Option<RawRetryBudget>,
+    pub(crate) circuit_breakers: Option<RawCircuitBreakers>,
 }
 
 /// A cluster's `pool` table.
@@ -212,4 +213,14 @@ pub(crate) struct RawRetryBudget {
     pub(crate) ratio: Field,
     pub(crate) min_retries_per_second: Field,
     pub(crate) window: Field,
+}
+
+/// A cluster's `circuit_breakers` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawCircuitBreakers {
+    pub(crate) max_connections: Field,
+    pub(crate) max_pending_requests: Field,
+    pub(crate) max_requests: Field,
+    pub(crate) max_retries: Field,
 }

@@ -13,9 +13,9 @@ use serde::de::{self, Deserializer, Visitor};
 
 use crate::path::{FieldPath, Seg};
 use crate::raw::{
-    RawAdmin, RawCluster, RawConfig, RawDirectResponse, RawEndpoint, RawHashKey, RawLimits,
-    RawListener, RawMatch, RawOutlierDetection, RawPool, RawRedirect, RawRetry, RawRetryBudget,
-    RawRoute, RawRuntime, RawSuccessRate, RawValueMatch,
+    RawAdmin, RawCircuitBreakers, RawCluster, RawConfig, RawDirectResponse, RawEndpoint,
+    RawHashKey, RawLimits, RawListener, RawMatch, RawOutlierDetection, RawPool, RawRedirect,
+    RawRetry, RawRetryBudget, RawRoute, RawRuntime, RawSuccessRate, RawValueMatch,
 };
 
 /// Converts a `serde_ignored` path into a [`FieldPath`].
@@ -63,6 +63,7 @@ pub(crate) fn valid_fields(table: &FieldPath) -> &'static [&'static str] {
         ["clusters", "outlier_detection"] => fields_of::<RawOutlierDetection>(),
         ["clusters", "outlier_detection", "success_rate"] => fields_of::<RawSuccessRate>(),
         ["clusters", "retry_budget"] => fields_of::<RawRetryBudget>(),
+        ["clusters", "circuit_breakers"] => fields_of::<RawCircuitBreakers>(),
         _ => &[],
     }
 }
@@ -156,6 +157,7 @@ mod tests {
                 .key("outlier_detection")
                 .key("success_rate"),
             root.key("clusters").index(0).key("retry_budget"),
+            root.key("clusters").index(0).key("circuit_breakers"),
         ] {
             assert!(!valid_fields(&shape).is_empty(), "{shape}");
         }

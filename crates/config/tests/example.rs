@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use http::{Method, StatusCode};
 use meshgate_config::{
-    Config, HashKey, HostMatch, LbPolicy, ListenerProtocol, OutlierDetection, PathMatch,
-    ProxyAction, RetryBudget, RetryOn, RetryPolicy, RouteAction, SuccessRateDetection,
+    CircuitBreakers, Config, HashKey, HostMatch, LbPolicy, ListenerProtocol, OutlierDetection,
+    PathMatch, ProxyAction, RetryBudget, RetryOn, RetryPolicy, RouteAction, SuccessRateDetection,
     TemplateSegment, UpstreamProtocol, ValueMatch,
 };
 
@@ -280,6 +280,15 @@ fn the_full_config_sets_every_resilience_field() {
             window: secs(30),
         }
     );
+    assert_eq!(
+        users.circuit_breakers,
+        CircuitBreakers {
+            max_connections: 64,
+            max_pending_requests: 128,
+            max_requests: 32,
+            max_retries: 5,
+        }
+    );
 }
 
 #[test]
@@ -343,6 +352,23 @@ fn a_written_resilience_table_fills_in_envoy_defaults_and_a_missing_one_the_caut
             ..RetryBudget::default()
         }
     );
+    // `circuit_breakers = { max_pending_requests = 0, max_retries = 0 }`:
+    // the zeros are kept (no waiting, no retries) and the rest is default.
+    assert_eq!(
+        orders.circuit_breakers,
+        CircuitBreakers {
+            max_pending_requests: 0,
+            max_retries: 0,
+            ..CircuitBreakers::default()
+        }
+    );
+    assert_eq!(
+        (
+            orders.circuit_breakers.max_connections,
+            orders.circuit_breakers.max_requests
+        ),
+        (1024, 1024)
+    );
     assert_eq!(orders.panic_threshold, 50);
 
     // No tables at all: 5xx and success-rate ejection stay off.
@@ -350,6 +376,15 @@ fn a_written_resilience_table_fills_in_envoy_defaults_and_a_missing_one_the_caut
     assert_eq!(spare.outlier_detection, OutlierDetection::default());
     assert_eq!(spare.outlier_detection.consecutive_5xx, 0);
     assert_eq!(spare.retry_budget, RetryBudget::default());
+    assert_eq!(
+        spare.circuit_breakers,
+        CircuitBreakers {
+            max_connections: 1024,
+            max_pending_requests: 1024,
+            max_requests: 1024,
+            max_retries: 1024,
+        }
+    );
     assert_eq!(spare.panic_threshold, 50);
 }
 

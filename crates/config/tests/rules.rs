@@ -173,3 +173,45 @@ retry = { num_retries = 0, backoff_base = "1s", backoff_max = "1s" }
     assert_eq!(proxy.retry.num_retries, 0);
     assert_eq!(proxy.retry.backoff_max, std::time::Duration::from_secs(1));
 }
+
+#[test]
+fn circuit_breaker_limits_accept_both_ends_of_their_ranges_and_nothing_beyond() {
+    let config = ok(r#"
+[[clusters]]
+name = "d"
+endpoints = [{ address = "127.0.0.1:9002" }]
+circuit_breakers = { max_connections = 1, max_pending_requests = 0, max_requests = 1_000_000, max_retries = 0 }
+"#);
+    let breakers = config.clusters[1].circuit_breakers;
+    assert_eq!(
+        (
+            breakers.max_connections,
+            breakers.max_pending_requests,
+            breakers.max_requests,
+            breakers.max_retries
+        ),
+        (1, 0, 1_000_000, 0)
+    );
+
+    let errors = messages(
+        r#"
+[[clusters]]
+name = "d"
+endpoints = [{ address = "127.0.0.1:9002" }]
+[clusters.circuit_breakers]
+max_connections = 1_000_001
+max_pending_requests = -1
+max_requests = 0
+max_retries = 2.5
+"#,
+    );
+    assert_eq!(
+        errors,
+        [
+            "max_connections must be between 1 and 1000000, got 1000001",
+            "max_pending_requests must be between 0 and 1000000, got -1",
+            "max_requests must be between 1 and 1000000, got 0",
+            "expected an integer, found float 2.5",
+        ]
+    );
+}

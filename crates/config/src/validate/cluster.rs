@@ -1,8 +1,9 @@
-//! `[[clusters]]`: policy, protocol, timeouts, pool and endpoints.
+//! `[[clusters]]`: policy, protocol, timeouts, pool and endpoints; the
+//! resilience tables are checked in `resilience.rs` and `breakers.rs`.
 
 use std::time::Duration;
 
-use super::{Check, Ctx, resilience};
+use super::{Check, Ctx, breakers, resilience};
 use crate::path::FieldPath;
 use crate::raw::{RawCluster, RawEndpoint, RawPool};
 use crate::types::{Cluster, Endpoint, LbPolicy, PoolSettings, UpstreamProtocol};
@@ -53,6 +54,11 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> 
     );
     let retry_budget =
         resilience::retry_budget(ctx, raw.retry_budget.as_ref(), &path.key("retry_budget"));
+    let circuit_breakers = breakers::circuit_breakers(
+        ctx,
+        raw.circuit_breakers.as_ref(),
+        &path.key("circuit_breakers"),
+    );
     Ok(Cluster {
         name: name?,
         lb: lb?.unwrap_or(LbPolicy::RoundRobin),
@@ -62,7 +68,7 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> 
         pool: pool?,
         outlier_detection: outlier_detection?,
         retry_budget: retry_budget?,
-        circuit_breakers: crate::CircuitBreakers::default(),
+        circuit_breakers: circuit_breakers?,
         panic_threshold: panic_threshold?.unwrap_or(resilience::DEFAULT_PANIC_THRESHOLD),
     })
 }
