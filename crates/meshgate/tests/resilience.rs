@@ -277,3 +277,109 @@ async fn a_post_is_attempted_exactly_once_without_permission() {
         "GETs are retried"
     );
 }
+
+/// An upstream that holds each request for `delay` and records the most
+/// requests it ever had at once.
+async fn slow_upstream(
+    delay: std::time::Duration,
+) -> (common::upstream::Upstream, Arc<AtomicUsize>) {
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (n, p) = (now.clone(), peak.clone());
+    let up = common::upstream::start(
+        common::upstream::Proto::H1,
+        Arc::new(move |_req| {
+            let (n, p) = (n.clone(), p.clone());
+            Box::pin(async move {
+                let inside = n.fetch_add(1, Ordering::SeqCst) + 1;
+                p.fetch_max(inside, Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
+                n.fetch_sub(1, Ordering::SeqCst);
+                http::Response::new(common::upstream::full("slow"))
+            })
+        }),
+    )
+    .await;
+    (up, peak)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_requests_turns_overflow_away_fast_and_caps_the_upstream() {
+    let (up, peak) = slow_upstream(std::time::Duration::from_secs(2)).await;
+    let gw = Gateway::start(&format!(
+        r#"
+[admin]
+address = "127.0.0.1:0"
+
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[routes]]
+listener = "public"
+match = {{ path_prefix = "/" }}
+cluster = "slow"
+timeout = "10s"
+
+[[clusters]]
+name = "slow"
+endpoints = [{{ address = "{}" }}]
+circuit_breakers = {{ max_requests = 32 }}
+"#,
+        up.addr
+    ));
+    let addr = gw.addr("public");
+    const CLIENTS: usize = 200;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..CLIENTS {
+        tasks.spawn(async move {
+            let started = std::time::Instant::now();
+            let reply = common::client::get(addr, "/work", &[]).await;
+            let overloaded = reply
+                .headers
+                .get("x-meshgate-overloaded")
+                .is_some_and(|v| v == "true");
+            (reply.status.as_u16(), overloaded, started.elapsed())
+        });
+    }
+    let mut ok = 0;
+    let mut overflow = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let (status, overloaded, took) = done.unwrap();
+        match status {
+            200 => ok += 1,
+            503 => {
+                assert!(overloaded, "a breaker's 503 says so");
+                overflow.push(took);
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(ok + overflow.len(), CLIENTS);
+    assert!(ok >= 32, "the admitted requests completed: {ok}");
+    assert!(
+        !overflow.is_empty(),
+        "200 clients against 32 slots overflow"
+    );
+    assert!(
+        peak.load(Ordering::SeqCst) <= 32,
+        "the upstream saw {} at once",
+        peak.load(Ordering::SeqCst)
+    );
+    overflow.sort();
+    let p99 = overflow[(overflow.len() * 99 / 100).min(overflow.len() - 1)];
+    // A timing, so reported rather than asserted (docs/resilience.md
+    // records it; the goal is < 10 ms).
+    eprintln!(
+        "{ok} admitted, {} overflowed; overflow latency p99 {p99:?}",
+        overflow.len()
+    );
+    let m = metrics(&gw).await;
+    let counted = sample(
+        &m,
+        "meshgate_circuit_breaker_overflow_total",
+        &[("cluster", "slow"), ("breaker", "requests")],
+    )
+    .unwrap_or(0.0);
+    assert_eq!(counted as usize, overflow.len());
+}
