@@ -59,6 +59,7 @@
 
 mod duration;
 mod error;
+pub mod health;
 mod leaf;
 mod locate;
 mod path;
@@ -74,6 +75,7 @@ mod validate;
 use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use health::*;
 pub use resilience::*;
 pub use types::*;
 

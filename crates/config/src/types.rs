@@ -14,6 +14,7 @@ use bytes::Bytes;
 use http::{HeaderName, Method, StatusCode};
 use regex::Regex;
 
+use crate::health::HealthCheck;
 use crate::resilience::{CircuitBreakers, OutlierDetection, RetryBudget, RetryPolicy};
 
 /// A whole validated configuration.
@@ -266,6 +267,8 @@ pub struct Cluster {
     pub outlier_detection: OutlierDetection,
     /// How many retries the cluster's routes may add, together.
     pub retry_budget: RetryBudget,
+    /// Active health checks; `None`: endpoints are not probed.
+    pub health_check: Option<HealthCheck>,
     /// Limits on connections, pending and active requests and retries.
     pub circuit_breakers: CircuitBreakers,
     /// When fewer than this percentage of endpoints are available (not

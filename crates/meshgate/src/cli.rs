@@ -218,6 +218,7 @@ fn proxy_config(
             pool: PoolSettings::default(),
             outlier_detection: meshgate_config::OutlierDetection::default(),
             retry_budget: meshgate_config::RetryBudget::default(),
+            health_check: None,
             circuit_breakers: meshgate_config::CircuitBreakers::default(),
             panic_threshold: 50,
         }],

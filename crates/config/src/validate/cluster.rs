@@ -68,6 +68,7 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> 
         pool: pool?,
         outlier_detection: outlier_detection?,
         retry_budget: retry_budget?,
+        health_check: None,
         circuit_breakers: circuit_breakers?,
         panic_threshold: panic_threshold?.unwrap_or(resilience::DEFAULT_PANIC_THRESHOLD),
     })
