@@ -79,6 +79,7 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
     let config = Arc::new(config);
     let registry = Registry::new();
     let state = Arc::new(ProxyState::new(config.clone(), &registry));
+    let _health_checks = state.start_health_checks();
     let (trigger, shutdown) = ShutdownTrigger::new();
 
     // Bind everything before serving anything: a bad address fails start-up

@@ -20,9 +20,12 @@ use meshgate_resilience::budget::{BudgetConfig, RetryBudget};
 use meshgate_resilience::hosts;
 use meshgate_resilience::outlier::{Event, OutlierConfig, Outliers, SuccessRate};
 use meshgate_resilience::retry::{Attempt, Reason};
-use meshgate_telemetry::{Counter, Gauge, Registry};
+use meshgate_telemetry::Registry;
 
 use crate::pool::EndpointPool;
+
+mod metrics;
+use metrics::Metrics;
 
 /// How often a pick may land on an endpoint already tried before the
 /// balancer's choice is taken anyway (Envoy's host-selection attempts).
@@ -60,18 +63,8 @@ struct Health {
     budget: RetryBudget,
     next_review: Instant,
     panic: bool,
-}
-
-struct Metrics {
-    overflow_requests: Arc<Counter>,
-    overflow_retries: Arc<Counter>,
-    attempts: Arc<Counter>,
-    retries: [Arc<Counter>; 4],
-    budget_exhausted: Arc<Counter>,
-    ejections: Arc<Counter>,
-    ejected: Vec<Arc<Gauge>>,
-    panics: Arc<Counter>,
-    panic: Arc<Gauge>,
+    /// Endpoints active health checks found unhealthy.
+    unhealthy: Vec<bool>,
 }
 
 impl ClusterState {
@@ -113,66 +106,7 @@ impl ClusterState {
             balancer: Arc::new(Balancer::with_ids(policy, &ids)),
             hosts: (0..ids.len()).collect(),
         };
-        let cluster = [("cluster", c.name.as_str())];
-        let retries = |reason: Reason| {
-            registry.counter(
-                "meshgate_upstream_retries_total",
-                "Retries sent, by cluster and reason.",
-                &[("cluster", c.name.as_str()), ("reason", reason.as_str())],
-            )
-        };
-        let overflow = |breaker: &str| {
-            registry.counter(
-                "meshgate_circuit_breaker_overflow_total",
-                "Requests a circuit breaker turned away (or, for connections, made wait).",
-                &[("cluster", c.name.as_str()), ("breaker", breaker)],
-            )
-        };
-        let metrics = Metrics {
-            overflow_requests: overflow("requests"),
-            overflow_retries: overflow("retries"),
-            attempts: registry.counter(
-                "meshgate_upstream_attempts_total",
-                "Attempts to send a request upstream, first tries and retries.",
-                &cluster,
-            ),
-            retries: [
-                retries(Reason::ConnectFailure),
-                retries(Reason::Reset),
-                retries(Reason::Timeout),
-                retries(Reason::Status),
-            ],
-            budget_exhausted: registry.counter(
-                "meshgate_retry_budget_exhausted_total",
-                "Retries not sent because the cluster's retry budget was spent.",
-                &cluster,
-            ),
-            ejections: registry.counter(
-                "meshgate_outlier_ejections_total",
-                "Endpoints ejected by outlier detection.",
-                &cluster,
-            ),
-            ejected: ids
-                .iter()
-                .map(|(addr, _)| {
-                    registry.gauge(
-                        "meshgate_endpoint_ejected",
-                        "1 while outlier detection keeps the endpoint out of balancing.",
-                        &[("cluster", c.name.as_str()), ("endpoint", addr.as_str())],
-                    )
-                })
-                .collect(),
-            panics: registry.counter(
-                "meshgate_cluster_panic_total",
-                "Times too few endpoints were available, so all were balanced over.",
-                &cluster,
-            ),
-            panic: registry.gauge(
-                "meshgate_cluster_panic",
-                "1 while the cluster balances over all endpoints in panic mode.",
-                &cluster,
-            ),
-        };
+        let metrics = Metrics::new(&c.name, &ids, registry);
         Self {
             name: c.name.clone(),
             endpoints,
@@ -194,6 +128,7 @@ impl ClusterState {
                 budget: RetryBudget::new(budget, now),
                 next_review: now + od.interval,
                 panic: false,
+                unhealthy: vec![false; ids.len()],
             }),
             ids,
             metrics,
@@ -300,8 +235,35 @@ impl ClusterState {
         }
     }
 
+    /// Counts one active health-check probe.
+    pub(crate) fn probed(&self, passed: bool) {
+        if passed {
+            self.metrics.checks_passed.inc();
+        } else {
+            self.metrics.checks_failed.inc();
+        }
+    }
+
+    /// Active health checking changed `host`'s state.
+    pub(crate) fn set_healthy(&self, host: usize, healthy: bool) {
+        if let Some(g) = self.metrics.healthy.get(host) {
+            g.set(i64::from(healthy));
+        }
+        let endpoint = self.ids.get(host).map_or("?", |(a, _)| a.as_str());
+        if healthy {
+            tracing::info!(cluster = %self.name, endpoint, "endpoint passes health checks again");
+        } else {
+            tracing::warn!(cluster = %self.name, endpoint, "endpoint fails health checks");
+        }
+        let mut h = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(flag) = h.unhealthy.get_mut(host) {
+            *flag = !healthy;
+        }
+        self.apply(&mut h, &[]);
+    }
+
     /// Acts on ejections and returns: metrics, a log line, and a new
-    /// balancer over what is available.
+    /// balancer over what is available (neither ejected nor unhealthy).
     fn apply(&self, h: &mut Health, events: &[Event]) {
         for event in events {
             match *event {
@@ -329,9 +291,9 @@ impl ClusterState {
                 }
             }
         }
-        let outliers = &h.outliers;
+        let (outliers, unhealthy) = (&h.outliers, &h.unhealthy);
         let available = hosts::available(self.ids.len(), self.panic_threshold, |i| {
-            outliers.is_ejected(i)
+            outliers.is_ejected(i) || unhealthy.get(i).copied().unwrap_or(false)
         });
         if available.panic && !h.panic {
             self.metrics.panics.inc();

@@ -23,6 +23,7 @@ mod h1_client;
 mod h1_server;
 mod h2_server;
 mod headers;
+mod health_check;
 mod maps;
 mod pool;
 mod request;
@@ -53,6 +54,12 @@ pub mod fuzzing {
                 let _ = crate::attempts::retry_after(&head.headers);
             }
         }
+    }
+
+    /// Decodes `bytes` as a length-prefixed gRPC `HealthCheckResponse`, as
+    /// the gRPC health probe does. Must never panic.
+    pub fn grpc_health_response(bytes: &[u8]) -> Option<u64> {
+        crate::health_check::grpc_health_status(bytes)
     }
 
     /// Parses `bytes` as a client's request head, as the HTTP/1.1 server

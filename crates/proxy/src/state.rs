@@ -128,6 +128,12 @@ impl ProxyState {
         }
     }
 
+    /// Starts the active health checks of the clusters that have one; the
+    /// tasks end once this state is dropped.
+    pub fn start_health_checks(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
+        crate::health_check::spawn(self)
+    }
+
     /// The config this state was built from.
     pub fn config(&self) -> &Arc<Config> {
         &self.config
