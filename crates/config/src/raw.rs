@@ -166,6 +166,7 @@ pub(crate) struct RawCluster {
     pub(crate) outlier_detection: Option<RawOutlierDetection>,
     pub(crate) retry_budget: Option<RawRetryBudget>,
     pub(crate) circuit_breakers: Option<RawCircuitBreakers>,
+    pub(crate) health_check: Option<RawHealthCheck>,
 }
 
 /// A cluster's `pool` table.
@@ -223,4 +224,24 @@ pub(crate) struct RawCircuitBreakers {
     pub(crate) max_pending_requests: Field,
     pub(crate) max_requests: Field,
     pub(crate) max_retries: Field,
+}
+
+/// A cluster's `health_check` table. The fields of every kind are here, so a
+/// field of another kind is reported as such rather than as unknown.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawHealthCheck {
+    pub(crate) kind: Field,
+    pub(crate) interval: Field,
+    pub(crate) unhealthy_interval: Field,
+    pub(crate) jitter: Field,
+    pub(crate) timeout: Field,
+    pub(crate) healthy_threshold: Field,
+    pub(crate) unhealthy_threshold: Field,
+    pub(crate) path: Field,
+    pub(crate) method: Field,
+    pub(crate) host: Field,
+    pub(crate) expected_statuses: Field,
+    pub(crate) body_contains: Field,
+    pub(crate) service: Field,
 }

@@ -14,8 +14,8 @@ use serde::de::{self, Deserializer, Visitor};
 use crate::path::{FieldPath, Seg};
 use crate::raw::{
     RawAdmin, RawCircuitBreakers, RawCluster, RawConfig, RawDirectResponse, RawEndpoint,
-    RawHashKey, RawLimits, RawListener, RawMatch, RawOutlierDetection, RawPool, RawRedirect,
-    RawRetry, RawRetryBudget, RawRoute, RawRuntime, RawSuccessRate, RawValueMatch,
+    RawHashKey, RawHealthCheck, RawLimits, RawListener, RawMatch, RawOutlierDetection, RawPool,
+    RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRuntime, RawSuccessRate, RawValueMatch,
 };
 
 /// Converts a `serde_ignored` path into a [`FieldPath`].
@@ -64,6 +64,7 @@ pub(crate) fn valid_fields(table: &FieldPath) -> &'static [&'static str] {
         ["clusters", "outlier_detection", "success_rate"] => fields_of::<RawSuccessRate>(),
         ["clusters", "retry_budget"] => fields_of::<RawRetryBudget>(),
         ["clusters", "circuit_breakers"] => fields_of::<RawCircuitBreakers>(),
+        ["clusters", "health_check"] => fields_of::<RawHealthCheck>(),
         _ => &[],
     }
 }
@@ -158,6 +159,7 @@ mod tests {
                 .key("success_rate"),
             root.key("clusters").index(0).key("retry_budget"),
             root.key("clusters").index(0).key("circuit_breakers"),
+            root.key("clusters").index(0).key("health_check"),
         ] {
             assert!(!valid_fields(&shape).is_empty(), "{shape}");
         }

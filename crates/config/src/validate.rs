@@ -11,6 +11,7 @@
 mod breakers;
 mod cluster;
 mod fields;
+mod health;
 mod listener;
 mod matcher;
 mod names;

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use http::{Method, StatusCode};
 use meshgate_config::{
-    CircuitBreakers, Config, HashKey, HostMatch, LbPolicy, ListenerProtocol, OutlierDetection,
-    PathMatch, ProxyAction, RetryBudget, RetryOn, RetryPolicy, RouteAction, SuccessRateDetection,
-    TemplateSegment, UpstreamProtocol, ValueMatch,
+    CircuitBreakers, Config, HashKey, HealthCheck, HealthCheckKind, HostMatch, HttpHealthCheck,
+    LbPolicy, ListenerProtocol, OutlierDetection, PathMatch, ProxyAction, RetryBudget, RetryOn,
+    RetryPolicy, RouteAction, SuccessRateDetection, TemplateSegment, UpstreamProtocol, ValueMatch,
 };
 
 fn valid(name: &str) -> Config {
@@ -386,6 +386,38 @@ fn a_written_resilience_table_fills_in_envoy_defaults_and_a_missing_one_the_caut
         }
     );
     assert_eq!(spare.panic_threshold, 50);
+}
+
+#[test]
+fn the_full_config_sets_every_health_check_field() {
+    let config = valid("full.toml");
+    assert_eq!(
+        config.clusters[0].health_check,
+        Some(HealthCheck {
+            kind: HealthCheckKind::Http(HttpHealthCheck {
+                method: Method::POST,
+                path: "/healthz?full=1".into(),
+                host: Some("users.internal".into()),
+                expected_statuses: vec![200..=299, 418..=418, 503..=503],
+                body_contains: Some("ok".into()),
+            }),
+            interval: secs(2),
+            unhealthy_interval: secs(1),
+            jitter: millis(200),
+            timeout: millis(500),
+            healthy_threshold: 1,
+            unhealthy_threshold: 100,
+        })
+    );
+    // Only kind and service written: the timings are the defaults.
+    assert_eq!(
+        config.clusters[1].health_check,
+        Some(HealthCheck::with_defaults(HealthCheckKind::Grpc {
+            service: "orders.v1.Orders".into()
+        }))
+    );
+    // No table: endpoints are not probed.
+    assert_eq!(config.clusters[2].health_check, None);
 }
 
 #[test]

@@ -1,7 +1,11 @@
 //! Specific validation rules that the golden files do not pin down:
 //! normalisation of accepted values, and edge cases that must be accepted.
 
-use meshgate_config::{Config, ConfigErrors, HostMatch, RouteAction};
+use std::time::Duration;
+
+use meshgate_config::{
+    Config, ConfigErrors, HealthCheck, HealthCheckKind, HostMatch, HttpHealthCheck, RouteAction,
+};
 
 const BASE: &str = r#"
 [[listeners]]
@@ -171,7 +175,7 @@ retry = { num_retries = 0, backoff_base = "1s", backoff_max = "1s" }
         panic!("proxy")
     };
     assert_eq!(proxy.retry.num_retries, 0);
-    assert_eq!(proxy.retry.backoff_max, std::time::Duration::from_secs(1));
+    assert_eq!(proxy.retry.backoff_max, Duration::from_secs(1));
 }
 
 #[test]
@@ -212,6 +216,131 @@ max_retries = 2.5
             "max_pending_requests must be between 0 and 1000000, got -1",
             "max_requests must be between 1 and 1000000, got 0",
             "expected an integer, found float 2.5",
+        ]
+    );
+}
+
+/// The health check of `BASE`'s cluster, given the body of its table.
+fn health_check(table: &str) -> HealthCheck {
+    let config = ok(&format!("[clusters.health_check]\n{table}"));
+    config.clusters[0]
+        .health_check
+        .clone()
+        .unwrap_or_else(|| panic!("a health check from {table:?}"))
+}
+
+#[test]
+fn a_cluster_without_a_health_check_table_is_not_probed() {
+    assert_eq!(ok("").clusters[0].health_check, None);
+}
+
+#[test]
+fn a_health_check_with_only_a_kind_takes_every_default() {
+    assert_eq!(
+        health_check(r#"kind = "tcp""#),
+        HealthCheck::with_defaults(HealthCheckKind::Tcp)
+    );
+    assert_eq!(
+        health_check(r#"kind = "grpc""#),
+        HealthCheck::with_defaults(HealthCheckKind::Grpc {
+            service: String::new()
+        })
+    );
+    let HealthCheckKind::Http(http) = health_check("kind = \"http\"\npath = \"/healthz\"").kind
+    else {
+        panic!("an http check")
+    };
+    assert_eq!(
+        http,
+        HttpHealthCheck {
+            method: http::Method::GET,
+            path: "/healthz".into(),
+            host: None,
+            expected_statuses: vec![200..=299],
+            body_contains: None,
+        }
+    );
+}
+
+#[test]
+fn unhealthy_interval_follows_interval_and_the_default_timeout_shrinks_to_fit() {
+    let check = health_check("kind = \"tcp\"\ninterval = \"1s\"");
+    assert_eq!(
+        (check.interval, check.unhealthy_interval, check.timeout),
+        (
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            Duration::from_secs(1)
+        )
+    );
+    let check = health_check("kind = \"tcp\"\ninterval = \"300ms\"");
+    let ms = Duration::from_millis(300);
+    assert_eq!((check.unhealthy_interval, check.timeout), (ms, ms));
+    // A written unhealthy_interval is kept, even one longer than interval.
+    let check = health_check("kind = \"tcp\"\ninterval = \"1s\"\nunhealthy_interval = \"10s\"");
+    assert_eq!(check.unhealthy_interval, Duration::from_secs(10));
+}
+
+#[test]
+fn health_check_edges_that_must_be_accepted() {
+    let check = health_check(
+        r#"kind = "http"
+path = "/"
+interval = "1s"
+timeout = "1s"
+jitter = "0s"
+healthy_threshold = 100
+unhealthy_threshold = 1
+expected_statuses = ["100-599", "204", 599]"#,
+    );
+    assert_eq!(check.timeout, check.interval);
+    assert!(check.jitter.is_zero());
+    assert_eq!(
+        (check.healthy_threshold, check.unhealthy_threshold),
+        (100, 1)
+    );
+    let HealthCheckKind::Http(http) = check.kind else {
+        panic!("http")
+    };
+    assert_eq!(http.expected_statuses, [100..=599, 204..=204, 599..=599]);
+}
+
+#[test]
+fn a_health_check_request_must_be_one_that_can_be_sent_and_can_pass() {
+    let check = health_check("kind = \"http\"\npath = \"/status?probe=1&full\"");
+    assert!(matches!(check.kind, HealthCheckKind::Http(h) if h.path == "/status?probe=1&full"));
+    let errors = messages(
+        r#"[clusters.health_check]
+kind = "http"
+path = "/a b"
+method = "connect"
+
+[[clusters]]
+name = "d"
+endpoints = [{ address = "127.0.0.1:9002" }]
+health_check = { kind = "http", path = "/a#b", host = "a\u0001b" }
+
+[[clusters]]
+name = "e"
+endpoints = [{ address = "127.0.0.1:9003" }]
+health_check = { kind = "http", path = "/a<b>", expected_statuses = [] }
+
+[[clusters]]
+name = "f"
+endpoints = [{ address = "127.0.0.1:9004" }]
+health_check = { kind = "http", path = "/", method = "HEAD", body_contains = "ok" }
+"#,
+    );
+    assert_eq!(
+        errors,
+        [
+            "path \"/a b\" must not contain the character ' '",
+            "method CONNECT cannot be used for a health check: its target is a host, not a path",
+            "path \"/a#b\" must not contain a fragment (\"#\"): it is never sent",
+            "invalid header value \"a\\u{1}b\": only visible ASCII, spaces and tabs are allowed",
+            "path \"/a<b>\" is not a valid request path (invalid uri character); percent-encode characters such as \"<\", \">\" and \"^\"",
+            "expected_statuses must not be empty; leave it out to accept 200-299",
+            "body_contains can never be found: the answer to a HEAD request has no body",
         ]
     );
 }

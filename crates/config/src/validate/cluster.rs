@@ -1,9 +1,10 @@
 //! `[[clusters]]`: policy, protocol, timeouts, pool and endpoints; the
-//! resilience tables are checked in `resilience.rs` and `breakers.rs`.
+//! resilience tables are checked in `resilience.rs` and `breakers.rs`, and
+//! `health_check` in `health.rs`.
 
 use std::time::Duration;
 
-use super::{Check, Ctx, breakers, resilience};
+use super::{Check, Ctx, breakers, health, resilience};
 use crate::path::FieldPath;
 use crate::raw::{RawCluster, RawEndpoint, RawPool};
 use crate::types::{Cluster, Endpoint, LbPolicy, PoolSettings, UpstreamProtocol};
@@ -59,6 +60,8 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> 
         raw.circuit_breakers.as_ref(),
         &path.key("circuit_breakers"),
     );
+    let health_check =
+        health::health_check(ctx, raw.health_check.as_ref(), &path.key("health_check"));
     Ok(Cluster {
         name: name?,
         lb: lb?.unwrap_or(LbPolicy::RoundRobin),
@@ -68,7 +71,7 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> 
         pool: pool?,
         outlier_detection: outlier_detection?,
         retry_budget: retry_budget?,
-        health_check: None,
+        health_check: health_check?,
         circuit_breakers: circuit_breakers?,
         panic_threshold: panic_threshold?.unwrap_or(resilience::DEFAULT_PANIC_THRESHOLD),
     })
