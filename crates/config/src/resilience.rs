@@ -125,6 +125,32 @@ impl Default for CircuitBreakers {
     }
 }
 
+/// A cluster's `slow_start` table: an endpoint that becomes available (at
+/// a return from ejection or a passing health check) starts with a fraction
+/// of its weight, growing to all of it over `window`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SlowStart {
+    /// How long the ramp lasts.
+    pub window: Duration,
+    /// The ramp's shape: the weight is `weight × (t / window)^(1 / aggression)`;
+    /// 1.0 is linear, larger ramps faster at first.
+    pub aggression: f64,
+    /// The least share of its weight an endpoint gets, in percent.
+    pub min_weight_percent: u8,
+}
+
+impl Default for SlowStart {
+    /// Envoy's defaults: linear, at least 10%; the window has no default
+    /// there (meshgate: 30 s).
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(30),
+            aggression: 1.0,
+            min_weight_percent: 10,
+        }
+    }
+}
+
 // === impl RetryPolicy ===
 
 impl Default for RetryPolicy {

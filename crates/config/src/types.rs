@@ -15,7 +15,7 @@ use http::{HeaderName, Method, StatusCode};
 use regex::Regex;
 
 use crate::health::HealthCheck;
-use crate::resilience::{CircuitBreakers, OutlierDetection, RetryBudget, RetryPolicy};
+use crate::resilience::{CircuitBreakers, OutlierDetection, RetryBudget, RetryPolicy, SlowStart};
 
 /// A whole validated configuration.
 #[derive(Debug, Clone)]
@@ -269,6 +269,12 @@ pub struct Cluster {
     pub retry_budget: RetryBudget,
     /// Active health checks; `None`: endpoints are not probed.
     pub health_check: Option<HealthCheck>,
+    /// How much of a priority level's traffic its healthy endpoints keep,
+    /// in percent of their share (Envoy's overprovisioning factor, 140:
+    /// a level keeps all its traffic while 1/1.4 ≈ 72% of it is healthy).
+    pub overprovisioning_factor: u32,
+    /// Ramps the weight of endpoints that just became available.
+    pub slow_start: Option<SlowStart>,
     /// Limits on connections, pending and active requests and retries.
     pub circuit_breakers: CircuitBreakers,
     /// When fewer than this percentage of endpoints are available (not
@@ -309,6 +315,9 @@ pub struct Endpoint {
     pub address: SocketAddr,
     /// Its weight, 1..=1000.
     pub weight: u32,
+    /// Its priority level: 0 is primary; traffic spills to higher levels
+    /// as the lower ones lose healthy endpoints.
+    pub priority: u32,
 }
 
 /// Upstream connection-pool settings.

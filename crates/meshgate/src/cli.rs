@@ -212,13 +212,19 @@ fn proxy_config(
             },
             endpoints: to
                 .iter()
-                .map(|&address| Endpoint { address, weight: 1 })
+                .map(|&address| Endpoint {
+                    address,
+                    weight: 1,
+                    priority: 0,
+                })
                 .collect(),
             connect_timeout: Duration::from_secs(5),
             pool: PoolSettings::default(),
             outlier_detection: meshgate_config::OutlierDetection::default(),
             retry_budget: meshgate_config::RetryBudget::default(),
             health_check: None,
+            overprovisioning_factor: 140,
+            slow_start: None,
             circuit_breakers: meshgate_config::CircuitBreakers::default(),
             panic_threshold: 50,
         }],

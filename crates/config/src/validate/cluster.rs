@@ -71,6 +71,8 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> 
         pool: pool?,
         outlier_detection: outlier_detection?,
         retry_budget: retry_budget?,
+        overprovisioning_factor: 140,
+        slow_start: None,
         health_check: health_check?,
         circuit_breakers: circuit_breakers?,
         panic_threshold: panic_threshold?.unwrap_or(resilience::DEFAULT_PANIC_THRESHOLD),
@@ -158,5 +160,6 @@ fn endpoint(ctx: &mut Ctx<'_>, raw: &RawEndpoint, path: &FieldPath) -> Check<End
         address: address?,
         // 1..=1000 always fits a u32.
         weight: weight?.map_or(1, |w| u32::try_from(w).unwrap_or(1)),
+        priority: 0,
     })
 }
