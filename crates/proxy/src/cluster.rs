@@ -1,19 +1,19 @@
-//! One cluster at runtime: its endpoints' pools, the balancer over the
+//! One cluster at runtime: its endpoints' pools, the balancers over the
 //! endpoints currently available, and the resilience state that decides
-//! availability (outlier ejection, panic mode) and whether retries are
-//! affordable (the retry budget).
+//! availability (outlier ejection, health checks, priority failover, panic
+//! mode, slow start) and whether retries are affordable (the budget).
 //!
 //! The decisions are the pure cores' (`meshgate-resilience`); this module
 //! feeds them outcomes and the time, and acts on their answers: an
-//! ejection or a return rebuilds the balancer over the available
-//! endpoints and swaps it in, so picking stays lock-free.
+//! ejection, a return or a health change rebuilds the balancers
+//! (`available`) and swaps them in, so picking stays lock-free.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use meshgate_balance::{ActiveGuard, Balancer, Policy};
-use meshgate_config::Cluster;
+use meshgate_balance::{ActiveGuard, Policy};
+use meshgate_config::{Cluster, SlowStart};
 use meshgate_core::Rng;
 use meshgate_resilience::breaker::{Limit, Permit};
 use meshgate_resilience::budget::{BudgetConfig, RetryBudget};
@@ -24,12 +24,10 @@ use meshgate_telemetry::Registry;
 
 use crate::pool::EndpointPool;
 
+mod available;
 mod metrics;
+use available::Available;
 use metrics::Metrics;
-
-/// How often a pick may land on an endpoint already tried before the
-/// balancer's choice is taken anyway (Envoy's host-selection attempts).
-const PICK_ATTEMPTS: usize = 3;
 
 /// Everything the data path needs for one cluster.
 pub(crate) struct ClusterState {
@@ -39,6 +37,9 @@ pub(crate) struct ClusterState {
     policy: Policy,
     /// Each endpoint's identity (its address) and weight, for rebuilds.
     ids: Vec<(String, u32)>,
+    priorities: Vec<u32>,
+    overprovisioning: u32,
+    slow_start: Option<SlowStart>,
     panic_threshold: u8,
     /// Whether outlier detection can eject anything at all.
     detecting: bool,
@@ -51,13 +52,6 @@ pub(crate) struct ClusterState {
     metrics: Metrics,
 }
 
-/// The balancer over the endpoints in use, and which endpoint each of its
-/// indices stands for.
-struct Available {
-    balancer: Arc<Balancer>,
-    hosts: Vec<usize>,
-}
-
 struct Health {
     outliers: Outliers,
     budget: RetryBudget,
@@ -65,6 +59,10 @@ struct Health {
     panic: bool,
     /// Endpoints active health checks found unhealthy.
     unhealthy: Vec<bool>,
+    /// When each endpoint last came back (for slow start).
+    back_since: Vec<Option<Instant>>,
+    /// Whether some endpoint is still ramping up.
+    ramping: bool,
 }
 
 impl ClusterState {
@@ -102,16 +100,16 @@ impl ClusterState {
             window: c.retry_budget.window,
         };
         let now = Instant::now();
-        let all = Available {
-            balancer: Arc::new(Balancer::with_ids(policy, &ids)),
-            hosts: (0..ids.len()).collect(),
-        };
+        let all = Available::all(policy, &ids);
         let metrics = Metrics::new(&c.name, &ids, registry);
         Self {
             name: c.name.clone(),
             endpoints,
             http2,
             policy,
+            priorities: c.endpoints.iter().map(|e| e.priority).collect(),
+            overprovisioning: c.overprovisioning_factor,
+            slow_start: c.slow_start,
             panic_threshold: c.panic_threshold,
             detecting: od.consecutive_5xx > 0
                 || od.consecutive_gateway_errors > 0
@@ -129,6 +127,8 @@ impl ClusterState {
                 next_review: now + od.interval,
                 panic: false,
                 unhealthy: vec![false; ids.len()],
+                back_since: vec![None; ids.len()],
+                ramping: false,
             }),
             ids,
             metrics,
@@ -143,19 +143,9 @@ impl ClusterState {
         tried: &[usize],
         rng: &mut impl Rng,
     ) -> Option<(usize, ActiveGuard)> {
-        let set = self.available.load();
-        let mut choice = None;
-        for _ in 0..PICK_ATTEMPTS {
-            let i = set.balancer.pick(hash, rng)?;
-            let host = *set.hosts.get(i)?;
-            choice = Some((i, host));
-            if !tried.contains(&host) {
-                break;
-            }
-        }
-        let (i, host) = choice?;
+        let picked = self.available.load().pick(hash, tried, rng)?;
         self.metrics.attempts.inc();
-        Some((host, set.balancer.start_request_owned(i)))
+        Some(picked)
     }
 
     /// Records how an attempt on `host` ended; `first` counts it as a new
@@ -220,17 +210,17 @@ impl ClusterState {
     /// The periodic review, about once a second: ended ejections return;
     /// every `interval`, success rates are judged.
     pub(crate) fn review(&self, now: Instant) {
-        if !self.detecting {
-            return;
-        }
         let mut h = self.health.lock().unwrap_or_else(PoisonError::into_inner);
-        let events = if now >= h.next_review {
+        let events = if !self.detecting {
+            Vec::new()
+        } else if now >= h.next_review {
             h.next_review = now + h.outliers.config().interval;
             h.outliers.tick(now)
         } else {
             h.outliers.release(now)
         };
-        if !events.is_empty() {
+        // While an endpoint slow-starts, its weight grows every review.
+        if !events.is_empty() || h.ramping {
             self.apply(&mut h, &events);
         }
     }
@@ -259,7 +249,19 @@ impl ClusterState {
         if let Some(flag) = h.unhealthy.get_mut(host) {
             *flag = !healthy;
         }
+        if healthy && !h.outliers.is_ejected(host) {
+            self.came_back(&mut h, host);
+        }
         self.apply(&mut h, &[]);
+    }
+
+    /// `host` is available again: its slow start begins now.
+    fn came_back(&self, h: &mut Health, host: usize) {
+        if self.slow_start.is_some()
+            && let Some(since) = h.back_since.get_mut(host)
+        {
+            *since = Some(Instant::now());
+        }
     }
 
     /// Acts on ejections and returns: metrics, a log line, and a new
@@ -283,6 +285,9 @@ impl ClusterState {
                     if let Some(g) = self.metrics.ejected.get(host) {
                         g.set(0);
                     }
+                    if !h.unhealthy.get(host).copied().unwrap_or(false) {
+                        self.came_back(h, host);
+                    }
                     tracing::info!(
                         cluster = %self.name,
                         endpoint = self.ids.get(host).map_or("?", |(a, _)| a.as_str()),
@@ -292,23 +297,44 @@ impl ClusterState {
             }
         }
         let (outliers, unhealthy) = (&h.outliers, &h.unhealthy);
-        let available = hosts::available(self.ids.len(), self.panic_threshold, |i| {
-            outliers.is_ejected(i) || unhealthy.get(i).copied().unwrap_or(false)
-        });
-        if available.panic && !h.panic {
+        let plan = hosts::plan(
+            &self.priorities,
+            self.overprovisioning,
+            self.panic_threshold,
+            |i| outliers.is_ejected(i) || unhealthy.get(i).copied().unwrap_or(false),
+        );
+        if plan.panic && !h.panic {
             self.metrics.panics.inc();
             tracing::warn!(cluster = %self.name, "too few endpoints available: panic mode, balancing over all");
         }
-        h.panic = available.panic;
-        self.metrics.panic.set(i64::from(available.panic));
-        let ids: Vec<(&str, u32)> = available
-            .hosts
-            .iter()
-            .filter_map(|&i| self.ids.get(i).map(|(a, w)| (a.as_str(), *w)))
-            .collect();
-        self.available.store(Arc::new(Available {
-            balancer: Arc::new(Balancer::with_ids(self.policy, &ids)),
-            hosts: available.hosts,
-        }));
+        h.panic = plan.panic;
+        self.metrics.panic.set(i64::from(plan.panic));
+        // Slow start: the share of its weight each endpoint gets now.
+        let now = Instant::now();
+        let shares: Vec<f64> = match self.slow_start {
+            None => Vec::new(),
+            Some(s) => h
+                .back_since
+                .iter_mut()
+                .map(|since| {
+                    let Some(at) = *since else { return 1.0 };
+                    let share = hosts::slow_start_factor(
+                        now.saturating_duration_since(at),
+                        s.window,
+                        s.aggression,
+                        f64::from(s.min_weight_percent) / 100.0,
+                    );
+                    if share >= 1.0 {
+                        *since = None; // ramp done
+                    }
+                    share
+                })
+                .collect(),
+        };
+        h.ramping = shares.iter().any(|&s| s < 1.0);
+        let available = Available::build(self.policy, &self.ids, &plan, |i| {
+            shares.get(i).copied().unwrap_or(1.0)
+        });
+        self.available.store(Arc::new(available));
     }
 }
