@@ -163,6 +163,8 @@ pub(crate) struct RawCluster {
     pub(crate) pool: Option<RawPool>,
     pub(crate) endpoints: Option<Vec<RawEndpoint>>,
     pub(crate) panic_threshold: Field,
+    pub(crate) overprovisioning_factor: Field,
+    pub(crate) slow_start: Option<RawSlowStart>,
     pub(crate) outlier_detection: Option<RawOutlierDetection>,
     pub(crate) retry_budget: Option<RawRetryBudget>,
     pub(crate) circuit_breakers: Option<RawCircuitBreakers>,
@@ -183,6 +185,16 @@ pub(crate) struct RawPool {
 pub(crate) struct RawEndpoint {
     pub(crate) address: Field,
     pub(crate) weight: Field,
+    pub(crate) priority: Field,
+}
+
+/// A cluster's `slow_start` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawSlowStart {
+    pub(crate) window: Field,
+    pub(crate) aggression: Field,
+    pub(crate) min_weight_percent: Field,
 }
 
 /// A cluster's `outlier_detection` table.

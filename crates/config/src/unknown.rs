@@ -15,7 +15,8 @@ use crate::path::{FieldPath, Seg};
 use crate::raw::{
     RawAdmin, RawCircuitBreakers, RawCluster, RawConfig, RawDirectResponse, RawEndpoint,
     RawHashKey, RawHealthCheck, RawLimits, RawListener, RawMatch, RawOutlierDetection, RawPool,
-    RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRuntime, RawSuccessRate, RawValueMatch,
+    RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRuntime, RawSlowStart, RawSuccessRate,
+    RawValueMatch,
 };
 
 /// Converts a `serde_ignored` path into a [`FieldPath`].
@@ -60,6 +61,7 @@ pub(crate) fn valid_fields(table: &FieldPath) -> &'static [&'static str] {
         ["clusters"] => fields_of::<RawCluster>(),
         ["clusters", "pool"] => fields_of::<RawPool>(),
         ["clusters", "endpoints"] => fields_of::<RawEndpoint>(),
+        ["clusters", "slow_start"] => fields_of::<RawSlowStart>(),
         ["clusters", "outlier_detection"] => fields_of::<RawOutlierDetection>(),
         ["clusters", "outlier_detection", "success_rate"] => fields_of::<RawSuccessRate>(),
         ["clusters", "retry_budget"] => fields_of::<RawRetryBudget>(),
@@ -135,7 +137,10 @@ mod tests {
 
     #[test]
     fn field_lists_come_from_the_derive_including_renames() {
-        assert_eq!(fields_of::<RawEndpoint>(), ["address", "weight"]);
+        assert_eq!(
+            fields_of::<RawEndpoint>(),
+            ["address", "weight", "priority"]
+        );
         assert!(fields_of::<RawRoute>().contains(&"match"));
         assert!(fields_of::<String>().is_empty());
     }
@@ -160,6 +165,7 @@ mod tests {
             root.key("clusters").index(0).key("retry_budget"),
             root.key("clusters").index(0).key("circuit_breakers"),
             root.key("clusters").index(0).key("health_check"),
+            root.key("clusters").index(0).key("slow_start"),
         ] {
             assert!(!valid_fields(&shape).is_empty(), "{shape}");
         }

@@ -10,6 +10,7 @@
 
 mod breakers;
 mod cluster;
+mod failover;
 mod fields;
 mod health;
 mod listener;

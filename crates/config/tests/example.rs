@@ -9,7 +9,8 @@ use http::{Method, StatusCode};
 use meshgate_config::{
     CircuitBreakers, Config, HashKey, HealthCheck, HealthCheckKind, HostMatch, HttpHealthCheck,
     LbPolicy, ListenerProtocol, OutlierDetection, PathMatch, ProxyAction, RetryBudget, RetryOn,
-    RetryPolicy, RouteAction, SuccessRateDetection, TemplateSegment, UpstreamProtocol, ValueMatch,
+    RetryPolicy, RouteAction, SlowStart, SuccessRateDetection, TemplateSegment, UpstreamProtocol,
+    ValueMatch,
 };
 
 fn valid(name: &str) -> Config {
@@ -418,6 +419,38 @@ fn the_full_config_sets_every_health_check_field() {
     );
     // No table: endpoints are not probed.
     assert_eq!(config.clusters[2].health_check, None);
+}
+
+#[test]
+fn the_full_config_sets_every_failover_field() {
+    let config = valid("full.toml");
+    let users = &config.clusters[0];
+    let priorities: Vec<u32> = users.endpoints.iter().map(|e| e.priority).collect();
+    assert_eq!(priorities, [0, 2, 7]);
+    assert_eq!(users.overprovisioning_factor, 200);
+    assert_eq!(
+        users.slow_start,
+        Some(SlowStart {
+            window: secs(45),
+            aggression: 2.5,
+            min_weight_percent: 25,
+        })
+    );
+    // `slow_start = { aggression = 1 }`: on, the rest from the defaults.
+    let orders = &config.clusters[1];
+    assert_eq!(
+        orders.slow_start,
+        Some(SlowStart {
+            aggression: 1.0,
+            ..SlowStart::default()
+        })
+    );
+    assert_eq!(orders.overprovisioning_factor, 140);
+    // Written as `[[clusters.endpoints]]` tables; the first leaves priority out.
+    let spare = &config.clusters[2];
+    let priorities: Vec<u32> = spare.endpoints.iter().map(|e| e.priority).collect();
+    assert_eq!(priorities, [0, 1]);
+    assert_eq!(spare.slow_start, None);
 }
 
 #[test]

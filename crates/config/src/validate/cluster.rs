@@ -1,10 +1,11 @@
 //! `[[clusters]]`: policy, protocol, timeouts, pool and endpoints; the
-//! resilience tables are checked in `resilience.rs` and `breakers.rs`, and
-//! `health_check` in `health.rs`.
+//! resilience tables are checked in `resilience.rs` and `breakers.rs`,
+//! `health_check` in `health.rs`, and priorities, `overprovisioning_factor`
+//! and `slow_start` in `failover.rs`.
 
 use std::time::Duration;
 
-use super::{Check, Ctx, breakers, health, resilience};
+use super::{Check, Ctx, breakers, failover, health, resilience};
 use crate::path::FieldPath;
 use crate::raw::{RawCluster, RawEndpoint, RawPool};
 use crate::types::{Cluster, Endpoint, LbPolicy, PoolSettings, UpstreamProtocol};
@@ -48,6 +49,13 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> 
         "panic_threshold",
         resilience::percent,
     );
+    let overprovisioning_factor = ctx.optional(
+        &raw.overprovisioning_factor,
+        path,
+        "overprovisioning_factor",
+        failover::overprovisioning_factor,
+    );
+    let slow_start = failover::slow_start(ctx, raw.slow_start.as_ref(), &path.key("slow_start"));
     let outlier_detection = resilience::outlier_detection(
         ctx,
         raw.outlier_detection.as_ref(),
@@ -71,8 +79,9 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> 
         pool: pool?,
         outlier_detection: outlier_detection?,
         retry_budget: retry_budget?,
-        overprovisioning_factor: 140,
-        slow_start: None,
+        overprovisioning_factor: overprovisioning_factor?
+            .unwrap_or(failover::DEFAULT_OVERPROVISIONING_FACTOR),
+        slow_start: slow_start?,
         health_check: health_check?,
         circuit_breakers: circuit_breakers?,
         panic_threshold: panic_threshold?.unwrap_or(resilience::DEFAULT_PANIC_THRESHOLD),
@@ -156,10 +165,11 @@ fn endpoint(ctx: &mut Ctx<'_>, raw: &RawEndpoint, path: &FieldPath) -> Check<End
     let weight = ctx.optional(&raw.weight, path, "weight", |c, l, p| {
         c.int_in(l, p, 1, 1000)
     });
+    let priority = ctx.optional(&raw.priority, path, "priority", failover::priority);
     Ok(Endpoint {
         address: address?,
         // 1..=1000 always fits a u32.
         weight: weight?.map_or(1, |w| u32::try_from(w).unwrap_or(1)),
-        priority: 0,
+        priority: priority?.unwrap_or(0),
     })
 }

@@ -379,7 +379,7 @@ fn u32_at_least(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath, min: u32) 
 
 /// A number for which `ok` holds: a float, or an integer taken as one
 /// (`ratio = 1`); `rule` says which numbers those are. NaN fails every rule.
-fn float(
+pub(super) fn float(
     ctx: &mut Ctx<'_>,
     leaf: Leafy<'_>,
     path: &FieldPath,
