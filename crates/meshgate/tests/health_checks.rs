@@ -243,3 +243,113 @@ async fn a_grpc_check_follows_the_servers_serving_status() {
     })
     .await;
 }
+
+/// How many of `n` GETs each endpoint name answered.
+async fn shares(gw: &Gateway, n: usize) -> std::collections::HashMap<String, usize> {
+    let mut seen = std::collections::HashMap::new();
+    for _ in 0..n {
+        let r = common::client::get(gw.addr("public"), "/", &[]).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        *seen.entry(r.text()).or_insert(0) += 1;
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traffic_fails_over_to_the_next_priority_and_back() {
+    let mut primary = Killable::start("primary", StatusCode::OK).await;
+    let backup = Killable::start("backup", StatusCode::OK).await;
+    let p_addr = primary.addr.to_string();
+    let gw = Gateway::start(&format!(
+        r#"
+[admin]
+address = "127.0.0.1:0"
+
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[routes]]
+listener = "public"
+match = {{ path_prefix = "/" }}
+cluster = "app"
+
+[[clusters]]
+name = "app"
+endpoints = [{{ address = "{}", priority = 0 }}, {{ address = "{}", priority = 1 }}]
+health_check = {{ kind = "tcp", interval = "100ms", timeout = "100ms", healthy_threshold = 1, unhealthy_threshold = 1 }}
+"#,
+        primary.addr, backup.addr
+    ));
+    assert_eq!(
+        shares(&gw, 20).await.get("primary"),
+        Some(&20),
+        "P0 takes all"
+    );
+    primary.kill();
+    eventually("primary fails its check", || async {
+        healthy(&gw, &p_addr).await == Some(0.0)
+    })
+    .await;
+    assert_eq!(
+        shares(&gw, 20).await.get("backup"),
+        Some(&20),
+        "all spill to P1"
+    );
+    primary.restart().await;
+    eventually("primary is back", || async {
+        healthy(&gw, &p_addr).await == Some(1.0)
+    })
+    .await;
+    assert_eq!(shares(&gw, 20).await.get("primary"), Some(&20), "P0 again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_comes_back_slow_starts() {
+    let mut a = Killable::start("a", StatusCode::OK).await;
+    let b = Killable::start("b", StatusCode::OK).await;
+    let a_addr = a.addr.to_string();
+    let gw = Gateway::start(&format!(
+        r#"
+[admin]
+address = "127.0.0.1:0"
+
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[routes]]
+listener = "public"
+match = {{ path_prefix = "/" }}
+cluster = "app"
+
+[[clusters]]
+name = "app"
+lb = "round_robin"
+panic_threshold = 0
+endpoints = [{{ address = "{}" }}, {{ address = "{}" }}]
+health_check = {{ kind = "tcp", interval = "100ms", timeout = "100ms", healthy_threshold = 1, unhealthy_threshold = 1 }}
+slow_start = {{ window = "4s", min_weight_percent = 10 }}
+"#,
+        a.addr, b.addr
+    ));
+    a.kill();
+    eventually("a fails its check", || async {
+        healthy(&gw, &a_addr).await == Some(0.0)
+    })
+    .await;
+    a.restart().await;
+    eventually("a is back", || async {
+        healthy(&gw, &a_addr).await == Some(1.0)
+    })
+    .await;
+    // Just back: a gets a small share (10% of its weight, growing).
+    let early = shares(&gw, 100).await.get("a").copied().unwrap_or(0);
+    assert!(early <= 30, "a got {early} of 100 right after coming back");
+    // After the window: round robin, half each.
+    eventually("the ramp ends", || async {
+        let late = shares(&gw, 40).await.get("a").copied().unwrap_or(0);
+        late == 20
+    })
+    .await;
+}

@@ -100,14 +100,22 @@ impl ClusterState {
             window: c.retry_budget.window,
         };
         let now = Instant::now();
-        let all = Available::all(policy, &ids);
+        // At start every endpoint is available, by priority level.
+        let priorities: Vec<u32> = c.endpoints.iter().map(|e| e.priority).collect();
+        let start = hosts::plan(
+            &priorities,
+            c.overprovisioning_factor,
+            c.panic_threshold,
+            |_| false,
+        );
+        let all = Available::build(policy, &ids, &start, |_| 1.0);
         let metrics = Metrics::new(&c.name, &ids, registry);
         Self {
             name: c.name.clone(),
             endpoints,
             http2,
             policy,
-            priorities: c.endpoints.iter().map(|e| e.priority).collect(),
+            priorities,
             overprovisioning: c.overprovisioning_factor,
             slow_start: c.slow_start,
             panic_threshold: c.panic_threshold,

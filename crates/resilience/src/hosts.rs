@@ -7,10 +7,13 @@
 //!   gets its health as its share of traffic, level 1 its health of what is
 //!   left, and so on. When the levels' healths sum to less than 100, the
 //!   shares are scaled up so they sum to 100.
-//! - **Panic mode.** When that sum is below `panic_threshold`, the endpoints
-//!   taken out may well be fine (a detector misfiring, every endpoint
-//!   briefly overloaded) while concentrating the traffic on the rest would
-//!   surely overload them: all endpoints of all levels are balanced over.
+//! - **Panic mode.** When the levels together are short of 100, a level
+//!   with fewer than `panic_threshold` percent of its endpoints available
+//!   balances over all of its endpoints: the ones taken out may well be
+//!   fine (a detector misfiring, every endpoint briefly overloaded) while
+//!   concentrating the traffic on the rest would surely overload them.
+//!   When nothing at all is available, the first level takes all traffic,
+//!   in panic (unless the threshold is 0). This is Envoy's rule.
 //! - **Slow start.** An endpoint that just came back gets a growing share of
 //!   its weight ([`slow_start_factor`]).
 
@@ -30,7 +33,7 @@ pub struct Level {
 pub struct Plan {
     /// Levels with a share of traffic, lowest priority value first.
     pub levels: Vec<Level>,
-    /// Whether too few were available, so every endpoint is in one level.
+    /// Whether some level is in panic, balancing over all its endpoints.
     pub panic: bool,
 }
 
@@ -46,8 +49,8 @@ pub fn plan(
     let mut values: Vec<u32> = priorities.to_vec();
     values.sort_unstable();
     values.dedup();
-    // (available endpoints, health percent) per level.
-    let levels: Vec<(Vec<usize>, u64)> = values
+    // (all endpoints, available endpoints, health percent) per level.
+    let levels: Vec<(Vec<usize>, Vec<usize>, u64)> = values
         .iter()
         .map(|&p| {
             let all: Vec<usize> = (0..priorities.len())
@@ -57,36 +60,43 @@ pub fn plan(
             let health = (u64::from(overprovisioning) * available.len() as u64
                 / all.len().max(1) as u64)
                 .min(100);
-            (available, health)
+            (all, available, health)
         })
         .collect();
-    let total: u64 = levels.iter().map(|(_, h)| h).sum::<u64>().min(100);
-    if !priorities.is_empty() && total < u64::from(panic_threshold.min(100)) {
-        return Plan {
-            levels: vec![Level {
-                hosts: (0..priorities.len()).collect(),
-                load: 100,
-            }],
-            panic: true,
-        };
-    }
+    let total: u64 = levels.iter().map(|(_, _, h)| h).sum::<u64>().min(100);
+    let threshold = u64::from(panic_threshold.min(100));
     if total == 0 {
+        // Nothing available: the first level takes everything, in panic.
+        let first = levels.into_iter().next().filter(|_| threshold > 0);
         return Plan {
-            levels: Vec::new(),
-            panic: false,
+            panic: first.is_some(),
+            levels: first
+                .map(|(all, _, _)| Level {
+                    hosts: all,
+                    load: 100,
+                })
+                .into_iter()
+                .collect(),
         };
     }
     let mut left = 100u64;
+    let mut panic = false;
     let mut planned: Vec<Level> = Vec::new();
-    for (hosts, health) in levels {
+    for (all, available, health) in levels {
         let load = (health * 100 / total).min(left);
         left -= load;
-        if load > 0 {
-            planned.push(Level {
-                hosts,
-                load: u32::try_from(load).unwrap_or(100),
-            });
+        if load == 0 {
+            continue;
         }
+        // Only a cluster short of 100 overall panics, and only in its
+        // levels with too little of themselves available.
+        let in_panic =
+            total < 100 && (available.len() as u64) * 100 < (all.len() as u64) * threshold;
+        panic |= in_panic;
+        planned.push(Level {
+            hosts: if in_panic { all } else { available },
+            load: u32::try_from(load).unwrap_or(100),
+        });
     }
     // Rounding leaves at most a few percent: the first level takes them.
     if let Some(first) = planned.first_mut() {
@@ -94,7 +104,7 @@ pub fn plan(
     }
     Plan {
         levels: planned,
-        panic: false,
+        panic,
     }
 }
 

@@ -39,11 +39,38 @@ fn shares_are_scaled_up_when_the_levels_together_are_short() {
     // P0: 1 of 5 (28), P1: 2 of 5 (56): sum 84 -> 28/84 = 33%, 56/84 = 66%,
     // and the rounding remainder goes to P0.
     let priorities = [0, 0, 0, 0, 0, 1, 1, 1, 1, 1];
-    let p = plan(&priorities, 140, 50, |i| (1..5).contains(&i) || i >= 7);
+    let out = |i: usize| (1..5).contains(&i) || i >= 7;
+    let p = plan(&priorities, 140, 0, out);
     assert_eq!(loads(&p), vec![34, 66]);
     assert_eq!(p.levels[0].hosts, vec![0]);
     assert_eq!(p.levels[1].hosts, vec![5, 6]);
     assert!(!p.panic);
+    // With Envoy's 50% threshold both levels (20% and 40% available) are in
+    // panic: same shares, each over all of its endpoints.
+    let p = plan(&priorities, 140, 50, out);
+    assert_eq!(loads(&p), vec![34, 66]);
+    assert_eq!(p.levels[0].hosts, vec![0, 1, 2, 3, 4]);
+    assert_eq!(p.levels[1].hosts, vec![5, 6, 7, 8, 9]);
+    assert!(p.panic);
+}
+
+#[test]
+fn a_level_panics_only_when_the_cluster_is_short_overall() {
+    // P0 at 40% (2 of 5) but P1 whole: the sum is 100, so no panic; P0 keeps
+    // 56% over its 2 available endpoints.
+    let p = two_levels(3);
+    assert!(!p.panic);
+    assert_eq!(p.levels[0].hosts, vec![3, 4]);
+    // Nothing available anywhere: P0 takes everything, in panic.
+    let p = plan(&[0, 0, 1], 140, 50, |_| true);
+    assert!(p.panic);
+    assert_eq!(
+        p.levels,
+        vec![Level {
+            hosts: vec![0, 1],
+            load: 100
+        }]
+    );
 }
 
 #[test]

@@ -29,17 +29,6 @@ struct LevelSet {
 }
 
 impl Available {
-    /// Every endpoint in one level at full weight (the start-up state).
-    pub(super) fn all(policy: Policy, ids: &[(String, u32)]) -> Self {
-        Self {
-            levels: vec![LevelSet {
-                load: 100,
-                balancer: Arc::new(Balancer::with_ids(policy, ids)),
-                hosts: (0..ids.len()).collect(),
-            }],
-        }
-    }
-
     /// The balancers for `plan`; `share(i)` is the part of endpoint `i`'s
     /// weight it gets now (below 1 while it slow-starts).
     pub(super) fn build(
