@@ -71,6 +71,15 @@ impl Checker {
         Self { config, hosts }
     }
 
+    /// Starts `host` in the given state (a config reload keeps what the
+    /// previous checks found), its streak reset.
+    pub fn assume(&mut self, host: usize, healthy: bool) {
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.healthy = healthy;
+            h.streak = 0;
+        }
+    }
+
     /// Whether `host` is healthy (unknown hosts are not).
     pub fn is_healthy(&self, host: usize) -> bool {
         self.hosts.get(host).is_some_and(|h| h.healthy)

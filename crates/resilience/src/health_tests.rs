@@ -150,3 +150,20 @@ fn the_same_seed_replays_the_same_schedule() {
     };
     assert_eq!(run(9), run(9));
 }
+
+#[test]
+fn an_assumed_state_needs_the_threshold_to_change() {
+    let t0 = Instant::now();
+    let mut rng = FastRng::seeded(5);
+    let mut c = Checker::new(CONFIG, 1, t0, &mut rng);
+    c.assume(0, false);
+    assert!(!c.is_healthy(0));
+    assert_eq!(c.record(0, true, t0, &mut rng), None);
+    assert_eq!(
+        c.record(0, true, t0, &mut rng),
+        Some(Change {
+            host: 0,
+            healthy: true
+        })
+    );
+}

@@ -151,6 +151,15 @@ impl Outliers {
         events
     }
 
+    /// Takes over endpoint `from_host`'s state in `previous` as endpoint
+    /// `host`'s (a config reload keeps an unchanged endpoint's history,
+    /// ejection included).
+    pub fn adopt(&mut self, host: usize, previous: &Outliers, from_host: usize) {
+        if let (Some(h), Some(old)) = (self.hosts.get_mut(host), previous.hosts.get(from_host)) {
+            *h = *old;
+        }
+    }
+
     /// The settings this state was built with.
     pub fn config(&self) -> &OutlierConfig {
         &self.config

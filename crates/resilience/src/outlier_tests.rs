@@ -137,3 +137,23 @@ fn success_rate_outliers_are_ejected_at_the_review() {
     }
     assert!(o.tick(t0 + Duration::from_secs(20)).is_empty());
 }
+
+#[test]
+fn an_adopted_endpoint_keeps_its_ejection_and_history() {
+    let t0 = Instant::now();
+    let mut old = Outliers::new(config(), 2);
+    for _ in 0..3 {
+        old.record(1, Outcome::GatewayError, t0);
+    }
+    assert!(old.is_ejected(1));
+    // The new config lists the endpoint first.
+    let mut new = Outliers::new(config(), 3);
+    new.adopt(0, &old, 1);
+    assert!(new.is_ejected(0));
+    assert!(!new.is_ejected(1));
+    // It returns when the old ejection would have ended, not later.
+    assert_eq!(
+        new.release(t0 + 30 * SEC),
+        vec![Event::Returned { host: 0 }]
+    );
+}
