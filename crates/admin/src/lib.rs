@@ -1,19 +1,20 @@
-//! The admin API: health probes, stats and Prometheus metrics.
+//! The admin API: health probes, stats, Prometheus metrics and config
+//! reload.
 //!
 //! It listens on its own address (default `127.0.0.1:9901`), apart from client
-//! traffic. Later capabilities (reload, clusters, members, chaos) add routes
-//! here; they all read shared state and never sit on the data path.
+//! traffic. Later capabilities (clusters, members, chaos) add routes here;
+//! they all read shared state or ask the app, and never sit on the data path.
 #![warn(missing_docs)]
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use meshgate_telemetry::Registry;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
@@ -27,9 +28,18 @@ pub struct AdminState {
     pub ready: Arc<AtomicBool>,
     /// Process start, for uptime.
     pub started: Instant,
-    /// A JSON summary of the running config (listeners, routes, clusters).
-    pub config_summary: Value,
+    /// A JSON summary of the running config (listeners, routes, clusters),
+    /// replaced by each reload.
+    pub config_summary: Arc<Mutex<Value>>,
+    /// Asks the app to reload its config file; the answer is the errors of
+    /// a rejected config. `None` when there is nothing to ask.
+    pub reload: Option<ReloadRequests>,
 }
+
+/// Where `POST /config/reload` sends its requests, each with a channel for
+/// the answer: `Ok`, or every error of the rejected config.
+pub type ReloadRequests =
+    tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<(), Vec<String>>>>;
 
 /// Builds the admin router.
 pub fn router(state: AdminState) -> Router {
@@ -38,6 +48,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/ready", get(ready))
         .route("/stats", get(stats))
         .route("/metrics", get(metrics))
+        .route("/config/reload", post(reload))
         .with_state(state)
 }
 
@@ -92,7 +103,40 @@ async fn stats(State(s): State<AdminState>) -> Json<Value> {
     Json(json!({
         "uptime_seconds": s.started.elapsed().as_secs_f64(),
         "ready": s.ready.load(Ordering::Acquire),
-        "config": s.config_summary,
+        "config": s.config_summary.lock().unwrap_or_else(PoisonError::into_inner).clone(),
         "metrics": metrics,
     }))
+}
+
+/// `POST /config/reload`: 200 when the file's config is now running, 400
+/// with every error when it was rejected (the running config is unchanged).
+async fn reload(State(s): State<AdminState>) -> Response {
+    let Some(requests) = &s.reload else {
+        return (
+            StatusCode::CONFLICT,
+            Json(json!({"status": "unavailable", "errors": ["this process cannot reload"]})),
+        )
+            .into_response();
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if requests.send(reply).await.is_err() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "errors": ["shutting down"]})),
+        )
+            .into_response();
+    }
+    match answer.await {
+        Ok(Ok(())) => (StatusCode::OK, Json(json!({"status": "reloaded"}))).into_response(),
+        Ok(Err(errors)) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"status": "rejected", "errors": errors})),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "errors": ["shutting down"]})),
+        )
+            .into_response(),
+    }
 }

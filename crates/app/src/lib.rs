@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod demo;
+mod reload;
 mod run;
 
 pub use demo::spawn_demo;

@@ -1,16 +1,18 @@
 //! Starting, serving and draining.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Context as _;
 use meshgate_admin::AdminState;
 use meshgate_config::{Config, RouteAction};
-use meshgate_proxy::{ProxyState, ShutdownTrigger};
+use meshgate_proxy::{Live, ProxyState, ShutdownTrigger};
 use meshgate_telemetry::Registry;
 use serde_json::json;
+
+use crate::reload::{Reloader, Running};
 
 /// Where the config comes from.
 #[derive(Debug)]
@@ -76,24 +78,28 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
         }
     };
     let mut signals = Signals::install()?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
     let config = Arc::new(config);
     let registry = Registry::new();
-    let state = Arc::new(ProxyState::new(config.clone(), &registry));
-    let _health_checks = state.start_health_checks();
+    let live = Live::new(Arc::new(ProxyState::new(config.clone(), &registry)));
+    let health_checks = live.current().start_health_checks();
     let (trigger, shutdown) = ShutdownTrigger::new();
 
     // Bind everything before serving anything: a bad address fails start-up
     // as a whole instead of leaving a half-started gateway.
     let mut bound = Vec::new();
-    for (i, l) in config.listeners.iter().enumerate() {
+    for l in &config.listeners {
         let listener = meshgate_proxy::bind_tcp(l.address)
             .with_context(|| format!("binding listener {:?} on {}", l.name, l.address))?;
         let local = listener.local_addr()?;
         tracing::info!(listener = %l.name, protocol = "http", address = %local, "listening");
-        bound.push((i, listener, local));
+        bound.push((l, listener, local));
     }
     let bound_addrs: Vec<SocketAddr> = bound.iter().map(|(_, _, a)| *a).collect();
+    let summary_view = Arc::new(Mutex::new(summary(&config, &bound_addrs)));
     let ready = Arc::new(AtomicBool::new(false));
+    let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel(4);
     let mut admin = None;
     if let Some(cfg) = &config.admin {
         let listener = meshgate_proxy::bind_tcp(cfg.address)
@@ -104,7 +110,8 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
             registry: registry.clone(),
             ready: ready.clone(),
             started: Instant::now(),
-            config_summary: summary(&config, &bound_addrs),
+            config_summary: summary_view.clone(),
+            reload: Some(reload_tx.clone()),
         };
         // The admin API outlives the drain, so probes see "not ready" while
         // connections finish; it stops when `stop` fires or is dropped.
@@ -120,26 +127,56 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
         admin = Some((task, stop, local));
     }
     let sweeper = {
-        let state = state.clone();
+        let live = live.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                state.housekeeping();
+                live.current().housekeeping();
             }
         })
     };
     let first_listener = bound.first().map(|(_, _, a)| *a);
-    let mut tasks = Vec::new();
-    for (i, listener, _) in bound {
-        tasks.push(tokio::spawn(meshgate_proxy::serve_http(
+    let mut running = Vec::new();
+    for (l, listener, local) in bound {
+        let task = tokio::spawn(meshgate_proxy::serve_http(
             listener,
-            i,
-            state.clone(),
+            Arc::from(l.name.as_str()),
+            live.clone(),
             shutdown.clone(),
-        )));
+        ));
+        running.push((
+            l.name.clone(),
+            Running {
+                configured: l.address,
+                bound: local,
+                task,
+            },
+        ));
     }
+    let reloads = |result: &str| {
+        registry.counter(
+            "meshgate_config_reloads_total",
+            "Config reloads, applied (ok) or rejected.",
+            &[("result", result)],
+        )
+    };
+    let mut reloader = Reloader {
+        path: config.source.clone(),
+        live: live.clone(),
+        registry: registry.clone(),
+        shutdown: shutdown.clone(),
+        listeners: running,
+        health_checks,
+        summary: summary_view,
+        seen: None,
+        ok: reloads("ok"),
+        rejected: reloads("rejected"),
+    };
+    let mut last_look = None;
+    reloader.file_changed(&mut last_look);
+    reloader.seen = last_look;
     ready.store(true, Ordering::Release);
     tracing::info!(
         workers,
@@ -149,18 +186,41 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
     if let (true, Some(gateway)) = (opts.show_tour, first_listener) {
         tour(gateway, admin.as_ref().map(|(_, _, a)| *a));
     }
+    drop(config);
 
-    signals.recv().await;
+    // Serve until told to stop; reload when asked.
+    let mut watch = tokio::time::interval(std::time::Duration::from_millis(500));
+    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = signals.stop() => break,
+            Some(()) = hup.recv() => {
+                tracing::info!("received SIGHUP: reloading the config");
+                let _ = reloader.reload("SIGHUP");
+            }
+            Some(reply) = reload_rx.recv() => {
+                let _ = reply.send(reloader.reload("admin API"));
+            }
+            _ = watch.tick() => {
+                if reloader.file_changed(&mut last_look) {
+                    let _ = reloader.reload("file change");
+                }
+            }
+        }
+    }
     ready.store(false, Ordering::Release);
-    let drain = config.runtime.drain_timeout;
+    let drain = reloader.config().runtime.drain_timeout;
     tracing::info!(in_flight_connections = trigger.live(), drain_timeout = ?drain, "shutting down: draining");
     trigger.trigger();
-    for t in tasks {
-        if let Err(e) = t.await {
+    for (_, r) in reloader.listeners.drain(..) {
+        if let Err(e) = r.task.await {
             tracing::error!(error = %e, "listener task failed");
         }
     }
     sweeper.abort();
+    for task in reloader.health_checks.drain(..) {
+        task.abort();
+    }
     if trigger.drained(drain).await {
         tracing::info!("drained; exiting");
     } else {
@@ -178,8 +238,9 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
     Ok(())
 }
 
-/// SIGTERM and SIGINT, registered up front: a signal that arrives once
-/// "ready" has been logged must start a drain, never kill the process.
+/// SIGTERM and SIGINT (drain), registered up front like SIGHUP (reload): a
+/// signal that arrives once "ready" has been logged must never kill the
+/// process.
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
@@ -194,7 +255,7 @@ impl Signals {
         })
     }
 
-    async fn recv(&mut self) {
+    async fn stop(&mut self) {
         tokio::select! {
             _ = self.term.recv() => tracing::info!("received SIGTERM"),
             _ = self.int.recv() => tracing::info!("received SIGINT"),
@@ -215,7 +276,7 @@ fn tour(gateway: SocketAddr, admin: Option<SocketAddr>) {
 /// A small JSON view of the config for `/stats`.
 /// `bound` holds each listener's actual address (it differs from the
 /// configured one for port 0).
-fn summary(config: &Config, bound: &[SocketAddr]) -> serde_json::Value {
+pub(crate) fn summary(config: &Config, bound: &[SocketAddr]) -> serde_json::Value {
     json!({
         "source": config.source.as_ref().map(|p| p.display().to_string()),
         "listeners": config.listeners.iter().zip(bound).map(|(l, b)| json!({"name": l.name, "address": b.to_string(), "configured_address": l.address.to_string()})).collect::<Vec<_>>(),

@@ -321,7 +321,7 @@ pub struct Endpoint {
 }
 
 /// Upstream connection-pool settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PoolSettings {
     /// Idle connections kept per endpoint (HTTP/1.1).
     pub max_idle_per_endpoint: usize,

@@ -233,6 +233,47 @@ impl ClusterState {
         }
     }
 
+    /// Takes over the outlier and health state of the endpoints `old` (the
+    /// previous config generation's cluster of the same name) also has.
+    pub(crate) fn carry_from(&self, old: &ClusterState) {
+        let old_health = old.health.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut h = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut carried = false;
+        for (i, (addr, _)) in self.ids.iter().enumerate() {
+            let Some(j) = old.ids.iter().position(|(a, _)| a == addr) else {
+                continue;
+            };
+            carried = true;
+            h.outliers.adopt(i, &old_health.outliers, j);
+            let unhealthy = old_health.unhealthy.get(j).copied().unwrap_or(false);
+            if let Some(flag) = h.unhealthy.get_mut(i) {
+                *flag = unhealthy;
+            }
+            if let (Some(b), Some(since)) = (h.back_since.get_mut(i), old_health.back_since.get(j))
+            {
+                *b = *since;
+            }
+            if let Some(g) = self.metrics.healthy.get(i) {
+                g.set(i64::from(!unhealthy));
+            }
+            if let Some(g) = self.metrics.ejected.get(i) {
+                g.set(i64::from(h.outliers.is_ejected(i)));
+            }
+        }
+        h.panic = old_health.panic;
+        drop(old_health);
+        if carried {
+            self.apply(&mut h, &[]);
+        }
+    }
+
+    /// Whether each endpoint is healthy as far as active checks know (the
+    /// starting state of a new generation's checks).
+    pub(crate) fn healthy_flags(&self) -> Vec<bool> {
+        let h = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        h.unhealthy.iter().map(|u| !u).collect()
+    }
+
     /// Counts one active health-check probe.
     pub(crate) fn probed(&self, passed: bool) {
         if passed {

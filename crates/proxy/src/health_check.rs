@@ -32,12 +32,25 @@ pub(crate) fn spawn(state: &Arc<ProxyState>) -> Vec<JoinHandle<()>> {
         .filter_map(|(i, c)| {
             let hc = c.health_check.clone()?;
             let addrs: Vec<SocketAddr> = c.endpoints.iter().map(|e| e.address).collect();
-            Some(tokio::spawn(run(Arc::downgrade(state), i, hc, addrs)))
+            let healthy = state.clusters.get(i)?.healthy_flags();
+            Some(tokio::spawn(run(
+                Arc::downgrade(state),
+                i,
+                hc,
+                addrs,
+                healthy,
+            )))
         })
         .collect()
 }
 
-async fn run(state: Weak<ProxyState>, cluster: usize, hc: HealthCheck, addrs: Vec<SocketAddr>) {
+async fn run(
+    state: Weak<ProxyState>,
+    cluster: usize,
+    hc: HealthCheck,
+    addrs: Vec<SocketAddr>,
+    healthy: Vec<bool>,
+) {
     let config = CheckConfig {
         interval: hc.interval,
         unhealthy_interval: hc.unhealthy_interval,
@@ -47,6 +60,10 @@ async fn run(state: Weak<ProxyState>, cluster: usize, hc: HealthCheck, addrs: Ve
     };
     let mut rng = FastRng::seeded(seed(cluster));
     let mut checker = Checker::new(config, addrs.len(), Instant::now(), &mut rng);
+    // A reload starts from what the previous generation's checks found.
+    for (host, healthy) in healthy.into_iter().enumerate() {
+        checker.assume(host, healthy);
+    }
     let hc = Arc::new(hc);
     let (tx, mut rx) = mpsc::unbounded_channel::<(usize, bool)>();
     loop {

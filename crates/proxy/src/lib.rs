@@ -36,7 +36,7 @@ mod state;
 pub use body::ResponseBody;
 pub use server::{bind_tcp, serve_http};
 pub use shutdown::{Shutdown, ShutdownTrigger, Tracked};
-pub use state::ProxyState;
+pub use state::{Live, ProxyState};
 
 /// Entry points for the fuzz targets in `fuzz/`; not a stable API.
 #[doc(hidden)]

@@ -112,6 +112,16 @@ impl EndpointPool {
         }
     }
 
+    /// The endpoint's address.
+    pub(crate) fn address(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The connection limits this pool shares with its cluster.
+    pub(crate) fn limits(&self) -> &Arc<ConnLimits> {
+        &self.limits
+    }
+
     /// Sends `req` on a pooled or new connection and returns the response;
     /// its body owns (HTTP/1.1) or shares (h2) the connection.
     pub(crate) async fn send(

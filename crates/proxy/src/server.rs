@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::service::ProxyService;
 use crate::shutdown::Shutdown;
-use crate::state::ProxyState;
+use crate::state::Live;
 
 /// Binds a listening TCP socket the way a proxy wants it: `SO_REUSEADDR`,
 /// non-blocking, and a deep accept backlog.
@@ -27,12 +27,14 @@ pub fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
-/// Accepts on `listener` (the config's listener number `index`) until
-/// shutdown, serving each connection with the proxy pipeline.
+/// Accepts on `listener` (the config's listener called `name`) until
+/// shutdown, serving each connection with the proxy pipeline of the current
+/// config generation. A reload that removes the listener aborts this task:
+/// the socket closes, and connections already accepted go on.
 pub async fn serve_http(
     listener: TcpListener,
-    index: usize,
-    state: Arc<ProxyState>,
+    name: Arc<str>,
+    live: Arc<Live>,
     mut shutdown: Shutdown,
 ) {
     loop {
@@ -44,7 +46,8 @@ pub async fn serve_http(
         match accepted {
             Ok((stream, peer)) => {
                 let tracked = shutdown.track();
-                let conn = serve_connection(stream, peer, index, state.clone(), shutdown.clone());
+                let conn =
+                    serve_connection(stream, peer, name.clone(), live.clone(), shutdown.clone());
                 tokio::spawn(async move {
                     conn.await;
                     drop(tracked);
@@ -62,11 +65,12 @@ pub async fn serve_http(
 async fn serve_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
-    index: usize,
-    state: Arc<ProxyState>,
+    name: Arc<str>,
+    live: Arc<Live>,
     mut shutdown: Shutdown,
 ) {
-    let Some(listener) = state.listeners.get(index) else {
+    let state = live.current();
+    let Some(listener) = state.listener(&name) else {
         return;
     };
     listener.conns_total.inc();
@@ -92,9 +96,12 @@ async fn serve_connection(
         // flight, so close it instead of holding the drain.
         () = shutdown.signalled() => return,
     };
+    // Only the connection's own settings come from this generation; each
+    // request looks up the current one.
+    drop(state);
     let service = ProxyService {
-        state: state.clone(),
-        listener: index,
+        live,
+        listener: name,
         client: peer,
         client_ip: crate::headers::ip_header(peer.ip()),
         scheme: "http",

@@ -32,7 +32,7 @@ use crate::body::{ClientBody, Guards, ResponseBody};
 use crate::headers;
 use crate::request::{authority_of, hash_of, malformed, rewritten_path};
 use crate::respond;
-use crate::state::{ClusterState, ProxyState};
+use crate::state::{ClusterState, Live, ProxyState};
 
 thread_local! {
     // Per-thread generator for balancing and request ids: no contention, and
@@ -56,8 +56,11 @@ pub(crate) fn with_rng<T>(f: impl FnOnce(&mut FastRng) -> T) -> T {
 /// HTTP/1.1 and h2c servers.
 #[derive(Clone)]
 pub(crate) struct ProxyService {
-    pub(crate) state: Arc<ProxyState>,
-    pub(crate) listener: usize,
+    /// The running config generation; each request starts on the current
+    /// one and finishes on it, whatever a reload does meanwhile.
+    pub(crate) live: Arc<Live>,
+    /// The listener's name, its identity across generations.
+    pub(crate) listener: Arc<str>,
     pub(crate) client: SocketAddr,
     /// The client IP as a header value, rendered once per connection.
     pub(crate) client_ip: HeaderValue,
@@ -73,8 +76,9 @@ impl ProxyService {
     ) -> Result<Response<ResponseBody>, Infallible> {
         let start = Instant::now();
         let guards = Guards::default();
-        let state = &self.state;
-        let Some(listener) = state.listeners.get(self.listener) else {
+        let state = self.live.current();
+        let state = &*state;
+        let Some(listener) = state.listener(&self.listener) else {
             let id = with_rng(|r| headers::ensure_request_id(&mut http::HeaderMap::new(), r));
             return Ok(respond::error(
                 &Error::internal("listener missing from state"),
@@ -126,6 +130,7 @@ impl ProxyService {
                 };
                 match self
                     .proxy(
+                        state,
                         action,
                         prefix,
                         &id,
@@ -153,8 +158,10 @@ impl ProxyService {
         Ok(resp)
     }
 
+    #[allow(clippy::too_many_arguments, reason = "the pipeline's parts, borrowed")]
     async fn proxy(
         &self,
+        state: &ProxyState,
         action: &ProxyAction,
         prefix: Option<&str>,
         request_id: &HeaderValue,
@@ -178,7 +185,7 @@ impl ProxyService {
                 ));
             }
         }
-        let Some(cluster) = self.state.clusters.get(action.cluster) else {
+        let Some(cluster) = state.clusters.get(action.cluster) else {
             return Err((Error::internal("cluster missing from state"), guards));
         };
 

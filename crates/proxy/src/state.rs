@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+
 use meshgate_balance::Policy;
 use meshgate_config::{Config, HttpLimits, LbPolicy, RouteAction, UpstreamProtocol};
 use meshgate_router::Router;
@@ -23,7 +25,31 @@ pub struct ProxyState {
     pub(crate) clusters: Vec<ClusterState>,
 }
 
+/// The running config generation, swapped whole by a reload. A request
+/// takes the current generation when it starts and keeps it to the end;
+/// connections look it up per request, so they survive reloads.
+pub struct Live(ArcSwap<ProxyState>);
+
+impl Live {
+    /// Starts with `state`.
+    pub fn new(state: Arc<ProxyState>) -> Arc<Self> {
+        Arc::new(Self(ArcSwap::new(state)))
+    }
+
+    /// The current generation.
+    pub fn current(&self) -> Arc<ProxyState> {
+        self.0.load_full()
+    }
+
+    /// Makes `state` current; returns the previous generation.
+    pub fn replace(&self, state: Arc<ProxyState>) -> Arc<ProxyState> {
+        self.0.swap(state)
+    }
+}
+
 pub(crate) struct ListenerState {
+    /// The listener's name, its identity across config generations.
+    pub(crate) name: Arc<str>,
     pub(crate) router: Router,
     pub(crate) limits: HttpLimits,
     pub(crate) conns_active: Arc<Gauge>,
@@ -43,6 +69,13 @@ pub(crate) struct RouteState {
 impl ProxyState {
     /// Builds the runtime state for `config`, registering its metrics.
     pub fn new(config: Arc<Config>, registry: &Registry) -> Self {
+        Self::next(config, registry, None)
+    }
+
+    /// Builds the generation after `previous` (a reload): unchanged
+    /// endpoints keep their pooled upstream connections, their outlier
+    /// history (ejections included) and their health-check state.
+    pub fn next(config: Arc<Config>, registry: &Registry, previous: Option<&ProxyState>) -> Self {
         let listeners = config
             .listeners
             .iter()
@@ -50,6 +83,7 @@ impl ProxyState {
             .map(|(i, l)| {
                 let labels = [("listener", l.name.as_str())];
                 ListenerState {
+                    name: Arc::from(l.name.as_str()),
                     router: Router::for_listener(&config, i),
                     limits: l.limits.clone(),
                     conns_active: registry.gauge(
@@ -118,7 +152,17 @@ impl ProxyState {
         let clusters = config
             .clusters
             .iter()
-            .map(|c| build_cluster(c, registry))
+            .map(|c| {
+                let old = previous.and_then(|p| {
+                    let i = p.config.clusters.iter().position(|o| o.name == c.name)?;
+                    Some((p.config.clusters.get(i)?, p.clusters.get(i)?))
+                });
+                let cluster = build_cluster(c, registry, old);
+                if let Some((_, old)) = old {
+                    cluster.carry_from(old);
+                }
+                cluster
+            })
             .collect();
         Self {
             config,
@@ -132,6 +176,11 @@ impl ProxyState {
     /// tasks end once this state is dropped.
     pub fn start_health_checks(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
         crate::health_check::spawn(self)
+    }
+
+    /// The listener named `name`, if this generation has one.
+    pub(crate) fn listener(&self, name: &str) -> Option<&ListenerState> {
+        self.listeners.iter().find(|l| &*l.name == name)
     }
 
     /// The config this state was built from.
@@ -154,7 +203,11 @@ impl ProxyState {
     }
 }
 
-fn build_cluster(c: &meshgate_config::Cluster, registry: &Registry) -> ClusterState {
+fn build_cluster(
+    c: &meshgate_config::Cluster,
+    registry: &Registry,
+    old: Option<(&meshgate_config::Cluster, &ClusterState)>,
+) -> ClusterState {
     let policy = match c.lb {
         LbPolicy::RoundRobin => Policy::RoundRobin,
         LbPolicy::WeightedRoundRobin => Policy::WeightedRoundRobin,
@@ -190,22 +243,44 @@ fn build_cluster(c: &meshgate_config::Cluster, registry: &Registry) -> ClusterSt
             &[("cluster", c.name.as_str()), ("breaker", breaker)],
         )
     };
-    let limits = ConnLimits::new(
-        usize::try_from(breakers.max_connections).unwrap_or(usize::MAX),
-        usize::try_from(breakers.max_pending_requests).unwrap_or(usize::MAX),
-        overflow("connections"),
-        overflow("pending"),
-    );
+    // When nothing about connections changed, the pools of unchanged
+    // endpoints (and their idle connections) carry over, with the limits
+    // they share.
+    let reuse = old.filter(|(o, _)| {
+        o.protocol == c.protocol
+            && o.connect_timeout == c.connect_timeout
+            && o.pool == c.pool
+            && o.circuit_breakers == c.circuit_breakers
+    });
+    let limits = reuse
+        .and_then(|(_, state)| state.endpoints.first().map(|p| p.limits().clone()))
+        .unwrap_or_else(|| {
+            ConnLimits::new(
+                usize::try_from(breakers.max_connections).unwrap_or(usize::MAX),
+                usize::try_from(breakers.max_pending_requests).unwrap_or(usize::MAX),
+                overflow("connections"),
+                overflow("pending"),
+            )
+        });
     let endpoints = c
         .endpoints
         .iter()
         .map(|e| {
-            Arc::new(EndpointPool::new(
-                e.address,
-                pool,
-                metrics.clone(),
-                limits.clone(),
-            ))
+            let kept = reuse.and_then(|(_, state)| {
+                state
+                    .endpoints
+                    .iter()
+                    .find(|p| p.address() == e.address)
+                    .cloned()
+            });
+            kept.unwrap_or_else(|| {
+                Arc::new(EndpointPool::new(
+                    e.address,
+                    pool,
+                    metrics.clone(),
+                    limits.clone(),
+                ))
+            })
         })
         .collect();
     ClusterState::new(c, policy, endpoints, pool.http2, registry)

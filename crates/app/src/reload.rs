@@ -1,0 +1,172 @@
+//! Hot reload: SIGHUP, a change to the config file, or `POST
+//! /config/reload` on the admin API read the file again.
+//!
+//! A config that fails to parse or validate is rejected whole, with every
+//! error logged and returned, and the running one keeps serving. A valid
+//! one becomes a new generation (`ProxyState::next`: unchanged endpoints
+//! keep their pooled connections, outlier history and health state) that
+//! is swapped in atomically: requests in flight finish on the generation
+//! they started with, connections pick the new one up at their next
+//! request. Listeners whose name and address are unchanged keep their
+//! sockets; new ones are bound before anything changes (a bind failure
+//! rejects the reload); removed ones stop accepting, and their connections
+//! go on until they end.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use meshgate_config::Config;
+use meshgate_proxy::{Live, ProxyState, Shutdown};
+use meshgate_telemetry::{Counter, Registry};
+use tokio::task::JoinHandle;
+
+/// One running listener.
+pub(crate) struct Running {
+    /// The configured address (what a reload compares).
+    pub(crate) configured: SocketAddr,
+    /// The bound address (differs for port 0).
+    pub(crate) bound: SocketAddr,
+    pub(crate) task: JoinHandle<()>,
+}
+
+/// Everything a reload changes.
+pub(crate) struct Reloader {
+    pub(crate) path: Option<PathBuf>,
+    pub(crate) live: Arc<Live>,
+    pub(crate) registry: Registry,
+    pub(crate) shutdown: Shutdown,
+    /// Running listeners by name, in config order.
+    pub(crate) listeners: Vec<(String, Running)>,
+    pub(crate) health_checks: Vec<JoinHandle<()>>,
+    /// The admin API's view of the config.
+    pub(crate) summary: Arc<Mutex<serde_json::Value>>,
+    /// The file's modification time when it was last read.
+    pub(crate) seen: Option<SystemTime>,
+    pub(crate) ok: Arc<Counter>,
+    pub(crate) rejected: Arc<Counter>,
+}
+
+impl Reloader {
+    /// Reads the config file again and applies it, or explains why not.
+    pub(crate) fn reload(&mut self, trigger: &str) -> Result<(), Vec<String>> {
+        let result = self.try_reload();
+        match &result {
+            Ok(()) => {
+                self.ok.inc();
+                tracing::info!(trigger, "config reloaded");
+            }
+            Err(errors) => {
+                self.rejected.inc();
+                tracing::error!(
+                    trigger,
+                    errors = errors.len(),
+                    "config rejected; the running config keeps serving"
+                );
+                for e in errors {
+                    tracing::error!("{e}");
+                }
+            }
+        }
+        result
+    }
+
+    fn try_reload(&mut self) -> Result<(), Vec<String>> {
+        let Some(path) = &self.path else {
+            return Err(vec![
+                "the embedded default config has no file to reload; start with -c FILE".into(),
+            ]);
+        };
+        self.seen = modified(path);
+        let config = meshgate_config::load(path)
+            .map_err(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        // Bind what is new first: if any bind fails, nothing has changed.
+        let mut fresh: HashMap<String, tokio::net::TcpListener> = HashMap::new();
+        for l in &config.listeners {
+            let kept = self
+                .listeners
+                .iter()
+                .any(|(name, r)| *name == l.name && r.configured == l.address);
+            if kept {
+                continue;
+            }
+            let socket = meshgate_proxy::bind_tcp(l.address).map_err(|e| {
+                vec![format!(
+                    "binding listener {:?} on {}: {e}",
+                    l.name, l.address
+                )]
+            })?;
+            fresh.insert(l.name.clone(), socket);
+        }
+        let config = Arc::new(config);
+        let current = self.live.current();
+        let state = Arc::new(ProxyState::next(
+            config.clone(),
+            &self.registry,
+            Some(&current),
+        ));
+        drop(current);
+        for task in self.health_checks.drain(..) {
+            task.abort();
+        }
+        self.health_checks = state.start_health_checks();
+        self.live.replace(state);
+
+        // Listeners: keep, start, stop.
+        let mut old: Vec<(String, Running)> = std::mem::take(&mut self.listeners);
+        for l in &config.listeners {
+            let running = match fresh.remove(&l.name) {
+                Some(socket) => {
+                    let bound = socket.local_addr().unwrap_or(l.address);
+                    tracing::info!(listener = %l.name, address = %bound, "listening");
+                    Running {
+                        configured: l.address,
+                        bound,
+                        task: tokio::spawn(meshgate_proxy::serve_http(
+                            socket,
+                            Arc::from(l.name.as_str()),
+                            self.live.clone(),
+                            self.shutdown.clone(),
+                        )),
+                    }
+                }
+                None => match old.iter().position(|(name, _)| *name == l.name) {
+                    Some(i) => old.swap_remove(i).1,
+                    None => continue, // not reached: every listener is kept or fresh
+                },
+            };
+            self.listeners.push((l.name.clone(), running));
+        }
+        for (name, running) in old {
+            tracing::info!(listener = %name, address = %running.bound, "listener removed: no longer accepting");
+            running.task.abort();
+        }
+        let bound: Vec<SocketAddr> = self.listeners.iter().map(|(_, r)| r.bound).collect();
+        *self.summary.lock().unwrap_or_else(PoisonError::into_inner) =
+            crate::run::summary(&config, &bound);
+        Ok(())
+    }
+
+    /// Whether the file changed since it was last read, and has stayed the
+    /// same since the previous look (a debounce: editors write in steps).
+    pub(crate) fn file_changed(&mut self, last_look: &mut Option<SystemTime>) -> bool {
+        let Some(path) = &self.path else {
+            return false;
+        };
+        let now = modified(path);
+        let settled = now == *last_look;
+        *last_look = now;
+        settled && now.is_some() && now != self.seen
+    }
+
+    /// The config a running generation uses.
+    pub(crate) fn config(&self) -> Arc<Config> {
+        self.live.current().config().clone()
+    }
+}
+
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
