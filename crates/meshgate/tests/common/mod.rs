@@ -121,6 +121,14 @@ impl Gateway {
     }
 
     /// The process id.
+    /// The config file the gateway was started with (to rewrite it).
+    pub fn config_path(&self) -> &Path {
+        self._config
+            .as_ref()
+            .expect("started from a config file")
+            .path()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -1,0 +1,195 @@
+//! Hot reload through the real binary: SIGHUP, the admin API and a change
+//! to the file apply a new config without dropping connections; an invalid
+//! config is rejected and the old one keeps serving; reloads under load
+//! lose no request.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use common::Gateway;
+use common::metrics::{metrics, sample};
+use common::wait::eventually;
+use http::Request;
+use http_body_util::Full;
+
+/// A config with one listener whose `/v` answers `version`, `/up` proxied
+/// to `upstream`, and `extra` appended.
+fn config(version: &str, upstream: std::net::SocketAddr, extra: &str) -> String {
+    format!(
+        r#"
+[admin]
+address = "127.0.0.1:0"
+
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[routes]]
+listener = "public"
+match = {{ path = "/v" }}
+direct_response = {{ status = 200, body = "{version}" }}
+
+[[routes]]
+listener = "public"
+match = {{ path_prefix = "/up" }}
+cluster = "app"
+
+[[clusters]]
+name = "app"
+endpoints = [{{ address = "{upstream}" }}]
+{extra}
+"#
+    )
+}
+
+async fn reloads(gw: &Gateway, result: &str) -> f64 {
+    sample(
+        &metrics(gw).await,
+        "meshgate_config_reloads_total",
+        &[("result", result)],
+    )
+    .unwrap_or(0.0)
+}
+
+async fn post_reload(gw: &Gateway) -> common::client::Reply {
+    let req = Request::post(gw.url("admin", "/config/reload"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    common::client::send(&common::client::h1(), req).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_applies_a_new_config_on_the_same_connection() {
+    let up = common::upstream::echo("up").await;
+    let gw = Gateway::start(&config("one", up.addr, ""));
+    let client = common::client::h1(); // keeps its connection alive
+    let get = |path: &'static str| {
+        let req = Request::get(gw.url("public", path))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        common::client::send(&client, req)
+    };
+    assert_eq!(get("/v").await.text(), "one");
+    std::fs::write(gw.config_path(), config("two", up.addr, "")).unwrap();
+    gw.signal(libc::SIGHUP);
+    eventually("the new config answers", || async {
+        get("/v").await.text() == "two"
+    })
+    .await;
+    assert_eq!(get("/up/x").await.status, 200);
+    assert!(reloads(&gw, "ok").await >= 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_config_is_rejected_with_its_errors_and_changes_nothing() {
+    let up = common::upstream::echo("up").await;
+    let gw = Gateway::start(&config("one", up.addr, ""));
+    std::fs::write(
+        gw.config_path(),
+        config(
+            "two",
+            up.addr,
+            "lb = \"fastest\"\n[[clusters]]\nname = \"app\"",
+        ),
+    )
+    .unwrap();
+    let reply = post_reload(&gw).await;
+    assert_eq!(reply.status, 400);
+    let body = reply.json();
+    assert_eq!(body["status"], "rejected");
+    let errors: Vec<String> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_owned())
+        .collect();
+    let file = gw.config_path().display().to_string();
+    assert!(errors.len() >= 2, "every mistake is reported: {errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with(&file) && e.contains("clusters[0].lb")),
+        "{errors:?}"
+    );
+    assert!(errors.iter().any(|e| e.contains("duplicate")), "{errors:?}");
+    // The old config still serves, and said so.
+    assert_eq!(
+        common::client::get(gw.addr("public"), "/v", &[])
+            .await
+            .text(),
+        "one"
+    );
+    assert_eq!(reloads(&gw, "rejected").await, 1.0);
+    assert_eq!(reloads(&gw, "ok").await, 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_to_the_file_is_picked_up_on_its_own() {
+    let up = common::upstream::echo("up").await;
+    let gw = Gateway::start(&config("one", up.addr, ""));
+    std::fs::write(gw.config_path(), config("three", up.addr, "")).unwrap();
+    eventually("the file change is applied", || async {
+        common::client::get(gw.addr("public"), "/v", &[])
+            .await
+            .text()
+            == "three"
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloads_under_load_lose_no_request() {
+    let up = common::upstream::echo("up").await;
+    let gw = Gateway::start(&config("v0", up.addr, ""));
+    let addr = gw.addr("public");
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut load = tokio::task::JoinSet::new();
+    for worker in 0..8 {
+        let (done, ok, failed) = (done.clone(), ok.clone(), failed.clone());
+        load.spawn(async move {
+            // Half keep their connection alive, half open one per request.
+            let kept = common::client::h1();
+            while !done.load(Ordering::SeqCst) {
+                let req = Request::get(format!("http://{addr}/up/x"))
+                    .body(Full::new(Bytes::new()))
+                    .unwrap();
+                let reply = if worker % 2 == 0 {
+                    tokio::time::timeout(common::wait::BOUND, kept.request(req)).await
+                } else {
+                    tokio::time::timeout(common::wait::BOUND, common::client::h1().request(req))
+                        .await
+                };
+                match reply {
+                    Ok(Ok(r)) if r.status() == 200 => ok.fetch_add(1, Ordering::SeqCst),
+                    _ => failed.fetch_add(1, Ordering::SeqCst),
+                };
+            }
+        });
+    }
+    // 10 reloads, one of them invalid, while the load runs.
+    for i in 1..=10 {
+        let extra = if i == 5 { "lb = \"nope\"" } else { "" };
+        std::fs::write(gw.config_path(), config(&format!("v{i}"), up.addr, extra)).unwrap();
+        let reply = post_reload(&gw).await;
+        assert_eq!(reply.status, if i == 5 { 400 } else { 200 }, "reload {i}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    done.store(true, Ordering::SeqCst);
+    while load.join_next().await.is_some() {}
+    let (ok, failed) = (ok.load(Ordering::SeqCst), failed.load(Ordering::SeqCst));
+    assert!(ok > 100, "the load ran: {ok}");
+    assert_eq!(failed, 0, "{failed} of {} failed", ok + failed);
+    assert_eq!(reloads(&gw, "ok").await, 9.0);
+    assert_eq!(reloads(&gw, "rejected").await, 1.0);
+    assert_eq!(
+        common::client::get(addr, "/v", &[]).await.text(),
+        "v10",
+        "the last valid config runs"
+    );
+}
