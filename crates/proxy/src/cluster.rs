@@ -43,6 +43,8 @@ pub(crate) struct ClusterState {
     panic_threshold: u8,
     /// Whether outlier detection can eject anything at all.
     detecting: bool,
+    /// Whether active health checks run (and so can clear `unhealthy`).
+    checked: bool,
     available: ArcSwap<Available>,
     /// `circuit_breakers.max_requests` and `max_retries` (the connection
     /// limits live with the pools).
@@ -119,6 +121,7 @@ impl ClusterState {
             overprovisioning: c.overprovisioning_factor,
             slow_start: c.slow_start,
             panic_threshold: c.panic_threshold,
+            checked: c.health_check.is_some(),
             detecting: od.consecutive_5xx > 0
                 || od.consecutive_gateway_errors > 0
                 || od.success_rate.is_some(),
@@ -220,7 +223,8 @@ impl ClusterState {
     pub(crate) fn review(&self, now: Instant) {
         let mut h = self.health.lock().unwrap_or_else(PoisonError::into_inner);
         let events = if !self.detecting {
-            Vec::new()
+            // Only ejections carried over by a reload can end here.
+            h.outliers.release(now)
         } else if now >= h.next_review {
             h.next_review = now + h.outliers.config().interval;
             h.outliers.tick(now)
@@ -245,7 +249,8 @@ impl ClusterState {
             };
             carried = true;
             h.outliers.adopt(i, &old_health.outliers, j);
-            let unhealthy = old_health.unhealthy.get(j).copied().unwrap_or(false);
+            // Without checks in this generation, nothing could clear it.
+            let unhealthy = self.checked && old_health.unhealthy.get(j).copied().unwrap_or(false);
             if let Some(flag) = h.unhealthy.get_mut(i) {
                 *flag = unhealthy;
             }

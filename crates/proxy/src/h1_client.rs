@@ -57,9 +57,23 @@ pub(crate) enum Reader {
 /// The write half while (or after) the request body is written.
 pub(crate) enum WriteSide {
     /// The writer task; it hands the write half back with its outcome.
-    Pending(tokio::task::JoinHandle<(tokio::net::tcp::OwnedWriteHalf, Result<(), Error>)>),
+    Pending(Writer),
     /// The whole body went out.
     Done(tokio::net::tcp::OwnedWriteHalf),
+}
+
+/// The request-body writer task. Dropped unfinished (the response ended
+/// first and the connection is not reused, or the exchange was abandoned),
+/// it is aborted, so the upload's socket closes with it instead of lingering
+/// past its connection's unit of `max_connections`.
+pub(crate) struct Writer(
+    pub(crate) tokio::task::JoinHandle<(tokio::net::tcp::OwnedWriteHalf, Result<(), Error>)>,
+);
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Why a send failed.
@@ -181,7 +195,7 @@ pub(crate) async fn send(
     };
     let write = match written {
         Some(wr) => WriteSide::Done(wr),
-        None => WriteSide::Pending(writer),
+        None => WriteSide::Pending(Writer(writer)),
     };
     match head {
         Ok(head) => Ok(respond(head, Reader::Split { rd, write }, buf, slot, pool)),

@@ -20,6 +20,10 @@ pub(crate) use crate::h1::decode::BodyError;
 use crate::h1::decode::{Decoder, Step};
 use crate::pool::{ConnSlot, EndpointPool};
 
+/// How long a finished exchange waits for its request body to finish
+/// uploading before the connection is given up.
+const UPLOAD_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// An HTTP/1.1 response body read straight off the upstream socket.
 pub(crate) struct H1Body {
     /// The connection's read side and its buffer; `None` once it must not
@@ -82,10 +86,14 @@ impl H1Body {
             },
             Reader::Split {
                 rd,
-                write: WriteSide::Pending(writer),
+                write: WriteSide::Pending(mut writer),
             } => {
+                // The upload may still be on its way; the connection waits
+                // for it only so long (a client that stops sending must not
+                // hold a connection and its unit of max_connections).
                 tokio::spawn(async move {
-                    if let Ok((wr, Ok(()))) = writer.await {
+                    let done = tokio::time::timeout(UPLOAD_GRACE, &mut writer.0).await;
+                    if let Ok(Ok((wr, Ok(())))) = done {
                         match rd.reunite(wr) {
                             Ok(io) => pool.checkin_h1(Conn { io, buf, slot }),
                             Err(e) => tracing::debug!(error = %e, "halves of different sockets"),
