@@ -13,47 +13,42 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::Gateway;
 use common::killable::Killable;
-use common::metrics::{metrics, sample};
+use common::metrics::sample_of;
 use common::upstream::{self, Proto};
 use common::wait::eventually;
 use http::{Response, StatusCode};
 
+/// Retries and outlier detection off: only the health checks keep
+/// requests away from a failing endpoint.
 fn gateway(endpoints: &[String], health_check: &str) -> Gateway {
-    let list: Vec<String> = endpoints
-        .iter()
-        .map(|a| format!("{{ address = \"{a}\" }}"))
-        .collect();
-    Gateway::start(&format!(
-        r#"
-[admin]
-address = "127.0.0.1:0"
-
-[[listeners]]
-name = "public"
-address = "127.0.0.1:0"
-
-[[routes]]
-listener = "public"
-match = {{ path_prefix = "/" }}
-cluster = "app"
-retry = {{ num_retries = 0 }}
-
-[[clusters]]
-name = "app"
-endpoints = [{}]
-health_check = {health_check}
-outlier_detection = {{ consecutive_gateway_errors = 0, consecutive_5xx = 0 }}
-"#,
-        list.join(", ")
+    let list: Vec<String> = endpoints.iter().map(common::endpoint).collect();
+    Gateway::start(&common::app_config(
+        &list,
+        "retry = { num_retries = 0 }",
+        &format!(
+            "health_check = {health_check}\noutlier_detection = {{ consecutive_gateway_errors = 0, consecutive_5xx = 0 }}"
+        ),
     ))
 }
 
 async fn healthy(gw: &Gateway, endpoint: &str) -> Option<f64> {
-    sample(
-        &metrics(gw).await,
+    sample_of(
+        gw,
         "meshgate_endpoint_healthy",
         &[("cluster", "app"), ("endpoint", endpoint)],
     )
+    .await
+}
+
+/// Health-check probes that passed so far.
+async fn passed_probes(gw: &Gateway) -> f64 {
+    sample_of(
+        gw,
+        "meshgate_health_checks_total",
+        &[("cluster", "app"), ("result", "success")],
+    )
+    .await
+    .unwrap_or(0.0)
 }
 
 /// An upstream whose `/healthz` answers 200 or 503 as `ok` says; every
@@ -95,17 +90,7 @@ async fn a_failing_http_check_takes_an_endpoint_out_until_it_passes() {
         r#"{ kind = "http", path = "/healthz", interval = "100ms", timeout = "100ms", healthy_threshold = 2, unhealthy_threshold = 2, body_contains = "healthy" }"#,
     );
     let addr = gw.addr("public");
-    eventually("probes pass", || async {
-        let m = metrics(&gw).await;
-        sample(
-            &m,
-            "meshgate_health_checks_total",
-            &[("cluster", "app"), ("result", "success")],
-        )
-        .unwrap_or(0.0)
-            >= 4.0
-    })
-    .await;
+    eventually("probes pass", || async { passed_probes(&gw).await >= 4.0 }).await;
     assert_eq!(healthy(&gw, &a_addr).await, Some(1.0));
 
     a_ok.store(false, Ordering::SeqCst);
@@ -221,14 +206,7 @@ async fn a_grpc_check_follows_the_servers_serving_status() {
         r#"{ kind = "grpc", service = "users.v1.Users", interval = "200ms", timeout = "200ms", healthy_threshold = 1, unhealthy_threshold = 1 }"#,
     );
     eventually("a passing gRPC probe", || async {
-        let m = metrics(&gw).await;
-        sample(
-            &m,
-            "meshgate_health_checks_total",
-            &[("cluster", "app"), ("result", "success")],
-        )
-        .unwrap_or(0.0)
-            >= 1.0
+        passed_probes(&gw).await >= 1.0
     })
     .await;
     assert_eq!(healthy(&gw, &endpoint).await, Some(1.0));
@@ -243,6 +221,9 @@ async fn a_grpc_check_follows_the_servers_serving_status() {
     })
     .await;
 }
+
+/// A fast TCP check that flips state on one probe.
+const TCP_CHECK: &str = r#"health_check = { kind = "tcp", interval = "100ms", timeout = "100ms", healthy_threshold = 1, unhealthy_threshold = 1 }"#;
 
 /// How many of `n` GETs each endpoint name answered.
 async fn shares(gw: &Gateway, n: usize) -> std::collections::HashMap<String, usize> {
@@ -260,26 +241,13 @@ async fn traffic_fails_over_to_the_next_priority_and_back() {
     let mut primary = Killable::start("primary", StatusCode::OK).await;
     let backup = Killable::start("backup", StatusCode::OK).await;
     let p_addr = primary.addr.to_string();
-    let gw = Gateway::start(&format!(
-        r#"
-[admin]
-address = "127.0.0.1:0"
-
-[[listeners]]
-name = "public"
-address = "127.0.0.1:0"
-
-[[routes]]
-listener = "public"
-match = {{ path_prefix = "/" }}
-cluster = "app"
-
-[[clusters]]
-name = "app"
-endpoints = [{{ address = "{}", priority = 0 }}, {{ address = "{}", priority = 1 }}]
-health_check = {{ kind = "tcp", interval = "100ms", timeout = "100ms", healthy_threshold = 1, unhealthy_threshold = 1 }}
-"#,
-        primary.addr, backup.addr
+    let gw = Gateway::start(&common::app_config(
+        &[
+            format!("{}, priority = 0", common::endpoint(primary.addr)),
+            format!("{}, priority = 1", common::endpoint(backup.addr)),
+        ],
+        "",
+        TCP_CHECK,
     ));
     assert_eq!(
         shares(&gw, 20).await.get("primary"),
@@ -309,29 +277,12 @@ async fn an_endpoint_that_comes_back_slow_starts() {
     let mut a = Killable::start("a", StatusCode::OK).await;
     let b = Killable::start("b", StatusCode::OK).await;
     let a_addr = a.addr.to_string();
-    let gw = Gateway::start(&format!(
-        r#"
-[admin]
-address = "127.0.0.1:0"
-
-[[listeners]]
-name = "public"
-address = "127.0.0.1:0"
-
-[[routes]]
-listener = "public"
-match = {{ path_prefix = "/" }}
-cluster = "app"
-
-[[clusters]]
-name = "app"
-lb = "round_robin"
-panic_threshold = 0
-endpoints = [{{ address = "{}" }}, {{ address = "{}" }}]
-health_check = {{ kind = "tcp", interval = "100ms", timeout = "100ms", healthy_threshold = 1, unhealthy_threshold = 1 }}
-slow_start = {{ window = "4s", min_weight_percent = 10 }}
-"#,
-        a.addr, b.addr
+    let gw = Gateway::start(&common::app_config(
+        &[common::endpoint(a.addr), common::endpoint(b.addr)],
+        "",
+        &format!(
+            "lb = \"round_robin\"\npanic_threshold = 0\n{TCP_CHECK}\nslow_start = {{ window = \"4s\", min_weight_percent = 10 }}"
+        ),
     ));
     a.kill();
     eventually("a fails its check", || async {

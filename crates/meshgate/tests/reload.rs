@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use common::Gateway;
-use common::metrics::{metrics, sample};
+use common::metrics::sample_of;
 use common::wait::eventually;
 use http::Request;
 use http_body_util::Full;
@@ -48,12 +48,9 @@ endpoints = [{{ address = "{upstream}" }}]
 }
 
 async fn reloads(gw: &Gateway, result: &str) -> f64 {
-    sample(
-        &metrics(gw).await,
-        "meshgate_config_reloads_total",
-        &[("result", result)],
-    )
-    .unwrap_or(0.0)
+    sample_of(gw, "meshgate_config_reloads_total", &[("result", result)])
+        .await
+        .unwrap_or(0.0)
 }
 
 async fn post_reload(gw: &Gateway) -> common::client::Reply {

@@ -15,39 +15,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 use common::Gateway;
 use common::killable::Killable;
-use common::metrics::{metrics, sample};
+use common::metrics::sample_of;
 use common::wait::eventually;
 use http::{Request, StatusCode};
 use http_body_util::Full;
 
 fn config(endpoints: &[&Killable], route_extra: &str, cluster_extra: &str) -> String {
-    let list: Vec<String> = endpoints
-        .iter()
-        .map(|k| format!("{{ address = \"{}\" }}", k.addr))
-        .collect();
-    format!(
-        r#"
-[admin]
-address = "127.0.0.1:0"
-
-[[listeners]]
-name = "public"
-address = "127.0.0.1:0"
-
-[[routes]]
-listener = "public"
-match = {{ path_prefix = "/" }}
-cluster = "app"
-timeout = "5s"
-{route_extra}
-
-[[clusters]]
-name = "app"
-endpoints = [{}]
-{cluster_extra}
-"#,
-        list.join(", ")
-    )
+    let list: Vec<String> = endpoints.iter().map(|k| common::endpoint(k.addr)).collect();
+    common::app_config(&list, route_extra, cluster_extra)
 }
 
 /// Sends `total` GETs over `concurrency` keep-alive connections; returns
@@ -80,7 +55,7 @@ async fn load(gw: &Gateway, total: usize, concurrency: usize, progress: Arc<Atom
 }
 
 async fn metric(gw: &Gateway, name: &str, labels: &[(&str, &str)]) -> f64 {
-    sample(&metrics(gw).await, name, labels).unwrap_or(0.0)
+    sample_of(gw, name, labels).await.unwrap_or(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,27 +281,10 @@ async fn slow_upstream(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_requests_turns_overflow_away_fast_and_caps_the_upstream() {
     let (up, peak) = slow_upstream(std::time::Duration::from_secs(2)).await;
-    let gw = Gateway::start(&format!(
-        r#"
-[admin]
-address = "127.0.0.1:0"
-
-[[listeners]]
-name = "public"
-address = "127.0.0.1:0"
-
-[[routes]]
-listener = "public"
-match = {{ path_prefix = "/" }}
-cluster = "slow"
-timeout = "10s"
-
-[[clusters]]
-name = "slow"
-endpoints = [{{ address = "{}" }}]
-circuit_breakers = {{ max_requests = 32 }}
-"#,
-        up.addr
+    let gw = Gateway::start(&common::app_config(
+        &[common::endpoint(up.addr)],
+        "",
+        "circuit_breakers = { max_requests = 32 }",
     ));
     let addr = gw.addr("public");
     const CLIENTS: usize = 200;
@@ -374,12 +332,11 @@ circuit_breakers = {{ max_requests = 32 }}
         "{ok} admitted, {} overflowed; overflow latency p99 {p99:?}",
         overflow.len()
     );
-    let m = metrics(&gw).await;
-    let counted = sample(
-        &m,
+    let counted = metric(
+        &gw,
         "meshgate_circuit_breaker_overflow_total",
-        &[("cluster", "slow"), ("breaker", "requests")],
+        &[("cluster", "app"), ("breaker", "requests")],
     )
-    .unwrap_or(0.0);
+    .await;
     assert_eq!(counted as usize, overflow.len());
 }

@@ -28,6 +28,7 @@ mod available;
 mod metrics;
 use available::Available;
 use metrics::Metrics;
+pub(crate) use metrics::breaker_overflow;
 
 /// Everything the data path needs for one cluster.
 pub(crate) struct ClusterState {

@@ -66,6 +66,16 @@ pub(crate) struct Failed {
     pub(crate) unsent: Option<Request<RequestBody>>,
 }
 
+impl Failed {
+    /// The request never left: it comes back with the error.
+    fn unsent(error: Error, req: Request<RequestBody>) -> Self {
+        Self {
+            error,
+            unsent: Some(req),
+        }
+    }
+}
+
 impl From<Error> for Failed {
     fn from(error: Error) -> Self {
         Self {
@@ -150,24 +160,14 @@ impl EndpointPool {
             match self.limits.acquire(|| self.checkout_h1()).await {
                 Ok(Got::Slot(slot)) => break slot,
                 Ok(Got::Idle(conn)) => pooled = Some(conn),
-                Err(error) => {
-                    return Err(Failed {
-                        error,
-                        unsent: Some(req),
-                    });
-                }
+                Err(error) => return Err(Failed::unsent(error, req)),
             }
         };
         // Boxed: connecting is the cold path, and its state machine would
         // otherwise be copied with every request's future.
         let stream = match Box::pin(self.connect()).await {
             Ok(stream) => stream,
-            Err(error) => {
-                return Err(Failed {
-                    error,
-                    unsent: Some(req),
-                });
-            }
+            Err(error) => return Err(Failed::unsent(error, req)),
         };
         match h1_client::send(Conn::new(stream, slot), req, false, self).await {
             Ok(resp) => Ok(resp.map(UpstreamBody::H1)),
@@ -244,12 +244,7 @@ impl EndpointPool {
         }
         let mut sender = match self.shared_h2().await {
             Ok(sender) => sender,
-            Err(error) => {
-                return Err(Failed {
-                    error,
-                    unsent: Some(req),
-                });
-            }
+            Err(error) => return Err(Failed::unsent(error, req)),
         };
         match sender.send_request(req).await {
             Ok(resp) => Ok(resp.map(UpstreamBody::H2)),

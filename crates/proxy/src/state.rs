@@ -236,13 +236,7 @@ fn build_cluster(
         idle_timeout: c.pool.idle_timeout,
     };
     let breakers = &c.circuit_breakers;
-    let overflow = |breaker: &str| {
-        registry.counter(
-            "meshgate_circuit_breaker_overflow_total",
-            "Requests a circuit breaker turned away (or, for connections, made wait).",
-            &[("cluster", c.name.as_str()), ("breaker", breaker)],
-        )
-    };
+    let overflow = |breaker| crate::cluster::breaker_overflow(registry, &c.name, breaker);
     // When nothing about connections changed, the pools of unchanged
     // endpoints (and their idle connections) carry over, with the limits
     // they share.

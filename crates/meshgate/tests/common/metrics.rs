@@ -33,6 +33,11 @@ pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     })
 }
 
+/// One sample of a fresh scrape of `gw` (see [`sample`]).
+pub async fn sample_of(gw: &Gateway, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    sample(&metrics(gw).await, name, labels)
+}
+
 /// `meshgate_http_requests_total` for a route and status class (0 if absent).
 pub fn requests(text: &str, route: &str, class: &str) -> f64 {
     sample(

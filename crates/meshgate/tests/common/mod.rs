@@ -271,3 +271,39 @@ endpoints = [{{ address = "{up}" }}]
 "#
     )
 }
+
+/// A gateway with an admin API and one catch-all route (plus
+/// `route_extra`) to the cluster "app" of `endpoints` (each the inside of
+/// an endpoint table, e.g. `address = "127.0.0.1:9", priority = 1`), plus
+/// `cluster_extra`.
+pub fn app_config(endpoints: &[String], route_extra: &str, cluster_extra: &str) -> String {
+    let list: Vec<String> = endpoints.iter().map(|e| format!("{{ {e} }}")).collect();
+    format!(
+        r#"
+[admin]
+address = "127.0.0.1:0"
+
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[routes]]
+listener = "public"
+match = {{ path_prefix = "/" }}
+cluster = "app"
+timeout = "5s"
+{route_extra}
+
+[[clusters]]
+name = "app"
+endpoints = [{}]
+{cluster_extra}
+"#,
+        list.join(", ")
+    )
+}
+
+/// The inside of an endpoint table at `addr`.
+pub fn endpoint(addr: impl std::fmt::Display) -> String {
+    format!("address = \"{addr}\"")
+}

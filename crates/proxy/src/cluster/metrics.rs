@@ -38,13 +38,7 @@ impl Metrics {
                 &[("cluster", name), ("reason", reason.as_str())],
             )
         };
-        let overflow = |breaker: &str| {
-            registry.counter(
-                "meshgate_circuit_breaker_overflow_total",
-                "Requests a circuit breaker turned away (or, for connections, made wait).",
-                &[("cluster", name), ("breaker", breaker)],
-            )
-        };
+        let overflow = |breaker| breaker_overflow(registry, name, breaker);
         Metrics {
             overflow_requests: overflow("requests"),
             overflow_retries: overflow("retries"),
@@ -105,4 +99,14 @@ impl Metrics {
             checks_failed: checks("failure"),
         }
     }
+}
+
+/// `meshgate_circuit_breaker_overflow_total` of one breaker (`requests`,
+/// `retries`, `connections` or `pending`); the pools take the last two.
+pub(crate) fn breaker_overflow(registry: &Registry, cluster: &str, breaker: &str) -> Arc<Counter> {
+    registry.counter(
+        "meshgate_circuit_breaker_overflow_total",
+        "Requests a circuit breaker turned away (or, for connections, made wait).",
+        &[("cluster", cluster), ("breaker", breaker)],
+    )
 }
