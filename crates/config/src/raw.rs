@@ -79,6 +79,8 @@ pub(crate) struct RawRoute {
     pub(crate) direct_response: Option<RawDirectResponse>,
     pub(crate) redirect: Option<RawRedirect>,
     pub(crate) timeout: Field,
+    pub(crate) connect_timeout: Field,
+    pub(crate) idle_timeout: Field,
     pub(crate) prefix_rewrite: Field,
     pub(crate) host_rewrite: Field,
     pub(crate) hash_key: Option<RawHashKey>,

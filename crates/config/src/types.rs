@@ -203,6 +203,12 @@ pub struct ProxyAction {
     /// Time from dispatching the request upstream to receiving the response
     /// headers; 504 beyond.
     pub timeout: Duration,
+    /// Overrides the cluster's `connect_timeout` for this route's requests.
+    pub connect_timeout: Option<Duration>,
+    /// Envoy's stream idle timeout, for the response: once the response
+    /// headers arrived, how long the upstream's body may send nothing while
+    /// meshgate waits for it before the response is cut. `None`: no limit.
+    pub idle_timeout: Option<Duration>,
     /// Replaces the matched path prefix (only for `path_prefix` routes).
     pub prefix_rewrite: Option<String>,
     /// Replaces the `Host` header sent upstream.

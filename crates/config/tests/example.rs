@@ -83,6 +83,8 @@ fn the_example_config_has_the_values_it_describes() {
     };
     assert_eq!(proxy.cluster, 0);
     assert_eq!(proxy.timeout, secs(2));
+    // Not written: the cluster's connect_timeout applies, and a body may stall.
+    assert_eq!((proxy.connect_timeout, proxy.idle_timeout), (None, None));
     assert_eq!(
         (&proxy.prefix_rewrite, &proxy.host_rewrite, &proxy.hash_key),
         (&None, &None, &None)
@@ -158,6 +160,10 @@ fn the_full_config_sets_every_field() {
     let RouteAction::Proxy(proxy) = &users_api.action else {
         panic!("proxies")
     };
+    assert_eq!(
+        (proxy.timeout, proxy.connect_timeout, proxy.idle_timeout),
+        (secs(2), Some(millis(100)), Some(secs(30)))
+    );
     assert_eq!(proxy.prefix_rewrite.as_deref(), Some("/users"));
     assert_eq!(proxy.host_rewrite.as_deref(), Some("users.internal:9000"));
     assert_eq!(

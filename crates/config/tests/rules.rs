@@ -94,6 +94,44 @@ fn zero_is_a_valid_drain_timeout_but_not_a_valid_request_timeout() {
 }
 
 #[test]
+fn a_routes_own_timeouts_take_any_positive_duration_and_not_zero() {
+    let config = ok(r#"
+[[routes]]
+listener = "l"
+cluster = "c"
+connect_timeout = "1ns"
+idle_timeout = "8760h"
+"#);
+    let RouteAction::Proxy(proxy) = &config.routes[0].action else {
+        panic!("proxies")
+    };
+    assert_eq!(proxy.connect_timeout, Some(Duration::from_nanos(1)));
+    assert_eq!(proxy.idle_timeout, Some(Duration::from_secs(8760 * 3600)));
+    // Longer than the route's timeout is allowed: that still bounds connecting.
+    let config = ok(r#"
+[[routes]]
+listener = "l"
+cluster = "c"
+timeout = "1s"
+connect_timeout = "10s"
+"#);
+    let RouteAction::Proxy(proxy) = &config.routes[0].action else {
+        panic!("proxies")
+    };
+    assert_eq!(proxy.connect_timeout, Some(Duration::from_secs(10)));
+    let errors = messages(
+        "[[routes]]\nlistener = \"l\"\ncluster = \"c\"\nconnect_timeout = \"0ms\"\nidle_timeout = \"0s\"",
+    );
+    assert_eq!(
+        errors,
+        [
+            "connect_timeout must be greater than zero",
+            "idle_timeout must be greater than zero"
+        ]
+    );
+}
+
+#[test]
 fn sizes_may_be_plain_integers() {
     let config = ok(
         "[[listeners]]\nname = \"m\"\naddress = \"127.0.0.1:0\"\nlimits.max_header_bytes = 1024",

@@ -197,6 +197,8 @@ fn proxy_config(
             action: RouteAction::Proxy(ProxyAction {
                 cluster: 0,
                 timeout: Duration::from_secs(60),
+                connect_timeout: None,
+                idle_timeout: None,
                 prefix_rewrite: None,
                 host_rewrite: None,
                 hash_key: None,

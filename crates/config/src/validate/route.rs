@@ -32,8 +32,10 @@ pub(super) struct Refs<'r> {
 }
 
 /// Options that only make sense when forwarding to a cluster.
-const PROXY_ONLY: [&str; 5] = [
+const PROXY_ONLY: [&str; 7] = [
     "timeout",
+    "connect_timeout",
+    "idle_timeout",
     "prefix_rewrite",
     "host_rewrite",
     "hash_key",
@@ -93,6 +95,8 @@ fn action(
     };
     let proxy_only_set = [
         raw.timeout.is_some(),
+        raw.connect_timeout.is_some(),
+        raw.idle_timeout.is_some(),
         raw.prefix_rewrite.is_some(),
         raw.host_rewrite.is_some(),
         raw.hash_key.is_some(),
@@ -137,6 +141,8 @@ fn proxy(
 ) -> Check<ProxyAction> {
     let index = refs.clusters.resolve(ctx, cluster, &path.key("cluster"));
     let timeout = ctx.optional(&raw.timeout, path, "timeout", Ctx::timeout);
+    let connect_timeout = ctx.optional(&raw.connect_timeout, path, "connect_timeout", Ctx::timeout);
+    let idle_timeout = ctx.optional(&raw.idle_timeout, path, "idle_timeout", Ctx::timeout);
     let has_prefix = raw
         .matcher
         .as_ref()
@@ -180,6 +186,8 @@ fn proxy(
     Ok(ProxyAction {
         cluster: index,
         timeout: timeout?.unwrap_or(DEFAULT_TIMEOUT),
+        connect_timeout: connect_timeout?,
+        idle_timeout: idle_timeout?,
         prefix_rewrite: prefix_rewrite?,
         host_rewrite: host_rewrite?,
         hash_key: hash_key?,
