@@ -65,6 +65,7 @@ pub(crate) struct RawLimits {
     pub(crate) max_body_bytes: Field,
     pub(crate) header_read_timeout: Field,
     pub(crate) idle_timeout: Field,
+    pub(crate) tunnel_idle_timeout: Field,
 }
 
 /// One `[[routes]]`.

@@ -83,6 +83,9 @@ pub struct HttpLimits {
     pub header_read_timeout: Duration,
     /// Time a keep-alive connection may sit with no request before it is closed.
     pub idle_timeout: Duration,
+    /// Time an upgraded connection (WebSocket) may pass no byte either way
+    /// before both sides are closed (HAProxy's `timeout tunnel`).
+    pub tunnel_idle_timeout: Duration,
 }
 
 /// `[[routes]]`: how a request on a listener is matched and handled.
@@ -364,6 +367,7 @@ impl Default for HttpLimits {
             max_body_bytes: None,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            tunnel_idle_timeout: Duration::from_secs(3600),
         }
     }
 }

@@ -2,7 +2,9 @@
 //! upgrades:
 //!
 //! 1. protocol detection does not spin on a partial h2 preface;
-//! 2. CONNECT and WebSocket upgrades are a clear 501, `Upgrade: h2c` is served.
+//! 2. CONNECT is a clear 501; a WebSocket handshake reaches the upstream
+//!    with its upgrade headers (tunnels: `websocket.rs`); `Upgrade: h2c` is
+//!    served as HTTP/1.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -253,15 +255,20 @@ async fn first_bytes_arriving_alone_reach_the_right_protocol() {
 // === 2. CONNECT, WebSocket and h2c upgrades ===
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connect_and_websocket_are_501_and_h2c_upgrade_is_served() {
+async fn connect_is_501_websocket_is_forwarded_and_h2c_upgrade_is_served() {
     let up = upstream::echo("up").await;
     let gw = Gateway::start(&simple_config(up.addr, "", ""));
     let addr = gw.addr("public");
-    let not_implemented: [(&str, &[u8]); 3] = [
-        (
-            "CONNECT",
-            b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
-        ),
+    let mut raw = Raw::connect(addr).await;
+    raw.send(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+        .await;
+    let resp = raw.response().await;
+    assert_error(&resp, 501, "not_implemented");
+    assert_eq!(up.hits(), 0, "CONNECT: the upstream saw the request");
+
+    // An upstream that does not switch protocols answers the handshake like
+    // any request, and the connection stays HTTP/1.1.
+    let handshakes: [(&str, &[u8]); 2] = [
         (
             "WebSocket upgrade",
             b"GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
@@ -274,13 +281,16 @@ async fn connect_and_websocket_are_501_and_h2c_upgrade_is_served() {
               Sec-WebSocket-Version: 13\r\n\r\n",
         ),
     ];
-    for (what, request) in not_implemented {
+    for (what, request) in handshakes {
         let mut raw = Raw::connect(addr).await;
         raw.send(request).await;
         let resp = raw.response().await;
-        assert_eq!(resp.status, 501, "{what}: {}", resp.text());
-        assert_error(&resp, 501, "not_implemented");
-        assert_eq!(up.hits(), 0, "{what}: the upstream saw the request");
+        assert_eq!(resp.status, 200, "{what}: {}", resp.text());
+        let v = resp.json();
+        assert_eq!(v["headers"]["upgrade"], "websocket", "{what}: {v}");
+        assert_eq!(v["headers"]["connection"], "upgrade", "{what}: {v}");
+        raw.send(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(raw.response().await.json()["path"], "/after", "{what}");
     }
 
     // What `curl --http2` sends over cleartext: served as plain HTTP/1.1.
@@ -302,7 +312,11 @@ async fn connect_and_websocket_are_501_and_h2c_upgrade_is_served() {
     let resp = raw.response().await;
     assert_eq!(resp.status, 200);
     assert_eq!(resp.json()["path"], "/after");
-    assert_eq!(up.hits(), 2);
+    assert_eq!(
+        up.hits(),
+        4 + 2,
+        "two handshakes and their follow-ups, then these two"
+    );
 
     // And with curl itself.
     let url = gw.url("public", "/curl");
@@ -320,5 +334,5 @@ async fn connect_and_websocket_are_501_and_h2c_upgrade_is_served() {
     .unwrap();
     assert!(ok, "curl --http2 failed: {out}");
     assert_eq!(out, "200 1.1");
-    assert_eq!(up.hits(), 3);
+    assert_eq!(up.hits(), 4 + 3);
 }

@@ -7,9 +7,13 @@
 //! response head itself; [`H1Body`] then reads the body off the socket and
 //! returns the connection to the pool (see `docs/architecture.md`).
 //!
-//! What it does not do (by design, for now): pipelining, protocol upgrades
-//! (refused earlier with 501), and reading the response while a request body
-//! is still being written. An upstream that answers before reading the whole
+//! A request carrying `Upgrade` (the pipeline forwards only upgrades it can
+//! carry, with no body) takes a `101` as its final response: the connection
+//! then leaves HTTP in a [`crate::upgrade::Pending`] extension, never to
+//! return to the pool.
+//!
+//! What it does not do (by design, for now): pipelining, and reading the
+//! response while a request body is still being written. An upstream that answers before reading the whole
 //! body gets the rest anyway; one that stops reading is bounded by the route
 //! timeout.
 
@@ -134,6 +138,7 @@ pub(crate) async fn send(
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.trim().parse().ok());
     let chunked = !body_empty && declared.is_none();
+    let upgrade = req.headers().contains_key(http::header::UPGRADE);
     let mut head = Vec::with_capacity(512);
     let (parts, body) = req.into_parts();
     codec::encode_head(&parts, chunked, &mut head);
@@ -151,7 +156,11 @@ pub(crate) async fn send(
             mut buf,
             slot,
         } = conn;
-        return match read_head(&mut io, &mut buf, &method).await {
+        return match read_head(&mut io, &mut buf, &method, upgrade).await {
+            Ok(head) if head.status == http::StatusCode::SWITCHING_PROTOCOLS => {
+                crate::maps::give_back(parts.headers);
+                Ok(switched(head, crate::upgrade::Upgraded { io, buf, slot }))
+            }
             Ok(head) => {
                 crate::maps::give_back(parts.headers);
                 Ok(respond(head, Reader::Whole(io), buf, slot, pool))
@@ -177,11 +186,11 @@ pub(crate) async fn send(
     let mut written = None;
     let head = loop {
         if written.is_some() {
-            break read_head(&mut rd, &mut buf, &method).await;
+            break read_head(&mut rd, &mut buf, &method, false).await;
         }
         tokio::select! {
             biased;
-            head = read_head(&mut rd, &mut buf, &method) => break head,
+            head = read_head(&mut rd, &mut buf, &method, false) => break head,
             joined = &mut writer => match joined {
                 Ok((wr, Ok(()))) => written = Some(wr),
                 Ok((_, Err(e))) => return Err(SendError::Failed(e)),
@@ -225,6 +234,18 @@ fn respond(
     resp
 }
 
+/// The response to an upgrade the upstream accepted: no body, and the
+/// connection in the extension that takes it to the downstream server.
+fn switched(head: codec::Head, upgraded: crate::upgrade::Upgraded) -> Response<H1Body> {
+    let mut resp = Response::new(H1Body::finished());
+    *resp.status_mut() = head.status;
+    *resp.version_mut() = head.version;
+    *resp.headers_mut() = head.headers;
+    resp.extensions_mut()
+        .insert(crate::upgrade::Pending::new(upgraded));
+    resp
+}
+
 /// Why no response head was read.
 enum HeadError {
     /// The upstream closed (or reset) before sending a single byte.
@@ -241,17 +262,22 @@ impl HeadError {
     }
 }
 
-/// Reads until a final (non-1xx) response head is complete. Cancel-safe:
-/// bytes read so far stay in `buf`, and parsing restarts from them.
+/// Reads until a final (non-1xx) response head is complete; `101` is final
+/// when the request asked for an `upgrade`. Cancel-safe: bytes read so far
+/// stay in `buf`, and parsing restarts from them.
 async fn read_head<R: tokio::io::AsyncRead + Unpin>(
     reader: &mut R,
     buf: &mut BytesMut,
     method: &Method,
+    upgrade: bool,
 ) -> Result<codec::Head, HeadError> {
     let mut seen_any = !buf.is_empty();
     loop {
         match codec::parse_head(buf, method) {
             // Interim responses (100 Continue) are consumed, not forwarded.
+            Ok(Some(head)) if upgrade && head.status == http::StatusCode::SWITCHING_PROTOCOLS => {
+                return Ok(head);
+            }
             Ok(Some(head)) if head.status.is_informational() => continue,
             Ok(Some(head)) => return Ok(head),
             Ok(None) => {}

@@ -42,6 +42,7 @@ use crate::h1::Framing;
 use crate::h1::decode::Decoder;
 use crate::service::ProxyService;
 use crate::shutdown::Shutdown;
+use crate::upgrade::{Pending, Upgraded};
 
 /// How much to read at a time.
 const READ_CHUNK: usize = 8 * 1024;
@@ -151,6 +152,17 @@ pub(crate) async fn serve(
             Err(never) => match never {},
         };
 
+        // The upstream switched protocols: the connection leaves HTTP.
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS
+            && let Some(up) = resp.extensions().get::<Pending>().and_then(Pending::take)
+        {
+            // Upgrades carry no request body, so the read side is here.
+            if let Some(s) = side.take() {
+                switch(wr, s, resp, up, &mut out, limits.tunnel_idle_timeout).await;
+            }
+            return;
+        }
+
         // A body nobody read (or only partly) is back already: keep the
         // connection only if what is left is small enough to skip.
         if let Some(Ok(back)) = lent.as_mut().map(oneshot::Receiver::try_recv) {
@@ -192,6 +204,41 @@ pub(crate) async fn serve(
 }
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Writes the upstream's `101` and joins the client to the upgraded
+/// upstream connection until the tunnel ends.
+async fn switch(
+    mut wr: OwnedWriteHalf,
+    side: ReadSide,
+    resp: Response<ResponseBody>,
+    upstream: Upgraded,
+    out: &mut Vec<u8>,
+    idle: Duration,
+) {
+    // The empty body holds the request's guards: a tunnel stays an active
+    // request (`max_requests`, least_request's count) until it ends, as a
+    // WebSocket stream does in Envoy.
+    let (parts, guards) = resp.into_parts();
+    out.clear();
+    codec::encode_response_head(
+        parts.status,
+        &parts.headers,
+        Delimit::None,
+        Some(b"upgrade"),
+        &date::now(),
+        out,
+    );
+    crate::maps::give_back(parts.headers);
+    if wr.write_all(out).await.is_err() {
+        return;
+    }
+    let ReadSide { rd, buf, .. } = side;
+    match rd.reunite(wr) {
+        Ok(client) => crate::upgrade::tunnel(client, &buf, upstream, idle).await,
+        Err(e) => tracing::debug!(error = %e, "halves of different sockets"),
+    }
+    drop(guards);
+}
 
 /// What the connection is waiting for, and since when.
 #[derive(Debug, Clone, Copy)]

@@ -47,7 +47,8 @@ pub(crate) fn rewritten_path(
 }
 
 /// Rejects requests meshgate must not forward: ambiguous or missing Host
-/// (RFC 9112 §3.2: 400), and tunnels it cannot carry yet (501).
+/// (RFC 9112 §3.2: 400), and CONNECT tunnels, which it cannot carry yet
+/// (501). Protocol upgrades are recognised by `upgrade::requested`.
 pub(crate) fn malformed(parts: &http::request::Parts) -> Option<Error> {
     let mut hosts = parts.headers.get_all(header::HOST).iter();
     let first = hosts.next();
@@ -67,20 +68,6 @@ pub(crate) fn malformed(parts: &http::request::Parts) -> Option<Error> {
         return Some(Error::downstream(
             ErrorKind::NotImplemented,
             "CONNECT is not supported yet",
-        ));
-    }
-    // `Upgrade: h2c` is an offer meshgate may ignore (it answers in
-    // HTTP/1.1); any other upgrade (WebSocket) would be silently broken by
-    // stripping the hop-by-hop headers, so refuse it clearly instead.
-    let upgrade = parts.headers.get_all(header::UPGRADE).iter().any(|v| {
-        v.to_str().map_or(true, |s| {
-            s.split(',').any(|p| !p.trim().eq_ignore_ascii_case("h2c"))
-        })
-    });
-    if upgrade {
-        return Some(Error::downstream(
-            ErrorKind::NotImplemented,
-            "protocol upgrades (WebSocket) are not supported yet",
         ));
     }
     None

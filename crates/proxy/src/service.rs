@@ -189,6 +189,22 @@ impl ProxyService {
             return Err((Error::internal("cluster missing from state"), guards));
         };
 
+        // Stripped with the other hop-by-hop headers below, then restored:
+        // only an upgrade meshgate can carry is forwarded.
+        let upgrade = crate::upgrade::requested(&parts, !matches!(body, ClientBody::Empty));
+        if upgrade.is_some() && cluster.http2 {
+            return Err((
+                Error::downstream(
+                    ErrorKind::NotImplemented,
+                    format!(
+                        "protocol upgrades need an HTTP/1.1 cluster; {} speaks h2",
+                        cluster.name
+                    ),
+                ),
+                guards,
+            ));
+        }
+
         let hash = action
             .hash_key
             .as_ref()
@@ -198,6 +214,9 @@ impl ProxyService {
         // retries reuse it): upstream request filter.
         if let Err(err) = self.rewrite_head(action, prefix, &mut parts, cluster) {
             return Err((err, guards));
+        }
+        if let Some(protocol) = upgrade {
+            crate::upgrade::restore(&mut parts.headers, protocol);
         }
         if !parts.headers.contains_key(&headers::X_REQUEST_ID) {
             // Named in `Connection` and stripped: the id is ours end to end.
@@ -221,7 +240,15 @@ impl ProxyService {
 
         // Phase 5: response filter.
         let (mut head, body) = resp.into_parts();
+        // A 101 keeps the protocol it switched to (`Connection: upgrade` is
+        // written by the downstream server).
+        let switched = (head.status == http::StatusCode::SWITCHING_PROTOCOLS)
+            .then(|| head.headers.get(header::UPGRADE).cloned())
+            .flatten();
         headers::strip_hop_by_hop(&mut head.headers, false);
+        if let Some(protocol) = switched {
+            head.headers.insert(header::UPGRADE, protocol);
+        }
         Ok(Response::from_parts(
             head,
             ResponseBody::upstream(body, guards),

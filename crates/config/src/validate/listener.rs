@@ -85,12 +85,19 @@ fn limits(ctx: &mut Ctx<'_>, raw: &RawLimits, path: &FieldPath) -> Check<HttpLim
         Ctx::timeout,
     );
     let idle_timeout = ctx.optional(&raw.idle_timeout, path, "idle_timeout", Ctx::timeout);
+    let tunnel_idle_timeout = ctx.optional(
+        &raw.tunnel_idle_timeout,
+        path,
+        "tunnel_idle_timeout",
+        Ctx::timeout,
+    );
     Ok(HttpLimits {
         max_header_bytes: max_header_bytes?.unwrap_or(defaults.max_header_bytes),
         max_headers: max_headers?.unwrap_or(defaults.max_headers),
         max_body_bytes: max_body_bytes?,
         header_read_timeout: header_read_timeout?.unwrap_or(defaults.header_read_timeout),
         idle_timeout: idle_timeout?.unwrap_or(defaults.idle_timeout),
+        tunnel_idle_timeout: tunnel_idle_timeout?.unwrap_or(defaults.tunnel_idle_timeout),
     })
 }
 

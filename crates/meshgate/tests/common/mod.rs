@@ -16,6 +16,7 @@ pub mod raw;
 pub mod routes;
 pub mod upstream;
 pub mod wait;
+pub mod ws;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};

@@ -62,6 +62,18 @@ impl H1Body {
         body
     }
 
+    /// An empty body with no connection behind it (a `101`, whose
+    /// connection left HTTP).
+    pub(super) fn finished() -> Self {
+        Self {
+            conn: None,
+            slot: None,
+            decoder: Decoder::new(Framing::Empty),
+            keep_alive: false,
+            pool: None,
+        }
+    }
+
     /// The exchange is complete: pool the connection if it can carry more.
     fn finish(&mut self) {
         let (Some((reader, buf)), Some(pool), Some(slot)) =
