@@ -153,6 +153,8 @@ pub(crate) struct RawRetry {
     pub(crate) backoff_max: Field,
     pub(crate) retry_after_cap: Field,
     pub(crate) retry_non_idempotent: Field,
+    pub(crate) max_buffered_body: Field,
+    pub(crate) hedge_on_per_try_timeout: Field,
 }
 
 /// One `[[clusters]]`.

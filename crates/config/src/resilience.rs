@@ -32,6 +32,15 @@ pub struct RetryPolicy {
     /// after they may have reached the upstream. A connect failure is
     /// always retryable: the request never left.
     pub retry_non_idempotent: bool,
+    /// A request body up to this many bytes (by its `content-length`) is
+    /// read whole before the first attempt and kept, so the request can be
+    /// replayed; a longer or unsized body streams and is retried only when
+    /// it never left (a connect failure). 0: never buffer.
+    pub max_buffered_body: u64,
+    /// When a `per_try_timeout` fires, send a second attempt without
+    /// cancelling the first; the first response to arrive wins (Envoy's
+    /// `hedge_on_per_try_timeout`).
+    pub hedge_on_per_try_timeout: bool,
 }
 
 /// The failures a [`RetryPolicy`] retries (Envoy's `retry_on` names).
@@ -170,6 +179,8 @@ impl Default for RetryPolicy {
             backoff_max: Duration::from_millis(250),
             retry_after_cap: Duration::from_secs(1),
             retry_non_idempotent: false,
+            max_buffered_body: 64 * 1024,
+            hedge_on_per_try_timeout: false,
         }
     }
 }

@@ -260,6 +260,8 @@ fn the_full_config_sets_every_resilience_field() {
     );
     assert_eq!(retry.retry_after_cap, secs(2));
     assert!(retry.retry_non_idempotent);
+    assert_eq!(retry.max_buffered_body, 1024 * 1024);
+    assert!(retry.hedge_on_per_try_timeout);
 
     let users = &config.clusters[0];
     assert_eq!(users.panic_threshold, 30);
@@ -323,6 +325,8 @@ fn a_written_resilience_table_fills_in_envoy_defaults_and_a_missing_one_the_caut
     );
     assert_eq!(written.retry_after_cap, secs(1));
     assert!(!written.retry_non_idempotent);
+    assert_eq!(written.max_buffered_body, 64 * 1024);
+    assert!(!written.hedge_on_per_try_timeout);
     // No table: connect failures only.
     let absent = &proxy(&config, 2).retry;
     assert_eq!(*absent, RetryPolicy::default());

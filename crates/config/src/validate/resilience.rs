@@ -59,6 +59,10 @@ const PRESENT_RETRY_ON: RetryOn = RetryOn {
     retriable_status_codes: false,
 };
 
+/// The largest `max_buffered_body`: buffered bodies are held in memory per
+/// request, so the cap keeps a typo from becoming an out-of-memory.
+const MAX_BUFFERED_BODY: u64 = 16 * 1024 * 1024;
+
 /// `backoff_max` when left out: this many times `backoff_base` (Envoy's rule).
 const BACKOFF_MAX_FACTOR: u32 = 10;
 
@@ -111,6 +115,35 @@ pub(super) fn retry(
         "retry_non_idempotent",
         Ctx::boolean,
     );
+    let max_buffered_body =
+        ctx.optional(&raw.max_buffered_body, path, "max_buffered_body", |c, l, p| {
+            let n = c.size(l, p)?;
+            if n > MAX_BUFFERED_BODY {
+                return Err(c.at_leaf(
+                    l,
+                    p,
+                    format!("max_buffered_body must be at most 16MiB, got {n} bytes"),
+                ));
+            }
+            Ok(n)
+        });
+    let hedge = ctx.optional(
+        &raw.hedge_on_per_try_timeout,
+        path,
+        "hedge_on_per_try_timeout",
+        Ctx::boolean,
+    );
+    let hedge = match (hedge, &per_try_timeout) {
+        (Ok(Some(true)), Ok(None)) => {
+            let span = raw.hedge_on_per_try_timeout.as_ref().map(|l| l.span());
+            Err(ctx.error_at(
+                span,
+                &path.key("hedge_on_per_try_timeout"),
+                "hedge_on_per_try_timeout needs a per_try_timeout: hedging starts when it fires",
+            ))
+        }
+        (hedge, _) => hedge,
+    };
 
     let codes = match (&retry_on, codes) {
         (Ok(on), Ok(codes)) => codes_fit_retry_on(ctx, raw, path, *on, codes),
@@ -134,6 +167,8 @@ pub(super) fn retry(
         backoff_max,
         retry_after_cap: retry_after_cap?.unwrap_or(defaults.retry_after_cap),
         retry_non_idempotent: retry_non_idempotent?.unwrap_or(defaults.retry_non_idempotent),
+        max_buffered_body: max_buffered_body?.unwrap_or(defaults.max_buffered_body),
+        hedge_on_per_try_timeout: hedge?.unwrap_or(defaults.hedge_on_per_try_timeout),
     })
 }
 
