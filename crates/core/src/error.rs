@@ -34,12 +34,15 @@ pub enum ErrorKind {
     RequestHeadersTooLarge,
     /// The client did not send complete request headers in time.
     RequestHeaderTimeout,
+    /// The client did not send a request body meshgate had to read whole
+    /// (to keep it for retries) within the route's timeout.
+    RequestBodyTimeout,
     /// The request is malformed (for example its body ended early).
     BadRequest,
     /// A local limit refused the request before it reached an upstream.
     Overloaded,
-    /// The request needs a feature meshgate does not have yet (CONNECT,
-    /// WebSocket upgrades).
+    /// The request needs a feature meshgate does not have yet (CONNECT, an
+    /// upgrade to an HTTP/2 cluster).
     NotImplemented,
     /// A bug or an impossible state inside meshgate.
     Internal,
@@ -73,7 +76,7 @@ impl ErrorKind {
     pub fn status(self) -> u16 {
         match self {
             ErrorKind::NoRoute => 404,
-            ErrorKind::RequestHeaderTimeout => 408,
+            ErrorKind::RequestHeaderTimeout | ErrorKind::RequestBodyTimeout => 408,
             ErrorKind::RequestBodyTooLarge => 413,
             ErrorKind::RequestHeadersTooLarge => 431,
             ErrorKind::BadRequest => 400,
@@ -100,6 +103,7 @@ impl ErrorKind {
             ErrorKind::RequestBodyTooLarge => "request_body_too_large",
             ErrorKind::RequestHeadersTooLarge => "request_headers_too_large",
             ErrorKind::RequestHeaderTimeout => "request_header_timeout",
+            ErrorKind::RequestBodyTimeout => "request_body_timeout",
             ErrorKind::BadRequest => "bad_request",
             ErrorKind::Overloaded => "overloaded",
             ErrorKind::NotImplemented => "not_implemented",
@@ -235,6 +239,7 @@ mod tests {
         assert_eq!(ErrorKind::RequestHeadersTooLarge.status(), 431);
         assert_eq!(ErrorKind::RequestBodyTooLarge.status(), 413);
         assert_eq!(ErrorKind::RequestHeaderTimeout.status(), 408);
+        assert_eq!(ErrorKind::RequestBodyTimeout.status(), 408);
         assert_eq!(ErrorKind::NotImplemented.status(), 501);
     }
 
