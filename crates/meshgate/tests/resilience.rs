@@ -281,18 +281,32 @@ async fn slow_upstream(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_requests_turns_overflow_away_fast_and_caps_the_upstream() {
     let (up, peak) = slow_upstream(std::time::Duration::from_secs(2)).await;
-    let gw = Gateway::start(&common::app_config(
-        &[common::endpoint(up.addr)],
+    let gw = Gateway::start(&common::simple_config(
+        up.addr,
         "",
         "circuit_breakers = { max_requests = 32 }",
     ));
     let addr = gw.addr("public");
     const CLIENTS: usize = 200;
+    // Each client connects first (a direct response), then all send at
+    // once: the latency is the gateway's answer, not 200 TCP handshakes
+    // racing on two cores.
+    let ready = Arc::new(tokio::sync::Barrier::new(CLIENTS));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..CLIENTS {
+        let ready = ready.clone();
         tasks.spawn(async move {
+            let client = common::client::h1();
+            let get = |path: &str| {
+                Request::get(format!("http://{addr}{path}"))
+                    .body(Full::new(Bytes::new()))
+                    .unwrap()
+            };
+            let warm = common::client::send(&client, get("/direct")).await;
+            assert_eq!(warm.status, 200);
+            ready.wait().await;
             let started = std::time::Instant::now();
-            let reply = common::client::get(addr, "/work", &[]).await;
+            let reply = common::client::send(&client, get("/work")).await;
             let overloaded = reply
                 .headers
                 .get("x-meshgate-overloaded")
@@ -335,7 +349,7 @@ async fn max_requests_turns_overflow_away_fast_and_caps_the_upstream() {
     let counted = metric(
         &gw,
         "meshgate_circuit_breaker_overflow_total",
-        &[("cluster", "app"), ("breaker", "requests")],
+        &[("cluster", "up"), ("breaker", "requests")],
     )
     .await;
     assert_eq!(counted as usize, overflow.len());
