@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
@@ -30,6 +31,9 @@ pub(crate) struct Running {
     /// The bound address (differs for port 0).
     pub(crate) bound: SocketAddr,
     pub(crate) task: JoinHandle<()>,
+    /// A second descriptor for the socket, for a binary upgrade to hand
+    /// over (`upgrade.rs`). Closed with this `Running`, after the task.
+    pub(crate) fd: OwnedFd,
 }
 
 /// Everything a reload changes.
@@ -83,7 +87,7 @@ impl Reloader {
         let config = meshgate_config::load(path)
             .map_err(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
         // Bind what is new first: if any bind fails, nothing has changed.
-        let mut fresh: HashMap<String, tokio::net::TcpListener> = HashMap::new();
+        let mut fresh: HashMap<String, (OwnedFd, tokio::net::TcpListener)> = HashMap::new();
         for l in &config.listeners {
             let kept = self
                 .listeners
@@ -92,12 +96,14 @@ impl Reloader {
             if kept {
                 continue;
             }
-            let socket = meshgate_proxy::bind_tcp(l.address).map_err(|e| {
-                vec![format!(
-                    "binding listener {:?} on {}: {e}",
-                    l.name, l.address
-                )]
-            })?;
+            let socket = meshgate_proxy::bind_tcp(l.address)
+                .and_then(|socket| Ok((crate::upgrade::dup(&socket)?, socket)))
+                .map_err(|e| {
+                    vec![format!(
+                        "binding listener {:?} on {}: {e}",
+                        l.name, l.address
+                    )]
+                })?;
             fresh.insert(l.name.clone(), socket);
         }
         let config = Arc::new(config);
@@ -118,12 +124,13 @@ impl Reloader {
         let mut old: Vec<(String, Running)> = std::mem::take(&mut self.listeners);
         for l in &config.listeners {
             let running = match fresh.remove(&l.name) {
-                Some(socket) => {
+                Some((fd, socket)) => {
                     let bound = socket.local_addr().unwrap_or(l.address);
                     tracing::info!(listener = %l.name, address = %bound, "listening");
                     Running {
                         configured: l.address,
                         bound,
+                        fd,
                         task: tokio::spawn(meshgate_proxy::serve_http(
                             socket,
                             Arc::from(l.name.as_str()),

@@ -12,7 +12,9 @@ use meshgate_proxy::{Live, ProxyState, ShutdownTrigger};
 use meshgate_telemetry::Registry;
 use serde_json::json;
 
+use crate::admin_api::AdminApi;
 use crate::reload::{Reloader, Running};
+use crate::upgrade::{self, Kind, Takeover, UpgradeOptions, UpgradeSocket};
 
 /// Where the config comes from.
 #[derive(Debug)]
@@ -35,9 +37,13 @@ pub struct RunOptions {
     pub workers: Option<usize>,
     /// Print the "try it" curl lines at start-up.
     pub show_tour: bool,
+    /// Binary upgrade: serve an upgrade socket, and take the listeners over
+    /// from the process serving it first if asked (see `upgrade.rs`).
+    pub upgrade: Option<UpgradeOptions>,
 }
 
-/// Runs meshgate until SIGTERM or SIGINT, then drains and returns.
+/// Runs meshgate until SIGTERM or SIGINT, or until a successor has taken
+/// its listeners over (`opts.upgrade`), then drains and returns.
 pub fn run(source: ConfigSource, opts: RunOptions) -> anyhow::Result<()> {
     let configured = match &source {
         ConfigSource::Config(c) => c.runtime.workers.map(|w| w.get()),
@@ -86,26 +92,38 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
     let health_checks = live.current().start_health_checks();
     let (trigger, shutdown) = ShutdownTrigger::new();
 
+    // A successor asks for the running process's sockets before binding
+    // anything: its listeners are those sockets, not new ones.
+    let mut takeover = match &opts.upgrade {
+        Some(u) if u.takeover => Some(Takeover::connect(&u.socket).await?),
+        Some(u) => {
+            upgrade::ensure_vacant(&u.socket)?;
+            None
+        }
+        None => None,
+    };
+
     // Bind everything before serving anything: a bad address fails start-up
     // as a whole instead of leaving a half-started gateway.
     let mut bound = Vec::new();
     for l in &config.listeners {
-        let listener = meshgate_proxy::bind_tcp(l.address)
-            .with_context(|| format!("binding listener {:?} on {}", l.name, l.address))?;
+        let (listener, inherited) =
+            upgrade::acquire(takeover.as_mut(), Kind::Http, &l.name, l.address)
+                .with_context(|| format!("binding listener {:?} on {}", l.name, l.address))?;
         let local = listener.local_addr()?;
-        tracing::info!(listener = %l.name, protocol = "http", address = %local, "listening");
-        bound.push((l, listener, local));
+        let fd = upgrade::dup(&listener)?;
+        tracing::info!(listener = %l.name, protocol = "http", address = %local, inherited, "listening");
+        bound.push((l, listener, local, fd));
     }
-    let bound_addrs: Vec<SocketAddr> = bound.iter().map(|(_, _, a)| *a).collect();
+    let bound_addrs: Vec<SocketAddr> = bound.iter().map(|(_, _, a, _)| *a).collect();
     let summary_view = Arc::new(Mutex::new(summary(&config, &bound_addrs)));
     let ready = Arc::new(AtomicBool::new(false));
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel(4);
     let mut admin = None;
     if let Some(cfg) = &config.admin {
-        let listener = meshgate_proxy::bind_tcp(cfg.address)
-            .with_context(|| format!("binding the admin API on {}", cfg.address))?;
-        let local = listener.local_addr()?;
-        tracing::info!(listener = "admin", address = %local, "listening");
+        let (listener, inherited) =
+            upgrade::acquire(takeover.as_mut(), Kind::Admin, "admin", cfg.address)
+                .with_context(|| format!("binding the admin API on {}", cfg.address))?;
         let admin_state = AdminState {
             registry: registry.clone(),
             ready: ready.clone(),
@@ -113,19 +131,19 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
             config_summary: summary_view.clone(),
             reload: Some(reload_tx.clone()),
         };
-        // The admin API outlives the drain, so probes see "not ready" while
-        // connections finish; it stops when `stop` fires or is dropped.
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let until = async move {
-            let _ = stopped.await; // Err means the sender was dropped: stop too
-        };
-        let task = tokio::spawn(async move {
-            if let Err(e) = meshgate_admin::serve(listener, admin_state, until).await {
-                tracing::error!(error = %e, "admin API failed");
-            }
-        });
-        admin = Some((task, stop, local));
+        let api = AdminApi::start(listener, cfg.address, admin_state)?;
+        tracing::info!(listener = "admin", address = %api.bound, inherited, "listening");
+        admin = Some(api);
     }
+    // Without --takeover, the upgrade socket is part of start-up: a path
+    // that cannot be bound fails it before anything serves.
+    let mut upgrade_socket = match (&opts.upgrade, &takeover) {
+        (Some(u), None) => Some(
+            UpgradeSocket::bind(&u.socket)
+                .with_context(|| format!("binding the upgrade socket {}", u.socket.display()))?,
+        ),
+        _ => None,
+    };
     let sweeper = {
         let live = live.clone();
         tokio::spawn(async move {
@@ -137,9 +155,9 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
             }
         })
     };
-    let first_listener = bound.first().map(|(_, _, a)| *a);
+    let first_listener = bound.first().map(|(_, _, a, _)| *a);
     let mut running = Vec::new();
-    for (l, listener, local) in bound {
+    for (l, listener, local, fd) in bound {
         let task = tokio::spawn(meshgate_proxy::serve_http(
             listener,
             Arc::from(l.name.as_str()),
@@ -152,6 +170,7 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
                 configured: l.address,
                 bound: local,
                 task,
+                fd,
             },
         ));
     }
@@ -177,6 +196,33 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
     let mut last_look = None;
     reloader.file_changed(&mut last_look);
     reloader.seen = last_look;
+    if let (Some(t), Some(u)) = (takeover.take(), &opts.upgrade) {
+        // Serving: now the old process may stop accepting.
+        match t.complete().await {
+            Ok((from, n)) => {
+                tracing::info!(from_pid = from, "took over {n} listeners from PID {from}")
+            }
+            // It holds the same sockets, so both serve; nothing is lost by
+            // going on, and exiting would close the sockets it may have
+            // already let go of.
+            Err(e) => tracing::error!(
+                error = format!("{e:#}"),
+                "the old process did not confirm the hand-over; serving anyway"
+            ),
+        }
+        match UpgradeSocket::bind(&u.socket) {
+            Ok(s) => upgrade_socket = Some(s),
+            Err(e) => {
+                tracing::error!(path = %u.socket.display(), error = %e, "cannot bind the upgrade socket; serving without one")
+            }
+        }
+    }
+    let (handover_tx, mut handover_rx) = tokio::sync::mpsc::channel(4);
+    let mut upgrades = upgrade_socket.map(|s| tokio::spawn(upgrade::serve(s, handover_tx)));
+    // While a successor holds copies of the sockets, the set of listeners
+    // must not change under it: reloads wait.
+    let mut upgrading = false;
+    let mut successor = None;
     ready.store(true, Ordering::Release);
     tracing::info!(
         workers,
@@ -184,7 +230,7 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
         "meshgate is ready"
     );
     if let (true, Some(gateway)) = (opts.show_tour, first_listener) {
-        tour(gateway, admin.as_ref().map(|(_, _, a)| *a));
+        tour(gateway, admin.as_ref().map(|a| a.bound));
     }
     drop(config);
 
@@ -195,22 +241,72 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
         tokio::select! {
             () = signals.stop() => break,
             Some(()) = hup.recv() => {
-                tracing::info!("received SIGHUP: reloading the config");
-                let _ = reloader.reload("SIGHUP");
-            }
-            Some(reply) = reload_rx.recv() => {
-                let _ = reply.send(reloader.reload("admin API"));
-            }
-            _ = watch.tick() => {
-                if reloader.file_changed(&mut last_look) {
-                    let _ = reloader.reload("file change");
+                if upgrading {
+                    tracing::warn!("received SIGHUP during a binary upgrade: not reloading");
+                } else {
+                    tracing::info!("received SIGHUP: reloading the config");
+                    let _ = reloader.reload("SIGHUP"); // the outcome is logged inside
                 }
             }
+            Some(reply) = reload_rx.recv() => {
+                let outcome = if upgrading {
+                    Err(vec!["a binary upgrade is in progress; reload again once it ends".into()])
+                } else {
+                    reloader.reload("admin API")
+                };
+                let _ = reply.send(outcome); // Err: the admin request was dropped
+            }
+            _ = watch.tick() => {
+                // A change seen during an upgrade is still there afterwards.
+                if !upgrading && reloader.file_changed(&mut last_look) {
+                    let _ = reloader.reload("file change"); // logged inside
+                }
+            }
+            Some(event) = handover_rx.recv() => match event {
+                upgrade::Event::Offer(reply) => {
+                    upgrading = true;
+                    let offers = upgrade::offers(
+                        &reloader.listeners,
+                        admin.as_ref().and_then(AdminApi::offer),
+                    );
+                    let _ = reply.send(offers); // Err: the upgrade task gave up; it says so
+                }
+                upgrade::Event::Abandoned => upgrading = false,
+                upgrade::Event::Ready { successor: pid, done } => {
+                    // Stop accepting: closing our descriptors leaves the
+                    // sockets (and their accept queues) to the successor.
+                    ready.store(false, Ordering::Release);
+                    for (name, r) in reloader.listeners.drain(..) {
+                        r.task.abort();
+                        match r.task.await {
+                            Err(e) if !e.is_cancelled() => tracing::error!(listener = %name, error = %e, "listener task failed"),
+                            _ => {}
+                        }
+                    }
+                    if let Some(a) = &mut admin {
+                        a.stop_accepting();
+                    }
+                    let _ = done.send(()); // Err: the upgrade task ended; nothing waits
+                    successor = Some(pid);
+                    break;
+                }
+            },
         }
     }
     ready.store(false, Ordering::Release);
     let drain = reloader.config().runtime.drain_timeout;
-    tracing::info!(in_flight_connections = trigger.live(), drain_timeout = ?drain, "shutting down: draining");
+    if let Some(pid) = successor {
+        tracing::info!(successor = pid, in_flight_connections = trigger.live(), drain_timeout = ?drain, "handed listeners to successor; draining");
+        // Connections accepted just before the hand-over get their first
+        // request in before draining closes idle ones.
+        tokio::time::sleep(upgrade::SETTLE.min(drain)).await;
+    } else {
+        tracing::info!(in_flight_connections = trigger.live(), drain_timeout = ?drain, "shutting down: draining");
+        if let Some(task) = upgrades.take() {
+            // Dropping the upgrade socket removes its path.
+            task.abort();
+        }
+    }
     trigger.trigger();
     for (_, r) in reloader.listeners.drain(..) {
         if let Err(e) = r.task.await {
@@ -229,10 +325,15 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
             "drain timeout reached; closing the rest"
         );
     }
-    if let Some((task, stop, _)) = admin {
-        let _ = stop.send(()); // Err: the admin task already ended on its own
-        if let Err(e) = task.await {
-            tracing::error!(error = %e, "admin task failed");
+    if let Some(a) = admin {
+        a.finish().await;
+    }
+    if let Some(task) = upgrades {
+        // After a hand-over it has only the release to send; bounded all the same.
+        match tokio::time::timeout(std::time::Duration::from_secs(5), task).await {
+            Ok(Err(e)) if !e.is_cancelled() => tracing::error!(error = %e, "upgrade task failed"),
+            Ok(_) => {}
+            Err(_) => tracing::warn!("upgrade task still busy at exit"),
         }
     }
     Ok(())

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use meshgate_app::{ConfigSource, RunOptions};
+use meshgate_app::{ConfigSource, RunOptions, UpgradeOptions};
 use meshgate_config::{
     Cluster, Config, Endpoint, HttpLimits, LbPolicy, Listener, ListenerProtocol, PoolSettings,
     ProxyAction, Route, RouteAction, RouteMatch, Runtime, UpstreamProtocol,
@@ -62,6 +62,16 @@ enum Command {
             conflicts_with = "config"
         )]
         admin: SocketAddr,
+        /// Serve a Unix socket at PATH (mode 0600) from which a successor
+        /// started with --takeover receives the listening sockets (binary
+        /// upgrade; see docs/resilience.md).
+        #[arg(long, value_name = "PATH")]
+        upgrade_socket: Option<PathBuf>,
+        /// Take the listening sockets over from the meshgate serving
+        /// --upgrade-socket, which then drains and exits; no connection is
+        /// refused on the way.
+        #[arg(long, requires = "upgrade_socket")]
+        takeover: bool,
     },
     /// Check a config file; exit 0 if valid, else print every error and exit 1.
     Validate {
@@ -102,6 +112,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let opts = RunOptions {
         workers: cli.workers.map(NonZeroUsize::get),
         show_tour: false,
+        upgrade: None,
     };
     match cli.command {
         None => {
@@ -121,19 +132,31 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             config: None,
             listen,
             admin,
+            upgrade_socket,
+            takeover,
         }) => {
             meshgate_app::run(
                 ConfigSource::Embedded { listen, admin },
                 RunOptions {
                     show_tour: true,
+                    upgrade: upgrade(upgrade_socket, takeover),
                     ..opts
                 },
             )?;
         }
         Some(Command::Run {
-            config: Some(path), ..
+            config: Some(path),
+            upgrade_socket,
+            takeover,
+            ..
         }) => match meshgate_config::load(&path) {
-            Ok(config) => meshgate_app::run(ConfigSource::Config(Box::new(config)), opts)?,
+            Ok(config) => meshgate_app::run(
+                ConfigSource::Config(Box::new(config)),
+                RunOptions {
+                    upgrade: upgrade(upgrade_socket, takeover),
+                    ..opts
+                },
+            )?,
             Err(errors) => {
                 eprintln!("{errors}");
                 eprintln!(
@@ -165,6 +188,10 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn upgrade(socket: Option<PathBuf>, takeover: bool) -> Option<UpgradeOptions> {
+    socket.map(|socket| UpgradeOptions { socket, takeover })
 }
 
 /// The config `meshgate proxy` runs: one listener, one catch-all route, one

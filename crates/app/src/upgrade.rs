@@ -1,0 +1,120 @@
+//! Binary upgrade without dropping connections: a new meshgate process
+//! takes the listening sockets over from the running one, which then
+//! drains and exits (as Pingora's `--upgrade` and HAProxy's `-x` do).
+//!
+//! `meshgate run --upgrade-socket PATH` serves a Unix socket at PATH (mode
+//! 0600). `meshgate run --upgrade-socket PATH --takeover` is the successor:
+//!
+//! 1. it connects to PATH before binding anything and asks for the
+//!    sockets; the running process sends a description of each HTTP
+//!    listener and of the admin API, with the sockets themselves as
+//!    `SCM_RIGHTS` ([`takeover::Takeover::connect`]);
+//! 2. it uses a received socket for each listener of its own config that
+//!    matches one (by name and address; see [`takeover::Takeover::take`]),
+//!    binds the rest, and starts serving: from here both processes accept
+//!    from the same kernel sockets and the same accept queues;
+//! 3. it says it is ready; the running process stops accepting (closes
+//!    its copies: the sockets stay open in the successor, so no connection
+//!    is refused and whatever waits in the accept queue is accepted by the
+//!    successor), removes PATH and confirms ([`handover`]);
+//! 4. the successor binds its own upgrade socket at PATH, so upgrades
+//!    chain, while the old process drains like on SIGTERM (after
+//!    [`SETTLE`]) and exits 0.
+//!
+//! Anything that goes wrong before step 3 leaves the running process
+//! serving as before. The wire format is in [`codec`]; the fd passing in
+//! [`channel`].
+
+mod channel;
+pub(crate) mod codec;
+mod handover;
+mod takeover;
+
+use std::net::SocketAddr;
+use std::os::fd::{AsFd as _, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub(crate) use codec::{Kind, Offered};
+pub(crate) use handover::{Event, UpgradeSocket, serve};
+pub(crate) use takeover::Takeover;
+
+/// How long an old process goes on serving the connections it already has
+/// before it starts draining them. A connection accepted just before the
+/// hand-over may not have sent its request yet, and a draining server
+/// closes such connections as idle; this lets their first request in.
+pub(crate) const SETTLE: Duration = Duration::from_secs(1);
+
+/// The `--upgrade-socket` and `--takeover` options.
+#[derive(Debug, Clone)]
+pub struct UpgradeOptions {
+    /// Where the upgrade socket lives.
+    pub socket: PathBuf,
+    /// Take the listeners over from the process serving `socket` instead of
+    /// binding them.
+    pub takeover: bool,
+}
+
+/// Refuses to start (without `--takeover`) on an upgrade socket that a
+/// running process answers on: binding ours would silently take its path.
+pub(crate) fn ensure_vacant(path: &Path) -> anyhow::Result<()> {
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        anyhow::bail!(
+            "a running meshgate serves the upgrade socket {}; add --takeover to replace it",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// The socket for a listener: the running process's when taking over and
+/// one fits (`true`), else a fresh bind (`false`).
+pub(crate) fn acquire(
+    takeover: Option<&mut Takeover>,
+    kind: Kind,
+    name: &str,
+    address: SocketAddr,
+) -> std::io::Result<(tokio::net::TcpListener, bool)> {
+    match takeover.and_then(|t| t.take(kind, name, address)) {
+        Some(listener) => Ok((listener, true)),
+        None => Ok((meshgate_proxy::bind_tcp(address)?, false)),
+    }
+}
+
+/// A second descriptor for a listening socket, kept to offer a successor
+/// (the first one belongs to the task that accepts on it).
+pub(crate) fn dup(listener: &tokio::net::TcpListener) -> std::io::Result<OwnedFd> {
+    listener.as_fd().try_clone_to_owned()
+}
+
+/// What a successor is offered: every running HTTP listener and the admin
+/// API (configured address, bound address, socket), each socket duplicated
+/// for the hand-over.
+pub(crate) fn offers(
+    listeners: &[(String, crate::reload::Running)],
+    admin: Option<(SocketAddr, SocketAddr, &OwnedFd)>,
+) -> Vec<(Offered, OwnedFd)> {
+    let http = listeners
+        .iter()
+        .map(|(name, r)| (Kind::Http, name.as_str(), r.configured, r.bound, &r.fd));
+    let admin = admin.map(|(configured, bound, fd)| (Kind::Admin, "admin", configured, bound, fd));
+    http.chain(admin)
+        .filter_map(|(kind, name, configured, bound, fd)| match fd.try_clone() {
+            Ok(fd) => Some((
+                Offered {
+                    kind,
+                    name: name.to_owned(),
+                    configured,
+                    bound,
+                },
+                fd,
+            )),
+            Err(e) => {
+                // The successor binds this one afresh (or fails to, and
+                // gives up before anything changes here).
+                tracing::warn!(listener = name, error = %e, "cannot duplicate a listening socket; not offering it");
+                None
+            }
+        })
+        .collect()
+}
