@@ -1,9 +1,12 @@
 //! Listener timeouts through the real binary: the header-read timeout (408
 //! and close: slowloris) and the keep-alive idle timeout (quiet close) for
-//! HTTP/1.1 and h2c, with busy connections left alone.
+//! HTTP/1.1 and h2c, with busy connections left alone. A route's own
+//! `connect_timeout` and `idle_timeout` are in `timeouts/route.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "timeouts/route.rs"]
+mod route;
 
 use std::time::{Duration, Instant};
 

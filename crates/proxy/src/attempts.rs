@@ -96,7 +96,8 @@ pub(crate) async fn send(
         let per_try = policy
             .per_try_timeout
             .map_or(deadline, |t| deadline.min(Instant::now() + t));
-        let (attempt, result) = match tokio::time::timeout_at(per_try, endpoint.send(this)).await {
+        let sent = endpoint.send(this, action.into());
+        let (attempt, result) = match tokio::time::timeout_at(per_try, sent).await {
             Ok(Ok(resp)) => (Attempt::Response(resp.status().as_u16()), Ok(resp)),
             Ok(Err(Failed { error, unsent })) => {
                 // A failed request body is the client's doing, whatever the

@@ -3,14 +3,21 @@
 //! body size, and backpressure flows from whoever polls them.
 
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use meshgate_telemetry::Counter;
 
+use crate::h1_client::H1Body;
 use crate::h1_server::ServerBody;
 use crate::h2_server::H2Body;
-use crate::pool::UpstreamBody;
+
+mod idle;
+use idle::IdleWatch;
 
 /// The error a [`RequestBody`] yields when the client sends more than allowed.
 ///
@@ -175,6 +182,104 @@ impl Body for RequestBody {
     }
 }
 
+/// A response body from either kind of upstream connection.
+pub(crate) struct UpstreamBody {
+    kind: UpstreamKind,
+    /// The route's `idle_timeout`; `None` (nothing to do) without one.
+    idle: Option<Pin<Box<Stall>>>,
+}
+
+/// Who reads the body.
+pub(crate) enum UpstreamKind {
+    /// Our own HTTP/1.1 client.
+    H1(H1Body),
+    /// hyper's h2 client.
+    H2(Incoming),
+}
+
+pin_project_lite::pin_project! {
+    /// An upstream body's idle watch, and the counter of cuts.
+    struct Stall {
+        #[pin]
+        watch: IdleWatch,
+        cuts: Arc<Counter>,
+    }
+}
+
+// === impl UpstreamBody ===
+
+impl UpstreamBody {
+    /// `kind`'s body, cut (with an `upstream_timeout` error, counted in
+    /// `cuts`) if its source sends nothing for `idle_timeout` while it is
+    /// waited on. MUST be called inside a tokio runtime when there is a
+    /// timeout.
+    pub(crate) fn new(
+        kind: UpstreamKind,
+        idle_timeout: Option<Duration>,
+        cuts: &Arc<Counter>,
+    ) -> Self {
+        let idle = idle_timeout.map(|t| {
+            Box::pin(Stall {
+                watch: IdleWatch::new(t),
+                cuts: cuts.clone(),
+            })
+        });
+        Self { kind, idle }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        // Every field is Unpin. The bodies return their connection to the
+        // pool themselves; one dropped before its end (after a cut) is closed.
+        let this = self.get_mut();
+        let polled = match &mut this.kind {
+            UpstreamKind::H1(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map_err(|e| Box::new(e) as BoxError),
+            UpstreamKind::H2(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map_err(|e| Box::new(e) as BoxError),
+        };
+        let Some(stall) = this.idle.as_mut() else {
+            return polled;
+        };
+        let mut stall = stall.as_mut().project();
+        if polled.is_ready() {
+            stall.watch.progress();
+            return polled;
+        }
+        ready!(stall.watch.as_mut().poll_stalled(cx));
+        stall.cuts.inc();
+        let timeout = stall.watch.timeout();
+        let error = meshgate_core::Error::upstream(
+            meshgate_core::ErrorKind::UpstreamTimeout,
+            format!("the response body sent nothing for the route's idle_timeout ({timeout:?})"),
+        );
+        Poll::Ready(Some(Err(Box::new(error))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            UpstreamKind::H1(body) => body.is_end_stream(),
+            UpstreamKind::H2(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            UpstreamKind::H1(body) => body.size_hint(),
+            UpstreamKind::H2(body) => body.size_hint(),
+        }
+    }
+}
+
 /// What a response body streams from.
 enum Source {
     /// A body produced by meshgate (direct responses, errors); taken once.
@@ -232,25 +337,18 @@ impl Body for ResponseBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        // Every field is Unpin, so the body can be polled through &mut. The
-        // upstream bodies return their connection to the pool themselves.
+        // Every field is Unpin, so the body can be polled through &mut.
         let this = self.get_mut();
         match &mut this.source {
             Source::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Source::Upstream(UpstreamBody::H1(body)) => Pin::new(body)
-                .poll_frame(cx)
-                .map_err(|e| Box::new(e) as Self::Error),
-            Source::Upstream(UpstreamBody::H2(body)) => Pin::new(body)
-                .poll_frame(cx)
-                .map_err(|e| Box::new(e) as Self::Error),
+            Source::Upstream(body) => Pin::new(body).poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.source {
             Source::Full(b) => b.is_none(),
-            Source::Upstream(UpstreamBody::H1(body)) => body.is_end_stream(),
-            Source::Upstream(UpstreamBody::H2(body)) => body.is_end_stream(),
+            Source::Upstream(body) => body.is_end_stream(),
         }
     }
 
@@ -258,8 +356,7 @@ impl Body for ResponseBody {
         match &self.source {
             Source::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Source::Full(None) => SizeHint::with_exact(0),
-            Source::Upstream(UpstreamBody::H1(body)) => body.size_hint(),
-            Source::Upstream(UpstreamBody::H2(body)) => body.size_hint(),
+            Source::Upstream(body) => body.size_hint(),
         }
     }
 }

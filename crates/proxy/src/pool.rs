@@ -13,22 +13,27 @@
 //! HTTP/2 endpoints share one multiplexed hyper connection, replaced when it
 //! closes. Every request is counted as sent on a `created` or a `reused`
 //! connection, giving the reuse ratio.
+//!
+//! A route may override the cluster's connect timeout and give response
+//! bodies an idle timeout ([`RouteTimeouts`]); both travel with each send,
+//! so pools stay per endpoint, not per route.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use hyper::body::Incoming;
 use hyper::client::conn::http2;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use meshgate_config::ProxyAction;
 use meshgate_core::{Error, ErrorKind};
 use meshgate_telemetry::Counter;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::body::RequestBody;
-use crate::h1_client::{self, Conn, H1Body, SendError};
+pub(crate) use crate::body::UpstreamBody;
+use crate::body::{RequestBody, UpstreamKind};
+use crate::h1_client::{self, Conn, SendError};
 
 mod limits;
 use limits::Got;
@@ -39,6 +44,8 @@ pub(crate) use limits::{ConnLimits, ConnSlot};
 pub(crate) struct PoolMetrics {
     pub(crate) created: Arc<Counter>,
     pub(crate) reused: Arc<Counter>,
+    /// Response bodies cut by their route's `idle_timeout`.
+    pub(crate) idle_timeouts: Arc<Counter>,
 }
 
 /// Pool settings resolved from the cluster config.
@@ -50,12 +57,22 @@ pub(crate) struct PoolConfig {
     pub(crate) idle_timeout: Duration,
 }
 
-/// A response body from either kind of upstream connection.
-pub(crate) enum UpstreamBody {
-    /// Read by our own HTTP/1.1 client.
-    H1(H1Body),
-    /// Read by hyper's h2 client.
-    H2(Incoming),
+/// A route's overrides of its cluster's timeouts, for one request.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RouteTimeouts {
+    /// Replaces the cluster's `connect_timeout`.
+    pub(crate) connect: Option<Duration>,
+    /// The response body's idle timeout.
+    pub(crate) idle: Option<Duration>,
+}
+
+impl From<&ProxyAction> for RouteTimeouts {
+    fn from(action: &ProxyAction) -> Self {
+        Self {
+            connect: action.connect_timeout,
+            idle: action.idle_timeout,
+        }
+    }
 }
 
 /// A failed send. `unsent` holds the request when it never reached the
@@ -132,15 +149,18 @@ impl EndpointPool {
         &self.limits
     }
 
-    /// Sends `req` on a pooled or new connection and returns the response;
-    /// its body owns (HTTP/1.1) or shares (h2) the connection.
+    /// Sends `req` on a pooled or new connection (made within `route`'s
+    /// connect timeout, else the cluster's) and returns the response; its
+    /// body owns (HTTP/1.1) or shares (h2) the connection, and is cut if it
+    /// idles for `route`'s idle timeout.
     pub(crate) async fn send(
         self: &Arc<Self>,
         req: Request<RequestBody>,
+        route: RouteTimeouts,
     ) -> Result<Response<UpstreamBody>, Failed> {
         if self.config.http2 {
             // Boxed: keeps the h2 path's state out of every h1 request's future.
-            return Box::pin(self.send_h2(req)).await;
+            return Box::pin(self.send_h2(req, route)).await;
         }
         let mut req = req;
         let mut pooled = self.checkout_h1();
@@ -151,7 +171,7 @@ impl EndpointPool {
                 match h1_client::send(conn, req, true, self).await {
                     Ok(resp) => {
                         self.metrics.reused.inc();
-                        return Ok(resp.map(UpstreamBody::H1));
+                        return Ok(resp.map(|b| self.body(UpstreamKind::H1(b), route)));
                     }
                     Err(SendError::Retry(back)) => req = *back,
                     Err(SendError::Failed(e)) => return Err(e.into()),
@@ -165,12 +185,12 @@ impl EndpointPool {
         };
         // Boxed: connecting is the cold path, and its state machine would
         // otherwise be copied with every request's future.
-        let stream = match Box::pin(self.connect()).await {
+        let stream = match Box::pin(self.connect(route.connect)).await {
             Ok(stream) => stream,
             Err(error) => return Err(Failed::unsent(error, req)),
         };
         match h1_client::send(Conn::new(stream, slot), req, false, self).await {
-            Ok(resp) => Ok(resp.map(UpstreamBody::H1)),
+            Ok(resp) => Ok(resp.map(|b| self.body(UpstreamKind::H1(b), route))),
             // Retry is only offered for reused connections.
             Err(SendError::Retry(_)) => {
                 Err(Error::upstream(ErrorKind::UpstreamReset, "new connection failed").into())
@@ -197,28 +217,32 @@ impl EndpointPool {
         None
     }
 
-    async fn connect(&self) -> Result<TcpStream, Error> {
-        let stream =
-            match tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(self.addr))
-                .await
-            {
-                Ok(Ok(s)) => s,
-                // Refused, unreachable or reset during connect: the request
-                // never reached the upstream, so all are a retryable 502.
-                Ok(Err(e)) => {
-                    return Err(Error::upstream(
-                        ErrorKind::ConnectRefused,
-                        format!("connect {}", self.addr),
-                    )
-                    .with_cause(e));
-                }
-                Err(_) => {
-                    return Err(Error::upstream(
-                        ErrorKind::ConnectTimeout,
-                        format!("connect {}", self.addr),
-                    ));
-                }
-            };
+    /// The response body as the pipeline streams it.
+    fn body(&self, kind: UpstreamKind, route: RouteTimeouts) -> UpstreamBody {
+        UpstreamBody::new(kind, route.idle, &self.metrics.idle_timeouts)
+    }
+
+    /// Connects within `timeout`, or the cluster's connect timeout.
+    async fn connect(&self, timeout: Option<Duration>) -> Result<TcpStream, Error> {
+        let timeout = timeout.unwrap_or(self.config.connect_timeout);
+        let stream = match tokio::time::timeout(timeout, TcpStream::connect(self.addr)).await {
+            Ok(Ok(s)) => s,
+            // Refused, unreachable or reset during connect: the request
+            // never reached the upstream, so all are a retryable 502.
+            Ok(Err(e)) => {
+                return Err(Error::upstream(
+                    ErrorKind::ConnectRefused,
+                    format!("connect {}", self.addr),
+                )
+                .with_cause(e));
+            }
+            Err(_) => {
+                return Err(Error::upstream(
+                    ErrorKind::ConnectTimeout,
+                    format!("connect {} within {timeout:?}", self.addr),
+                ));
+            }
+        };
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "set_nodelay failed; continuing with Nagle");
         }
@@ -226,7 +250,11 @@ impl EndpointPool {
         Ok(stream)
     }
 
-    async fn send_h2(&self, req: Request<RequestBody>) -> Result<Response<UpstreamBody>, Failed> {
+    async fn send_h2(
+        &self,
+        req: Request<RequestBody>,
+        route: RouteTimeouts,
+    ) -> Result<Response<UpstreamBody>, Failed> {
         let mut req = req;
         // As for HTTP/1.1: a shared connection that died unnoticed hands the
         // unsent request back, and it is retried once on a fresh connection.
@@ -234,7 +262,7 @@ impl EndpointPool {
             match sender.try_send_request(req).await {
                 Ok(resp) => {
                     self.metrics.reused.inc();
-                    return Ok(resp.map(UpstreamBody::H2));
+                    return Ok(resp.map(|b| self.body(UpstreamKind::H2(b), route)));
                 }
                 Err(mut e) => match e.take_message() {
                     Some(unsent) => req = unsent,
@@ -242,26 +270,29 @@ impl EndpointPool {
                 },
             }
         }
-        let mut sender = match self.shared_h2().await {
+        let mut sender = match self.shared_h2(route.connect).await {
             Ok(sender) => sender,
             Err(error) => return Err(Failed::unsent(error, req)),
         };
         match sender.send_request(req).await {
-            Ok(resp) => Ok(resp.map(UpstreamBody::H2)),
+            Ok(resp) => Ok(resp.map(|b| self.body(UpstreamKind::H2(b), route))),
             Err(e) => Err(classify_send(e).into()),
         }
     }
 
     /// The live shared h2 connection, or a new one. Single flight: of a
-    /// burst that finds no connection, one request connects and the others
-    /// wait for it, then share it.
-    async fn shared_h2(&self) -> Result<http2::SendRequest<RequestBody>, Error> {
+    /// burst that finds no connection, one request connects (within its own
+    /// `connect_timeout`) and the others wait for it, then share it.
+    async fn shared_h2(
+        &self,
+        connect_timeout: Option<Duration>,
+    ) -> Result<http2::SendRequest<RequestBody>, Error> {
         let _connecting = self.h2_connecting.lock().await;
         if let Some(s) = self.live_h2() {
             self.metrics.reused.inc();
             return Ok(s);
         }
-        let sender = self.connect_h2().await?;
+        let sender = self.connect_h2(connect_timeout).await?;
         *self.h2.lock().unwrap_or_else(PoisonError::into_inner) = Some(sender.clone());
         Ok(sender)
     }
@@ -271,12 +302,15 @@ impl EndpointPool {
         slot.as_ref().filter(|s| !s.is_closed()).cloned()
     }
 
-    async fn connect_h2(&self) -> Result<http2::SendRequest<RequestBody>, Error> {
+    async fn connect_h2(
+        &self,
+        connect_timeout: Option<Duration>,
+    ) -> Result<http2::SendRequest<RequestBody>, Error> {
         let slot = match self.limits.acquire(|| None).await? {
             Got::Slot(slot) => slot,
             Got::Idle(_) => return Err(Error::internal("an idle h1 connection for an h2 pool")),
         };
-        let io = TokioIo::new(self.connect().await?);
+        let io = TokioIo::new(self.connect(connect_timeout).await?);
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .handshake(io)

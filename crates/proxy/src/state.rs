@@ -228,6 +228,11 @@ fn build_cluster(
             "Upstream requests sent on an already open connection.",
             &labels,
         ),
+        idle_timeouts: registry.counter(
+            "meshgate_upstream_idle_timeouts_total",
+            "Responses cut because the upstream body sent nothing for the route's idle_timeout.",
+            &labels,
+        ),
     };
     let pool = PoolConfig {
         http2: c.protocol == UpstreamProtocol::Http2,
