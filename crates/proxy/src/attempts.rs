@@ -4,30 +4,37 @@
 //!
 //! - A connect failure hands the request back untouched (`pool::Failed`),
 //!   so it is retried as it is, whatever its method and body.
-//! - Any other retry replays a copy of the head, so only requests without a
-//!   body are retried after they may have reached the upstream, and only
-//!   when the method is idempotent or the route allows otherwise. The copy
-//!   is made only when such a retry is possible under the route's policy.
+//! - Any other retry sends a [`Replay`]: a copy of the head, and the body
+//!   if it was small enough to read whole first (`max_buffered_body`), and
+//!   only when the method is idempotent or the route allows otherwise. The
+//!   copy is made only when such a retry is possible under the route's
+//!   policy.
 //! - Each retry avoids the endpoints already tried, waits a fully jittered
 //!   backoff (or the upstream's `Retry-After`, capped), and fits inside the
 //!   route's `timeout`, which bounds all attempts together; `per_try_timeout`
-//!   bounds each.
+//!   bounds each, or, with `hedge_on_per_try_timeout`, starts another
+//!   attempt beside it (`hedge`).
 //! - Every attempt's outcome feeds outlier detection.
+
+mod hedge;
+mod replay;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::request::Parts;
 use http::{Request, Response};
-use meshgate_config::{HttpLimits, ProxyAction};
+use meshgate_config::{HttpLimits, ProxyAction, RetryPolicy};
 use meshgate_core::{Error, ErrorKind};
 use meshgate_resilience::backoff::Backoff;
+use meshgate_resilience::breaker::Permit;
 use meshgate_resilience::retry::{self, Attempt};
 use tokio::time::Instant;
 
-use crate::body::{BodyFailure, ClientBody, Guards, RequestBody};
+use self::replay::Replay;
+use crate::body::{BodyFailure, ClientBody, Guards, RequestBody, UpstreamBody};
 use crate::cluster::ClusterState;
-use crate::pool::{Failed, UpstreamBody};
+use crate::pool::{EndpointPool, Failed};
 use crate::service::with_rng;
 
 /// What the attempts share.
@@ -46,114 +53,172 @@ pub(crate) async fn send(
     body: ClientBody,
     guards: &mut Guards,
 ) -> Result<Response<UpstreamBody>, Error> {
-    let Outgoing {
-        cluster,
-        action,
-        hash,
-        limits,
-    } = out;
-    let Some(admitted) = cluster.admit() else {
+    let Some(admitted) = out.cluster.admit() else {
         return Err(Error::upstream(
             ErrorKind::Overloaded,
-            format!("cluster {} at max_requests", cluster.name),
+            format!("cluster {} at max_requests", out.cluster.name),
         ));
     };
     guards.admitted = Some(admitted);
-    let policy = &action.retry;
+    let policy = &out.action.retry;
     let idempotent = parts.method.is_idempotent();
-    let on = policy.retry_on;
-    // A replay after the request may have reached the upstream needs its
-    // head again, and is only possible without a body.
-    let replay = (matches!(body, ClientBody::Empty)
-        && policy.num_retries > 0
-        && (on.reset || on.gateway_error || on.server_error || on.retriable_status_codes)
-        && (idempotent || policy.retry_non_idempotent))
-        .then(|| copy_head(&parts));
+    let deadline = Instant::now() + out.action.timeout;
+    let (body, replay) = Replay::prepare(policy, idempotent, &parts, body, deadline).await?;
     let failure = Arc::new(BodyFailure::default());
-    let body = RequestBody::new(body, limits.max_body_bytes, failure.clone());
-    let mut req = Some(Request::from_parts(parts, body));
-    let deadline = Instant::now() + action.timeout;
-    let backoff = Backoff {
-        base: policy.backoff_base,
-        max: policy.backoff_max,
-        retry_after_cap: policy.retry_after_cap,
+    let body = RequestBody::new(body, out.limits.max_body_bytes, failure.clone());
+    let req = Request::from_parts(parts, body);
+    let mut run = Run {
+        out,
+        policy,
+        idempotent,
+        deadline,
+        failure,
+        replay,
+        tried: Vec::new(),
+        retries: 0,
+        _retrying: None,
     };
-    let mut tried: Vec<usize> = Vec::new();
-    let mut retries = 0u32;
-    // The retry in flight holds a unit of `max_retries` until it ends.
-    let mut _retrying = None;
+    if policy.hedge_on_per_try_timeout && run.replay.is_some() {
+        return hedge::send(run, req, guards).await;
+    }
+    let mut req = Some(req);
     loop {
-        let Some((idx, lb)) = with_rng(|r| cluster.pick(hash, &tried, r)) else {
+        let (idx, endpoint) = run.pick(guards)?;
+        let Some(this) = req.take() else {
+            return Err(Error::internal("an attempt without a request"));
+        };
+        let per_try = run.per_try_deadline();
+        let sent = endpoint.send(this, run.out.action.into());
+        let (attempt, result) = match tokio::time::timeout_at(per_try, sent).await {
+            Ok(sent) => run.outcome(sent, &mut req)?,
+            Err(_) => run.timed_out(per_try),
+        };
+        run.out.cluster.record(idx, attempt, run.retries == 0);
+        let Some(delay) = run.retry(attempt, &result, req.is_some()) else {
+            return result;
+        };
+        // The failed response (and its connection) is dropped here.
+        drop(result);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if req.is_none() {
+            req = run
+                .replay
+                .as_ref()
+                .map(|r| r.request(run.out.limits, &run.failure));
+        }
+        run.tried.push(idx);
+        run.retries += 1;
+    }
+}
+
+/// One request's attempts so far.
+struct Run<'a> {
+    out: Outgoing<'a>,
+    policy: &'a RetryPolicy,
+    idempotent: bool,
+    /// The route timeout, over all attempts.
+    deadline: Instant,
+    failure: Arc<BodyFailure>,
+    replay: Option<Replay>,
+    tried: Vec<usize>,
+    retries: u32,
+    /// The retry in flight holds a unit of `max_retries` until it ends.
+    _retrying: Option<Permit>,
+}
+
+impl<'a> Run<'a> {
+    /// Picks the next endpoint (avoiding those tried) and makes the response
+    /// hold its active-request count.
+    fn pick(&self, guards: &mut Guards) -> Result<(usize, &'a Arc<EndpointPool>), Error> {
+        let cluster = self.out.cluster;
+        let picked = with_rng(|r| cluster.pick(self.out.hash, &self.tried, r));
+        let Some((idx, lb)) = picked else {
             return Err(Error::upstream(
                 ErrorKind::NoEndpoint,
                 format!("cluster {} has no endpoint", cluster.name),
             ));
         };
         guards.lb = Some(lb);
-        let (Some(endpoint), Some(this)) = (cluster.endpoints.get(idx), req.take()) else {
-            return Err(Error::internal("attempt without an endpoint or a request"));
-        };
-        let per_try = policy
+        let endpoint = cluster
+            .endpoints
+            .get(idx)
+            .ok_or_else(|| Error::internal("picked an endpoint that does not exist"))?;
+        Ok((idx, endpoint))
+    }
+
+    /// When the attempt starting now gives up waiting for response headers.
+    fn per_try_deadline(&self) -> Instant {
+        self.policy
             .per_try_timeout
-            .map_or(deadline, |t| deadline.min(Instant::now() + t));
-        let sent = endpoint.send(this, action.into());
-        let (attempt, result) = match tokio::time::timeout_at(per_try, sent).await {
-            Ok(Ok(resp)) => (Attempt::Response(resp.status().as_u16()), Ok(resp)),
-            Ok(Err(Failed { error, unsent })) => {
-                // A failed request body is the client's doing, whatever the
-                // upstream client made of it (h2 reports a stream reset):
-                // no retry, and no mark against the endpoint.
-                if let Some(err) = failure.error() {
+            .map_or(self.deadline, |t| self.deadline.min(Instant::now() + t))
+    }
+
+    /// What an attempt that ended came to. An unsent request comes back in
+    /// `req`; a failed request body ends everything (it is the client's
+    /// doing, whatever the upstream client made of it: h2 reports a stream
+    /// reset), with no mark against the endpoint.
+    fn outcome(
+        &self,
+        sent: Result<Response<UpstreamBody>, Failed>,
+        req: &mut Option<Request<RequestBody>>,
+    ) -> Result<(Attempt, Result<Response<UpstreamBody>, Error>), Error> {
+        match sent {
+            Ok(resp) => Ok((Attempt::Response(resp.status().as_u16()), Ok(resp))),
+            Err(Failed { error, unsent }) => {
+                if let Some(err) = self.failure.error() {
                     return Err(err);
                 }
-                req = unsent;
+                *req = unsent;
                 match classify(&error) {
-                    Some(attempt) => (attempt, Err(error)),
-                    None => return Err(error),
+                    Some(attempt) => Ok((attempt, Err(error))),
+                    None => Err(error),
                 }
             }
-            Err(_) => {
-                let limit = if per_try < deadline {
-                    policy.per_try_timeout.unwrap_or(action.timeout)
-                } else {
-                    action.timeout
-                };
-                let err = Error::upstream(
-                    ErrorKind::UpstreamTimeout,
-                    format!("no response within {limit:?}"),
-                );
-                (Attempt::Timeout, Err(err))
-            }
+        }
+    }
+
+    /// The outcome of an attempt cut at `per_try`.
+    fn timed_out(&self, per_try: Instant) -> (Attempt, Result<Response<UpstreamBody>, Error>) {
+        let action = self.out.action;
+        let limit = if per_try < self.deadline {
+            self.policy.per_try_timeout.unwrap_or(action.timeout)
+        } else {
+            action.timeout
         };
-        cluster.record(idx, attempt, retries == 0);
-        let Some(reason) = retry::decide(policy, attempt, idempotent) else {
-            return result;
-        };
-        if retries >= policy.num_retries || (req.is_none() && replay.is_none()) {
-            return result;
+        let err = Error::upstream(
+            ErrorKind::UpstreamTimeout,
+            format!("no response within {limit:?}"),
+        );
+        (Attempt::Timeout, Err(err))
+    }
+
+    /// Whether to retry after `attempt` (`have_req`: the request came back
+    /// unsent), and after what delay. A yes takes a unit of the cluster's
+    /// retry budget and `max_retries`.
+    fn retry(
+        &mut self,
+        attempt: Attempt,
+        result: &Result<Response<UpstreamBody>, Error>,
+        have_req: bool,
+    ) -> Option<Duration> {
+        let reason = retry::decide(self.policy, attempt, self.idempotent)?;
+        if self.retries >= self.policy.num_retries || (!have_req && self.replay.is_none()) {
+            return None;
         }
         let after = result.as_ref().ok().and_then(|r| retry_after(r.headers()));
-        let delay = with_rng(|r| backoff.delay(retries, after, r));
-        if Instant::now() + delay >= deadline {
-            return result;
-        }
-        let Some(permit) = cluster.try_retry(reason) else {
-            return result;
+        let backoff = Backoff {
+            base: self.policy.backoff_base,
+            max: self.policy.backoff_max,
+            retry_after_cap: self.policy.retry_after_cap,
         };
-        _retrying = Some(permit);
-        // The failed response (and its connection) is dropped here.
-        drop(result);
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+        let delay = with_rng(|r| backoff.delay(self.retries, after, r));
+        if Instant::now() + delay >= self.deadline {
+            return None;
         }
-        if req.is_none()
-            && let Some(head) = &replay
-        {
-            let body = RequestBody::new(ClientBody::Empty, limits.max_body_bytes, failure.clone());
-            req = Some(Request::from_parts(copy_head(head), body));
-        }
-        tried.push(idx);
-        retries += 1;
+        self._retrying = Some(self.out.cluster.try_retry(reason)?);
+        Some(delay)
     }
 }
 
@@ -166,16 +231,6 @@ fn classify(error: &Error) -> Option<Attempt> {
         ErrorKind::UpstreamTimeout => Some(Attempt::Timeout),
         _ => None,
     }
-}
-
-/// A copy of a request head for a replay (extensions are not carried).
-fn copy_head(parts: &Parts) -> Parts {
-    let mut req = Request::new(());
-    *req.method_mut() = parts.method.clone();
-    *req.uri_mut() = parts.uri.clone();
-    *req.version_mut() = parts.version;
-    *req.headers_mut() = parts.headers.clone();
-    req.into_parts().0
 }
 
 /// `Retry-After` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
