@@ -9,7 +9,7 @@
 //!
 //! A request carrying `Upgrade` (the pipeline forwards only upgrades it can
 //! carry, with no body) takes a `101` as its final response: the connection
-//! then leaves HTTP in a [`crate::upgrade::Pending`] extension, never to
+//! then leaves HTTP in a [`crate::tunnel::Pending`] extension, never to
 //! return to the pool.
 //!
 //! What it does not do (by design, for now): pipelining, and reading the
@@ -159,7 +159,7 @@ pub(crate) async fn send(
         return match read_head(&mut io, &mut buf, &method, upgrade).await {
             Ok(head) if head.status == http::StatusCode::SWITCHING_PROTOCOLS => {
                 crate::maps::give_back(parts.headers);
-                Ok(switched(head, crate::upgrade::Upgraded { io, buf, slot }))
+                Ok(switched(head, crate::tunnel::Upgraded { io, buf, slot }))
             }
             Ok(head) => {
                 crate::maps::give_back(parts.headers);
@@ -236,13 +236,13 @@ fn respond(
 
 /// The response to an upgrade the upstream accepted: no body, and the
 /// connection in the extension that takes it to the downstream server.
-fn switched(head: codec::Head, upgraded: crate::upgrade::Upgraded) -> Response<H1Body> {
+fn switched(head: codec::Head, upgraded: crate::tunnel::Upgraded) -> Response<H1Body> {
     let mut resp = Response::new(H1Body::finished());
     *resp.status_mut() = head.status;
     *resp.version_mut() = head.version;
     *resp.headers_mut() = head.headers;
     resp.extensions_mut()
-        .insert(crate::upgrade::Pending::new(upgraded));
+        .insert(crate::tunnel::Pending::new(upgraded));
     resp
 }
 

@@ -42,7 +42,7 @@ use crate::h1::Framing;
 use crate::h1::decode::Decoder;
 use crate::service::ProxyService;
 use crate::shutdown::Shutdown;
-use crate::upgrade::{Pending, Upgraded};
+use crate::tunnel::{Pending, Upgraded};
 
 /// How much to read at a time.
 const READ_CHUNK: usize = 8 * 1024;
@@ -234,7 +234,7 @@ async fn switch(
     }
     let ReadSide { rd, buf, .. } = side;
     match rd.reunite(wr) {
-        Ok(client) => crate::upgrade::tunnel(client, &buf, upstream, idle).await,
+        Ok(client) => crate::tunnel::tunnel(client, &buf, upstream, idle).await,
         Err(e) => tracing::debug!(error = %e, "halves of different sockets"),
     }
     drop(guards);

@@ -32,7 +32,7 @@ pub mod server;
 mod service;
 pub mod shutdown;
 mod state;
-mod upgrade;
+mod tunnel;
 
 pub use body::ResponseBody;
 pub use server::{bind_tcp, serve_http};

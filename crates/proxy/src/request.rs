@@ -48,7 +48,7 @@ pub(crate) fn rewritten_path(
 
 /// Rejects requests meshgate must not forward: ambiguous or missing Host
 /// (RFC 9112 §3.2: 400), and CONNECT tunnels, which it cannot carry yet
-/// (501). Protocol upgrades are recognised by `upgrade::requested`.
+/// (501). Protocol upgrades are recognised by `tunnel::requested`.
 pub(crate) fn malformed(parts: &http::request::Parts) -> Option<Error> {
     let mut hosts = parts.headers.get_all(header::HOST).iter();
     let first = hosts.next();

@@ -191,7 +191,7 @@ impl ProxyService {
 
         // Stripped with the other hop-by-hop headers below, then restored:
         // only an upgrade meshgate can carry is forwarded.
-        let upgrade = crate::upgrade::requested(&parts, !matches!(body, ClientBody::Empty));
+        let upgrade = crate::tunnel::requested(&parts, !matches!(body, ClientBody::Empty));
         if upgrade.is_some() && cluster.http2 {
             return Err((
                 Error::downstream(
@@ -216,7 +216,7 @@ impl ProxyService {
             return Err((err, guards));
         }
         if let Some(protocol) = upgrade {
-            crate::upgrade::restore(&mut parts.headers, protocol);
+            crate::tunnel::restore(&mut parts.headers, protocol);
         }
         if !parts.headers.contains_key(&headers::X_REQUEST_ID) {
             // Named in `Connection` and stripped: the id is ours end to end.

@@ -32,7 +32,11 @@ async fn attempt(
     endpoint: &Arc<EndpointPool>,
     req: Request<RequestBody>,
     timeouts: RouteTimeouts,
-) -> (usize, Option<ActiveGuard>, Result<Response<UpstreamBody>, Failed>) {
+) -> (
+    usize,
+    Option<ActiveGuard>,
+    Result<Response<UpstreamBody>, Failed>,
+) {
     let sent = endpoint.send(req, timeouts).await;
     (idx, lb, sent)
 }
