@@ -41,6 +41,9 @@ pub enum ErrorKind {
     BadRequest,
     /// A local limit refused the request before it reached an upstream.
     Overloaded,
+    /// The request arrived on a connection whose listener a reload removed:
+    /// answered, then the connection closes (the listener drains).
+    ListenerRemoved,
     /// The request needs a feature meshgate does not have yet (CONNECT, an
     /// upgrade to an HTTP/2 cluster).
     NotImplemented,
@@ -83,7 +86,7 @@ impl ErrorKind {
             ErrorKind::ConnectRefused | ErrorKind::UpstreamReset | ErrorKind::UpstreamProtocol => {
                 502
             }
-            ErrorKind::NoEndpoint | ErrorKind::Overloaded => 503,
+            ErrorKind::NoEndpoint | ErrorKind::Overloaded | ErrorKind::ListenerRemoved => 503,
             ErrorKind::NotImplemented => 501,
             ErrorKind::ConnectTimeout | ErrorKind::UpstreamTimeout => 504,
             ErrorKind::Internal => 500,
@@ -106,6 +109,7 @@ impl ErrorKind {
             ErrorKind::RequestBodyTimeout => "request_body_timeout",
             ErrorKind::BadRequest => "bad_request",
             ErrorKind::Overloaded => "overloaded",
+            ErrorKind::ListenerRemoved => "listener_removed",
             ErrorKind::NotImplemented => "not_implemented",
             ErrorKind::Internal => "internal_error",
         }
@@ -240,6 +244,7 @@ mod tests {
         assert_eq!(ErrorKind::RequestBodyTooLarge.status(), 413);
         assert_eq!(ErrorKind::RequestHeaderTimeout.status(), 408);
         assert_eq!(ErrorKind::RequestBodyTimeout.status(), 408);
+        assert_eq!(ErrorKind::ListenerRemoved.status(), 503);
         assert_eq!(ErrorKind::NotImplemented.status(), 501);
     }
 

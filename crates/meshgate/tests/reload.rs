@@ -231,3 +231,32 @@ async fn reloads_under_load_lose_no_request_and_no_websocket() {
     assert_eq!(report["alive"], 20, "every WebSocket survived: {report}");
     assert_eq!(report["errors"].as_array().unwrap().len(), 0, "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_listener_drains_its_open_connections() {
+    let up = common::upstream::echo("up").await;
+    let extra = "\n[[listeners]]\nname = \"extra\"\naddress = \"127.0.0.1:0\"\n\n[[routes]]\nlistener = \"extra\"\nmatch = { path = \"/e\" }\ndirect_response = { status = 200, body = \"extra\" }\n";
+    let gw = Gateway::start(&format!("{}{extra}", config("one", up.addr, "")));
+    let addr = gw.addr("extra");
+    let mut kept = common::raw::Raw::connect(addr).await;
+    kept.send(b"GET /e HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(kept.response().await.text(), "extra");
+
+    std::fs::write(gw.config_path(), config("two", up.addr, "")).unwrap();
+    assert_eq!(post_reload(&gw).await.status, 200);
+    // The kept connection gets a clear answer, then closes.
+    kept.send(b"GET /e HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let resp = kept.response().await;
+    common::raw::assert_error(&resp, 503, "listener_removed");
+    assert_eq!(resp.header("connection"), Some("close"));
+    let (_, end, _) = kept.read_to_close(common::wait::BOUND).await;
+    assert!(end.is_some(), "the connection closed after the answer");
+    // And the listener no longer accepts.
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    assert_eq!(
+        common::client::get(gw.addr("public"), "/v", &[])
+            .await
+            .text(),
+        "two"
+    );
+}

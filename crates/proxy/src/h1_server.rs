@@ -172,7 +172,13 @@ pub(crate) async fn serve(
         let reusable = side
             .as_ref()
             .is_none_or(|s| s.decoder.remaining().is_none_or(|r| r <= DISCARD_MAX));
-        let keep_alive = keep_alive && reusable && !draining.is_signalled();
+        let keep_alive = keep_alive
+            && reusable
+            && !draining.is_signalled()
+            && resp
+                .extensions()
+                .get::<crate::respond::CloseAfter>()
+                .is_none();
         let Ok(keep_alive) =
             write_response(&mut wr, &mut out, resp, head_only, http10, keep_alive).await
         else {

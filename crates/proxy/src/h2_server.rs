@@ -295,6 +295,13 @@ impl Conn {
             while let Poll::Ready(Some(done)) = self.futures.poll_next_unpin(cx) {
                 progress = true;
                 if let Ok((id, resp)) = done {
+                    if resp
+                        .extensions()
+                        .get::<crate::respond::CloseAfter>()
+                        .is_some()
+                    {
+                        self.send_goaway(Reason::NoError);
+                    }
                     self.start_response(id, resp);
                 }
             }

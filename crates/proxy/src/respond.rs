@@ -14,6 +14,11 @@ use crate::body::{Guards, ResponseBody};
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// Renders an error as `{"error": code, "message": ..., "request_id": ...}`.
+/// A response extension: the downstream connection closes after this
+/// response (HTTP/1.1 `connection: close`; h2c sends GOAWAY).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CloseAfter;
+
 pub(crate) fn error(
     err: &Error,
     request_id: &HeaderValue,
@@ -34,6 +39,9 @@ pub(crate) fn error(
         .insert(header::CONTENT_TYPE, JSON.clone());
     resp.headers_mut()
         .insert(crate::headers::X_REQUEST_ID.clone(), request_id.clone());
+    if err.kind() == ErrorKind::ListenerRemoved {
+        resp.extensions_mut().insert(CloseAfter);
+    }
     if err.kind() == ErrorKind::Overloaded {
         // Envoy's x-envoy-overloaded: the answer came from a circuit
         // breaker, not from the upstream.

@@ -79,12 +79,15 @@ impl ProxyService {
         let state = self.live.current();
         let state = &*state;
         let Some(listener) = state.listener(&self.listener) else {
+            // A reload removed this listener: its open connections drain. The
+            // request gets a clear 503 and the connection closes after it
+            // (`respond::error` marks it), so the client reconnects.
             let id = with_rng(|r| headers::ensure_request_id(&mut http::HeaderMap::new(), r));
-            return Ok(respond::error(
-                &Error::internal("listener missing from state"),
-                &id,
-                guards,
-            ));
+            let err = Error::downstream(
+                ErrorKind::ListenerRemoved,
+                format!("listener {} was removed by a reload", self.listener),
+            );
+            return Ok(respond::error(&err, &id, guards));
         };
 
         // Phase 1: request filter.
