@@ -115,8 +115,11 @@ pub(super) fn retry(
         "retry_non_idempotent",
         Ctx::boolean,
     );
-    let max_buffered_body =
-        ctx.optional(&raw.max_buffered_body, path, "max_buffered_body", |c, l, p| {
+    let max_buffered_body = ctx.optional(
+        &raw.max_buffered_body,
+        path,
+        "max_buffered_body",
+        |c, l, p| {
             let n = c.size(l, p)?;
             if n > MAX_BUFFERED_BODY {
                 return Err(c.at_leaf(
@@ -126,7 +129,8 @@ pub(super) fn retry(
                 ));
             }
             Ok(n)
-        });
+        },
+    );
     let hedge = ctx.optional(
         &raw.hedge_on_per_try_timeout,
         path,
