@@ -177,3 +177,20 @@ async fn hedging_lets_a_slow_first_attempt_win_where_retries_time_out() {
     .await;
     assert_eq!(hedges, Some(5.0), "each hedge counts as a retry");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_cannot_be_replayed_is_not_cut_on_a_hedging_route() {
+    let (a, b, _seen) = two_slow(Duration::from_millis(300)).await;
+    let gw = Gateway::start(&app_config(
+        &[endpoint(a.addr), endpoint(b.addr)],
+        r#"retry = { retry_on = ["gateway-error"], num_retries = 1, per_try_timeout = "100ms", hedge_on_per_try_timeout = true }"#,
+        "",
+    ));
+    // A POST may not be replayed, so it is not hedged; its one attempt
+    // runs past the per-try timeout (hedging routes never cut attempts).
+    let req = Request::post(gw.url("public", "/x"))
+        .body(Full::new(Bytes::from_static(b"once")))
+        .unwrap();
+    let reply = common::client::send(&common::client::h1(), req).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+}

@@ -278,3 +278,37 @@ async fn upgrade_headers_without_a_real_upgrade_are_stripped() {
         assert_eq!(resp.status, 400, "{what}: {}", resp.text());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_is_never_forwarded_and_a_switch_nobody_asked_for_is_502() {
+    // "h2c, websocket": only websocket reaches the upstream, which insists
+    // on exactly that header line before it switches.
+    let up = echo_upgrade_upstream().await;
+    let gw = Gateway::start(&app_config(&[endpoint(up.addr)], "", ""));
+    let mut c = TcpStream::connect(gw.addr("public")).await.unwrap();
+    c.write_all(
+        b"GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+          Upgrade: h2c, websocket\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let (status, headers, _) = head_and(&mut c, 0).await;
+    assert_eq!(status, 101);
+    assert_eq!(header(&headers, "upgrade"), Some("websocket"));
+
+    // An upstream that switches to something else is broken: 502.
+    let rogue = raw_upstream(|mut s| async move {
+        if read_head(&mut s).await {
+            let _ = s
+                .write_all(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+                .await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    })
+    .await;
+    let gw = Gateway::start(&app_config(&[endpoint(rogue.addr)], "", ""));
+    let mut raw = Raw::connect(gw.addr("public")).await;
+    raw.send(HANDSHAKE).await;
+    let resp = raw.response().await;
+    common::raw::assert_error(&resp, 502, "upstream_protocol_error");
+}

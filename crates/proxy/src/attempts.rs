@@ -76,37 +76,42 @@ pub(crate) async fn send(
         replay,
         tried: Vec::new(),
         retries: 0,
-        _retrying: None,
     };
     if policy.hedge_on_per_try_timeout && run.replay.is_some() {
         return hedge::send(run, req, guards).await;
     }
     let mut req = Some(req);
+    let mut _retrying = None;
     loop {
         let (idx, endpoint) = run.pick(guards)?;
         let Some(this) = req.take() else {
             return Err(Error::internal("an attempt without a request"));
         };
-        let per_try = run.per_try_deadline();
+        // A route that hedges never cuts an attempt at the per-try timeout;
+        // here the request cannot be replayed, so there is no hedge either.
+        let per_try = if policy.hedge_on_per_try_timeout {
+            run.deadline
+        } else {
+            run.per_try_deadline()
+        };
         let sent = endpoint.send(this, run.out.action.into());
         let (attempt, result) = match tokio::time::timeout_at(per_try, sent).await {
             Ok(sent) => run.outcome(sent, &mut req)?,
             Err(_) => run.timed_out(per_try),
         };
         run.out.cluster.record(idx, attempt, run.retries == 0);
-        let Some(delay) = run.retry(attempt, &result, req.is_some()) else {
+        let Some((delay, permit)) = run.retry(attempt, &result, req.is_some()) else {
             return result;
         };
+        // The retry holds a unit of `max_retries` until it ends.
+        _retrying = Some(permit);
         // The failed response (and its connection) is dropped here.
         drop(result);
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
         if req.is_none() {
-            req = run
-                .replay
-                .as_ref()
-                .map(|r| r.request(run.out.limits, &run.failure));
+            req = run.replay_request();
         }
         run.tried.push(idx);
         run.retries += 1;
@@ -124,8 +129,6 @@ struct Run<'a> {
     replay: Option<Replay>,
     tried: Vec<usize>,
     retries: u32,
-    /// The retry in flight holds a unit of `max_retries` until it ends.
-    _retrying: Option<Permit>,
 }
 
 impl<'a> Run<'a> {
@@ -194,15 +197,21 @@ impl<'a> Run<'a> {
         (Attempt::Timeout, Err(err))
     }
 
+    /// A copy of the request to send again, if it can be replayed.
+    fn replay_request(&self) -> Option<Request<RequestBody>> {
+        let replay = self.replay.as_ref()?;
+        Some(replay.request(self.out.limits, &self.failure))
+    }
+
     /// Whether to retry after `attempt` (`have_req`: the request came back
-    /// unsent), and after what delay. A yes takes a unit of the cluster's
-    /// retry budget and `max_retries`.
+    /// unsent), and after what delay. A yes spends the cluster's retry
+    /// budget and returns the unit of `max_retries` the retry holds.
     fn retry(
-        &mut self,
+        &self,
         attempt: Attempt,
         result: &Result<Response<UpstreamBody>, Error>,
         have_req: bool,
-    ) -> Option<Duration> {
+    ) -> Option<(Duration, Permit)> {
         let reason = retry::decide(self.policy, attempt, self.idempotent)?;
         if self.retries >= self.policy.num_retries || (!have_req && self.replay.is_none()) {
             return None;
@@ -217,8 +226,8 @@ impl<'a> Run<'a> {
         if Instant::now() + delay >= self.deadline {
             return None;
         }
-        self._retrying = Some(self.out.cluster.try_retry(reason)?);
-        Some(delay)
+        let permit = self.out.cluster.try_retry(reason)?;
+        Some((delay, permit))
     }
 }
 

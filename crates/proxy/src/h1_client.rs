@@ -176,10 +176,12 @@ pub(crate) async fn send(
     crate::maps::give_back(parts.headers);
     let Conn { io, mut buf, slot } = conn;
     let (mut rd, mut wr) = io.into_split();
-    let mut writer = tokio::spawn(async move {
+    // Owned by a `Writer` at once: if this exchange is cancelled (a per-try
+    // timeout, a hedge that lost), the upload stops with it.
+    let mut writer = Writer(tokio::spawn(async move {
         let written = write_body(&mut wr, body, declared).await;
         (wr, written)
-    });
+    }));
     // Read the head while the body goes out. If the upload fails first (its
     // size cap, the client going away, the upstream closing), stop waiting:
     // the upstream may be waiting for the rest of a body that will not come.
@@ -191,7 +193,7 @@ pub(crate) async fn send(
         tokio::select! {
             biased;
             head = read_head(&mut rd, &mut buf, &method, false) => break head,
-            joined = &mut writer => match joined {
+            joined = &mut writer.0 => match joined {
                 Ok((wr, Ok(()))) => written = Some(wr),
                 Ok((_, Err(e))) => return Err(SendError::Failed(e)),
                 Err(e) => {
@@ -204,7 +206,7 @@ pub(crate) async fn send(
     };
     let write = match written {
         Some(wr) => WriteSide::Done(wr),
-        None => WriteSide::Pending(Writer(writer)),
+        None => WriteSide::Pending(writer),
     };
     match head {
         Ok(head) => Ok(respond(head, Reader::Split { rd, write }, buf, slot, pool)),

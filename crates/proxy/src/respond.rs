@@ -39,7 +39,12 @@ pub(crate) fn error(
         .insert(header::CONTENT_TYPE, JSON.clone());
     resp.headers_mut()
         .insert(crate::headers::X_REQUEST_ID.clone(), request_id.clone());
-    if err.kind() == ErrorKind::ListenerRemoved {
+    // The connection cannot carry more: the listener is gone, or the
+    // client's body is half read.
+    if matches!(
+        err.kind(),
+        ErrorKind::ListenerRemoved | ErrorKind::RequestBodyTimeout
+    ) {
         resp.extensions_mut().insert(CloseAfter);
     }
     if err.kind() == ErrorKind::Overloaded {

@@ -218,8 +218,8 @@ impl ProxyService {
         if let Err(err) = self.rewrite_head(action, prefix, &mut parts, cluster) {
             return Err((err, guards));
         }
-        if let Some(protocol) = upgrade {
-            crate::tunnel::restore(&mut parts.headers, protocol);
+        if let Some(protocol) = &upgrade {
+            crate::tunnel::restore(&mut parts.headers, protocol.clone());
         }
         if !parts.headers.contains_key(&headers::X_REQUEST_ID) {
             // Named in `Connection` and stripped: the id is ours end to end.
@@ -245,9 +245,24 @@ impl ProxyService {
         let (mut head, body) = resp.into_parts();
         // A 101 keeps the protocol it switched to (`Connection: upgrade` is
         // written by the downstream server).
-        let switched = (head.status == http::StatusCode::SWITCHING_PROTOCOLS)
-            .then(|| head.headers.get(header::UPGRADE).cloned())
-            .flatten();
+        let switched = if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            let to = head.headers.get(header::UPGRADE);
+            // Only a request with an upgrade gets a 101 (h1_client skips
+            // any other as interim).
+            if !upgrade
+                .as_ref()
+                .is_some_and(|asked| crate::tunnel::answers(asked, to))
+            {
+                let err = Error::upstream(
+                    ErrorKind::UpstreamProtocol,
+                    "the upstream switched to a protocol the client did not ask for",
+                );
+                return Err((err, guards));
+            }
+            to.cloned()
+        } else {
+            None
+        };
         headers::strip_hop_by_hop(&mut head.headers, false);
         if let Some(protocol) = switched {
             head.headers.insert(header::UPGRADE, protocol);

@@ -26,9 +26,12 @@ use tokio::net::TcpStream;
 
 use crate::pool::ConnSlot;
 
-/// The protocol a request asks to switch to, if it is a proxied upgrade:
+/// The protocols a request asks to switch to, if it is a proxied upgrade:
 /// HTTP/1.1, `Connection` lists `upgrade`, and `Upgrade` names a protocol
-/// other than h2c (which meshgate declines by answering in HTTP/1.1).
+/// other than h2c. h2c is never forwarded, even beside another protocol:
+/// meshgate declines it by answering in HTTP/1.1, and an upstream that
+/// switched to it would carry requests past meshgate's routing (h2c
+/// smuggling).
 /// `has_body` requests are not upgraded: the tunnel would start after a
 /// body of unknown framing, so their `Upgrade` is stripped like any other
 /// hop-by-hop header.
@@ -36,11 +39,15 @@ pub(crate) fn requested(parts: &Parts, has_body: bool) -> Option<HeaderValue> {
     if has_body || parts.version != Version::HTTP_11 {
         return None;
     }
-    let value = parts.headers.get(header::UPGRADE)?;
-    let wanted = value.to_str().ok()?.split(',').any(|p| {
-        let p = p.trim();
-        !p.is_empty() && !p.eq_ignore_ascii_case("h2c")
-    });
+    let value = parts.headers.get(header::UPGRADE)?.to_str().ok()?;
+    let wanted: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && !p.eq_ignore_ascii_case("h2c"))
+        .collect();
+    if wanted.is_empty() {
+        return None;
+    }
     let listed = parts
         .headers
         .get_all(header::CONNECTION)
@@ -48,7 +55,23 @@ pub(crate) fn requested(parts: &Parts, has_body: bool) -> Option<HeaderValue> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
-    (wanted && listed).then(|| value.clone())
+    if !listed {
+        return None;
+    }
+    HeaderValue::from_str(&wanted.join(", ")).ok()
+}
+
+/// Whether a `101`'s `Upgrade` names one of the protocols asked for; any
+/// other switch is the upstream's protocol error.
+pub(crate) fn answers(asked: &HeaderValue, switched: Option<&HeaderValue>) -> bool {
+    let (Ok(asked), Some(Ok(switched))) = (asked.to_str(), switched.map(HeaderValue::to_str))
+    else {
+        return false;
+    };
+    let switched = switched.trim();
+    asked
+        .split(',')
+        .any(|p| p.trim().eq_ignore_ascii_case(switched))
 }
 
 /// Puts the upgrade back on a request whose hop-by-hop headers were
@@ -56,6 +79,8 @@ pub(crate) fn requested(parts: &Parts, has_body: bool) -> Option<HeaderValue> {
 pub(crate) fn restore(headers: &mut HeaderMap, protocol: HeaderValue) {
     headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     headers.insert(header::UPGRADE, protocol);
+    // h2c's settings are never forwarded with it (see `requested`).
+    headers.remove("http2-settings");
 }
 
 /// An upstream connection that answered `101`, with the bytes it sent after
@@ -217,9 +242,27 @@ mod tests {
             ("connection", "Upgrade, HTTP2-Settings"),
             ("upgrade", "h2c"),
         ];
+        let mixed = [("connection", "upgrade"), ("upgrade", "h2c, websocket")];
+        assert_eq!(
+            requested(&parts(&mixed, Version::HTTP_11), false),
+            Some(HeaderValue::from_static("websocket")),
+            "h2c is dropped from a list"
+        );
         assert_eq!(requested(&parts(&h2c, Version::HTTP_11), false), None);
         let empty = [("connection", "upgrade"), ("upgrade", " , ")];
         assert_eq!(requested(&parts(&empty, Version::HTTP_11), false), None);
+    }
+
+    #[test]
+    fn a_switch_must_be_to_a_protocol_asked_for() {
+        let asked = HeaderValue::from_static("websocket, foo/2");
+        let yes = |v: &'static str| answers(&asked, Some(&HeaderValue::from_static(v)));
+        assert!(yes("websocket"));
+        assert!(yes("WebSocket "));
+        assert!(yes("foo/2"));
+        assert!(!yes("h2c"));
+        assert!(!yes("websocket, h2c"));
+        assert!(!answers(&asked, None));
     }
 
     #[test]

@@ -17,28 +17,31 @@ use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use http::{Request, Response};
 use meshgate_balance::ActiveGuard;
 use meshgate_core::{Error, ErrorKind};
+use meshgate_resilience::breaker::Permit;
 use meshgate_resilience::retry::{self, Attempt};
-use tokio::time::Instant;
 
 use super::Run;
 use crate::body::{Guards, RequestBody, UpstreamBody};
 use crate::pool::{EndpointPool, Failed, RouteTimeouts};
 
-/// One attempt: its endpoint's index and active-request count, and how the
-/// send ended.
+/// One attempt: its endpoint's index, active-request count and (for a
+/// hedge or retry) unit of `max_retries`, all held until it ends or is
+/// cancelled, and how the send ended.
 async fn attempt(
     idx: usize,
-    lb: Option<ActiveGuard>,
+    held: Held,
     endpoint: &Arc<EndpointPool>,
     req: Request<RequestBody>,
     timeouts: RouteTimeouts,
-) -> (
-    usize,
-    Option<ActiveGuard>,
-    Result<Response<UpstreamBody>, Failed>,
-) {
+) -> (usize, Held, Result<Response<UpstreamBody>, Failed>) {
     let sent = endpoint.send(req, timeouts).await;
-    (idx, lb, sent)
+    (idx, held, sent)
+}
+
+/// What an attempt in flight holds.
+struct Held {
+    lb: Option<ActiveGuard>,
+    _retry: Option<Permit>,
 }
 
 /// Sends `req`, hedging on each per-try timeout; see the module doc.
@@ -50,24 +53,42 @@ pub(super) async fn send(
     let timeouts: RouteTimeouts = run.out.action.into();
     let mut flying = FuturesUnordered::new();
     let (idx, endpoint) = run.pick(guards)?;
-    flying.push(attempt(idx, guards.lb.take(), endpoint, req, timeouts));
+    let held = Held {
+        lb: guards.lb.take(),
+        _retry: None,
+    };
+    flying.push(attempt(idx, held, endpoint, req, timeouts));
     run.tried.push(idx);
+    let mut newest = idx;
     let mut hedge_at = run.per_try_deadline();
     let mut last: Option<Result<Response<UpstreamBody>, Error>> = None;
     // The first outcome recorded counts the request for the retry budget.
     let mut counted = false;
     loop {
         let hedging = hedge_at < run.deadline;
+        // What to start next, and with which unit of `max_retries`.
+        let next: (Request<RequestBody>, Permit);
         tokio::select! {
             biased;
             done = flying.next(), if !flying.is_empty() => {
-                let Some((idx, lb, sent)) = done else { continue };
+                let Some((idx, held, sent)) = done else { continue };
                 let mut unsent = None;
-                let (outcome, result) = run.outcome(sent, &mut unsent)?;
+                let (outcome, result) = match run.outcome(sent, &mut unsent) {
+                    Ok(o) => o,
+                    // The client's body failed: nothing can succeed.
+                    Err(err) if run.failure.error().is_some() => return Err(err),
+                    // Not the endpoint's failure (a breaker's overflow, say):
+                    // the attempts still in flight may yet succeed.
+                    Err(err) if !flying.is_empty() => {
+                        last = Some(Err(err));
+                        continue;
+                    }
+                    Err(err) => return Err(err),
+                };
                 run.out.cluster.record(idx, outcome, !std::mem::replace(&mut counted, true));
                 let wanted = retry::decide(run.policy, outcome, run.idempotent).is_some();
                 if !wanted {
-                    guards.lb = lb;
+                    guards.lb = held.lb;
                     return result;
                 }
                 if !flying.is_empty() {
@@ -75,38 +96,31 @@ pub(super) async fn send(
                     continue;
                 }
                 // Nothing else in flight: the usual retry, after a backoff.
-                let Some(delay) = run.retry(outcome, &result, unsent.is_some()) else {
-                    guards.lb = lb;
+                let Some((delay, permit)) = run.retry(outcome, &result, unsent.is_some()) else {
+                    guards.lb = held.lb;
                     return result;
                 };
-                drop((result, lb));
+                drop((result, held));
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
-                let Some(req) = unsent.or_else(|| run.replay.as_ref().map(|r| r.request(run.out.limits, &run.failure))) else {
+                let Some(req) = unsent.or_else(|| run.replay_request()) else {
                     return Err(Error::internal("a retry without a request"));
                 };
-                run.retries += 1;
-                let (idx, endpoint) = run.pick(guards)?;
-                flying.push(attempt(idx, guards.lb.take(), endpoint, req, timeouts));
-                run.tried.push(idx);
-                hedge_at = run.per_try_deadline();
+                next = (req, permit);
             }
             () = tokio::time::sleep_until(hedge_at), if hedging => {
+                // The newest attempt missed its per-try timeout: that counts
+                // against its endpoint, though it keeps going.
+                run.out.cluster.record(newest, Attempt::Timeout, !std::mem::replace(&mut counted, true));
                 let timed_out = run.timed_out(hedge_at);
                 // No more hedges once one is refused: wait for what flies.
                 hedge_at = run.deadline;
-                if run.retry(Attempt::Timeout, &timed_out.1, false).is_none() {
-                    continue;
-                }
-                let Some(req) = run.replay.as_ref().map(|r| r.request(run.out.limits, &run.failure)) else {
+                let Some((_, permit)) = run.retry(Attempt::Timeout, &timed_out.1, false) else {
                     continue;
                 };
-                run.retries += 1;
-                let (idx, endpoint) = run.pick(guards)?;
-                flying.push(attempt(idx, guards.lb.take(), endpoint, req, timeouts));
-                run.tried.push(idx);
-                hedge_at = run.per_try_deadline();
+                let Some(req) = run.replay_request() else { continue };
+                next = (req, permit);
             }
             () = tokio::time::sleep_until(run.deadline) => {
                 return last.unwrap_or_else(|| Err(Error::upstream(
@@ -115,9 +129,24 @@ pub(super) async fn send(
                 )));
             }
         }
-        if flying.is_empty() && Instant::now() >= run.deadline {
-            return last
-                .unwrap_or_else(|| Err(Error::internal("hedging ended without an attempt")));
+        let (req, permit) = next;
+        run.retries += 1;
+        match run.pick(guards) {
+            Ok((idx, endpoint)) => {
+                let held = Held {
+                    lb: guards.lb.take(),
+                    _retry: Some(permit),
+                };
+                flying.push(attempt(idx, held, endpoint, req, timeouts));
+                run.tried.push(idx);
+                newest = idx;
+                hedge_at = run.per_try_deadline();
+            }
+            // No endpoint for a hedge: wait for those in flight.
+            Err(err) if !flying.is_empty() => {
+                last.get_or_insert(Err(err));
+            }
+            Err(err) => return Err(err),
         }
     }
 }
