@@ -137,14 +137,21 @@ pub(super) fn retry(
         "hedge_on_per_try_timeout",
         Ctx::boolean,
     );
+    // A hedge is a retry of a per-try timeout: it needs the timeout, and a
+    // retry_on that retries it, or it would silently never happen.
+    let covers_timeouts = match &retry_on {
+        Ok(on) => on.gateway_error || on.server_error,
+        Err(_) => true, // reported already
+    };
     let hedge = match (hedge, &per_try_timeout) {
-        (Ok(Some(true)), Ok(None)) => {
+        (Ok(Some(true)), Ok(per_try)) if per_try.is_none() || !covers_timeouts => {
             let span = raw.hedge_on_per_try_timeout.as_ref().map(|l| l.span());
-            Err(ctx.error_at(
-                span,
-                &path.key("hedge_on_per_try_timeout"),
-                "hedge_on_per_try_timeout needs a per_try_timeout: hedging starts when it fires",
-            ))
+            let message = if per_try.is_none() {
+                "hedge_on_per_try_timeout needs a per_try_timeout: hedging starts when it fires"
+            } else {
+                r#"hedge_on_per_try_timeout needs a retry_on that retries per-try timeouts: add "gateway-error" or "5xx""#
+            };
+            Err(ctx.error_at(span, &path.key("hedge_on_per_try_timeout"), message))
         }
         (hedge, _) => hedge,
     };
