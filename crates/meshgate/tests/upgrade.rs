@@ -231,13 +231,38 @@ fn socket_path(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("meshgate.sock")
 }
 
+/// What most tests start from: an upstream that answers at once (its
+/// `/slow` gate open), a temporary directory holding the upgrade socket's
+/// path, and the gateway's config.
+struct Fixture {
+    up: Upstream,
+    dir: tempfile::TempDir,
+    socket: PathBuf,
+    config: String,
+    _open: watch::Sender<bool>,
+}
+
+impl Fixture {
+    async fn new() -> Fixture {
+        let (open, gate) = watch::channel(true);
+        let (up, _) = app(gate).await;
+        let dir = tempfile::tempdir().unwrap();
+        let socket = socket_path(&dir);
+        let config = config(up.addr);
+        Fixture {
+            up,
+            dir,
+            socket,
+            config,
+            _open: open,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_upgrades_under_new_connections_refuse_none_and_fail_none() {
-    let (_open, gate) = watch::channel(true);
-    let (up, _) = app(gate).await;
-    let dir = tempfile::tempdir().unwrap();
-    let socket = socket_path(&dir);
-    let config = config(up.addr);
+    let f = Fixture::new().await;
+    let (socket, config) = (f.socket.clone(), f.config.clone());
     tokio::task::spawn_blocking(move || {
         let mut gw = start(&config, &socket, false);
         let load = Load::start(gw.addr("public"));
@@ -264,7 +289,7 @@ async fn five_upgrades_under_new_connections_refuse_none_and_fail_none() {
     })
     .await
     .unwrap();
-    assert!(up.hits() >= 200);
+    assert!(f.up.hits() >= 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -347,19 +372,16 @@ fn takeover_with_nobody_at_the_path_fails_naming_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_process_without_takeover_does_not_steal_the_socket() {
-    let (_open, gate) = watch::channel(true);
-    let (up, _) = app(gate).await;
-    let dir = tempfile::tempdir().unwrap();
-    let socket = socket_path(&dir);
-    let gw = start(&config(up.addr), &socket, false);
-    let file = dir.path().join("other.toml");
-    std::fs::write(&file, config(up.addr)).unwrap();
+    let f = Fixture::new().await;
+    let gw = start(&f.config, &f.socket, false);
+    let file = f.dir.path().join("other.toml");
+    std::fs::write(&file, &f.config).unwrap();
     let out = common::run_binary(&[
         "run",
         "-c",
         file.to_str().unwrap(),
         "--upgrade-socket",
-        socket.to_str().unwrap(),
+        f.socket.to_str().unwrap(),
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
@@ -389,11 +411,8 @@ fn frame(version: u8, body: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_on_the_upgrade_socket_is_refused_and_upgrades_still_work() {
-    let (_open, gate) = watch::channel(true);
-    let (up, _) = app(gate).await;
-    let dir = tempfile::tempdir().unwrap();
-    let socket = socket_path(&dir);
-    let config = config(up.addr);
+    let f = Fixture::new().await;
+    let (socket, config) = (f.socket.clone(), f.config.clone());
     tokio::task::spawn_blocking(move || {
         let gw = start(&config, &socket, false);
         let mut huge = b"MGU\x01".to_vec();
@@ -450,18 +469,15 @@ async fn garbage_on_the_upgrade_socket_is_refused_and_upgrades_still_work() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_successor_that_fails_to_start_changes_nothing() {
-    let (_open, gate) = watch::channel(true);
-    let (up, _) = app(gate).await;
-    let dir = tempfile::tempdir().unwrap();
-    let socket = socket_path(&dir);
-    let config = config(up.addr);
+    let f = Fixture::new().await;
+    let (socket, config) = (f.socket.clone(), f.config.clone());
     // Its extra listener wants the upstream's port, which is taken: it
     // fails after receiving the sockets, before saying it is ready.
     let broken = format!(
         "{config}\n[[listeners]]\nname = \"extra\"\naddress = \"{}\"\n",
-        up.addr
+        f.up.addr
     );
-    let file = dir.path().join("broken.toml");
+    let file = f.dir.path().join("broken.toml");
     std::fs::write(&file, broken).unwrap();
     tokio::task::spawn_blocking(move || {
         let gw = start(&config, &socket, false);

@@ -78,7 +78,7 @@ pub(crate) enum ClientBody {
     /// An h2c stream, read by our own h2 server.
     H2(H2Body),
     /// A body read whole beforehand and kept for replays (`attempts`).
-    Buffered(Option<Bytes>),
+    Buffered(http_body_util::Full<Bytes>),
 }
 
 impl Body for ClientBody {
@@ -91,7 +91,7 @@ impl Body for ClientBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
             ClientBody::Empty => Poll::Ready(None),
-            ClientBody::Buffered(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            ClientBody::Buffered(b) => Pin::new(b).poll_frame(cx).map_err(|never| match never {}),
             ClientBody::H1(b) => Pin::new(b)
                 .poll_frame(cx)
                 .map_err(|e| Box::new(e) as BoxError),
@@ -104,7 +104,7 @@ impl Body for ClientBody {
     fn is_end_stream(&self) -> bool {
         match self {
             ClientBody::Empty => true,
-            ClientBody::Buffered(b) => b.is_none(),
+            ClientBody::Buffered(b) => b.is_end_stream(),
             ClientBody::H1(b) => b.is_end_stream(),
             ClientBody::H2(b) => b.is_end_stream(),
         }
@@ -113,9 +113,7 @@ impl Body for ClientBody {
     fn size_hint(&self) -> SizeHint {
         match self {
             ClientBody::Empty => SizeHint::with_exact(0),
-            ClientBody::Buffered(b) => {
-                SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64))
-            }
+            ClientBody::Buffered(b) => b.size_hint(),
             ClientBody::H1(b) => b.size_hint(),
             ClientBody::H2(b) => b.size_hint(),
         }

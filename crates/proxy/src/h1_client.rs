@@ -138,10 +138,9 @@ pub(crate) async fn send(
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.trim().parse().ok());
     let chunked = !body_empty && declared.is_none();
-    let upgrade = req.headers().contains_key(http::header::UPGRADE);
     let mut head = Vec::with_capacity(512);
     let (parts, body) = req.into_parts();
-    codec::encode_head(&parts, chunked, &mut head);
+    let upgrade = codec::encode_head(&parts, chunked, &mut head);
     if let Err(e) = conn.io.write_all(&head).await {
         if reused {
             return Err(SendError::Retry(Box::new(Request::from_parts(parts, body))));

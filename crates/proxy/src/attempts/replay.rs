@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use http::Request;
 use http::request::Parts;
-use http_body_util::BodyExt as _;
+use http_body_util::{BodyExt as _, Full};
 use meshgate_config::{HttpLimits, RetryPolicy};
 use meshgate_core::{Error, ErrorKind};
 use tokio::time::Instant;
@@ -58,7 +58,7 @@ impl Replay {
             head: copy_head(parts),
             body: Some(bytes.clone()),
         };
-        Ok((ClientBody::Buffered(Some(bytes)), Some(replay)))
+        Ok((ClientBody::Buffered(Full::new(bytes)), Some(replay)))
     }
 
     /// A fresh copy of the request.
@@ -68,7 +68,7 @@ impl Replay {
         failure: &Arc<BodyFailure>,
     ) -> Request<RequestBody> {
         let body = match &self.body {
-            Some(bytes) => ClientBody::Buffered(Some(bytes.clone())),
+            Some(bytes) => ClientBody::Buffered(Full::new(bytes.clone())),
             None => ClientBody::Empty,
         };
         let body = RequestBody::new(body, limits.max_body_bytes, failure.clone());

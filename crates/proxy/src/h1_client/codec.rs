@@ -29,8 +29,12 @@ pub(crate) struct Head {
 }
 
 /// Appends the request head to `out`. `chunked` adds the transfer coding for
-/// a body of unknown length.
-pub(crate) fn encode_head(parts: &http::request::Parts, chunked: bool, out: &mut Vec<u8>) {
+/// a body of unknown length. Returns whether the head carries `Upgrade` (the
+/// pipeline forwards it only for an upgrade it can carry).
+pub(crate) fn encode_head(parts: &http::request::Parts, chunked: bool, out: &mut Vec<u8>) -> bool {
+    // Whether the request asks for an upgrade: noticed in the loop that
+    // writes the headers, rather than by a lookup per request.
+    let mut upgrade = false;
     out.extend_from_slice(parts.method.as_str().as_bytes());
     out.push(b' ');
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -41,6 +45,7 @@ pub(crate) fn encode_head(parts: &http::request::Parts, chunked: bool, out: &mut
     });
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for (name, value) in &parts.headers {
+        upgrade |= name == http::header::UPGRADE;
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
@@ -50,6 +55,7 @@ pub(crate) fn encode_head(parts: &http::request::Parts, chunked: bool, out: &mut
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }
     out.extend_from_slice(b"\r\n");
+    upgrade
 }
 
 /// Tries to parse a response head from the front of `buf`. On success the

@@ -118,9 +118,18 @@ fn encodes_origin_form_with_headers_and_chunked_framing() {
         .unwrap();
     let (parts, ()) = req.into_parts();
     let mut out = Vec::new();
-    encode_head(&parts, true, &mut out);
+    assert!(!encode_head(&parts, true, &mut out), "no upgrade");
     assert_eq!(
         out,
         b"POST /a/b?c=1 HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
+    let ws = http::Request::get("/chat")
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .body(())
+        .unwrap();
+    assert!(
+        encode_head(&ws.into_parts().0, false, &mut Vec::new()),
+        "an upgrade"
     );
 }
