@@ -4,7 +4,7 @@
 //! timeout lets a slow first attempt win where plain retries time out.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -3,7 +3,7 @@
 //! `runtime.drain_timeout`, and exits 0.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::process::ExitStatus;

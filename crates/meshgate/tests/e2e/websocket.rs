@@ -5,7 +5,7 @@
 //! an h2 cluster, upgrades that are not upgrades).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 //! 3. the demo upstream streams uploads instead of buffering them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

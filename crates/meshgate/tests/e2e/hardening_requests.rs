@@ -7,7 +7,7 @@
 //! 4. `direct_response` rejects 1xx statuses.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, Read as _};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/ws.py");
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/common/ws.py");
 
 fn python(args: &[&str]) -> Child {
     Command::new("python3")

@@ -3,7 +3,7 @@
 //! "request_id"}`), carries the request id, and counts as a 5xx in /metrics.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

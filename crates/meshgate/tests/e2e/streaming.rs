@@ -6,7 +6,7 @@
 //! experiments; the default and what CI runs is 1 GiB.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::convert::Infallible;
 use std::pin::Pin;

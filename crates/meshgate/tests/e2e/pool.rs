@@ -3,7 +3,7 @@
 //! timeout and its cap on idle connections, and h2 multiplexing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::convert::Infallible;
 use std::future::Future;

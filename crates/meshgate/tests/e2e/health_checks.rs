@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -161,7 +161,10 @@ struct GrpcHealth {
 
 impl GrpcHealth {
     fn start() -> GrpcHealth {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/health_server.py");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/e2e/common/health_server.py"
+        );
         let mut child = Command::new("python3")
             .arg(script)
             .stdin(Stdio::piped())

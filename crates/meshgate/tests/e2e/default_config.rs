@@ -3,7 +3,7 @@
 //! the one-line `meshgate proxy`, and `--workers`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

@@ -11,7 +11,7 @@
 //! checks that the path is printed as given.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,7 @@
 //! route wins is in `routing.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::Gateway;

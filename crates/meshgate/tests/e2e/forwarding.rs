@@ -3,7 +3,7 @@
 //! for absolute-form targets, and hop-by-hop headers in both directions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::Gateway;

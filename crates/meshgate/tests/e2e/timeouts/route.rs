@@ -326,7 +326,7 @@ async fn a_trickling_response_body_is_not_cut_http1() {
 /// GETs `path` over h2c: the status, the body's bytes or error, and when
 /// the body ended.
 async fn h2_get(addr: SocketAddr, path: &str) -> (u16, Result<Bytes, hyper::Error>, Instant) {
-    let (mut sender, _conn) = crate::h2_connect(addr).await;
+    let (mut sender, _conn) = super::h2_connect(addr).await;
     let req = Request::get(format!("http://{addr}{path}"))
         .body(Empty::<Bytes>::new())
         .unwrap();

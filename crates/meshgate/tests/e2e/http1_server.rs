@@ -4,7 +4,7 @@
 //! what happens to a request body nobody reads.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! path, and h2 upstream connection sharing under concurrency.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

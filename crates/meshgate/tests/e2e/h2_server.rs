@@ -5,7 +5,7 @@
 //! preface. The scenarios live in `common/h2_client.py`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -21,7 +21,7 @@ async fn start(limits: &str) -> (Gateway, Upstream, Upstream) {
 
 /// Runs one scenario of `h2_client.py` and returns its JSON report.
 async fn scenario(name: &str, addr: SocketAddr) -> Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/h2_client.py");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/common/h2_client.py");
     let (name_, addr_) = (name.to_owned(), addr);
     // The script bounds every read itself (10 s), so it cannot hang; the
     // outer timeout is a second guard.

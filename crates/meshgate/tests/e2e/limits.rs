@@ -3,7 +3,7 @@
 //! timeouts are in `timeouts.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::bodies::Frames;

@@ -4,8 +4,7 @@
 //! `connect_timeout` and `idle_timeout` are in `timeouts/route.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-#[path = "timeouts/route.rs"]
+use crate::common;
 mod route;
 
 use std::time::{Duration, Instant};

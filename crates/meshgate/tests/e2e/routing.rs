@@ -8,7 +8,7 @@
 //! of each request is observable from the outside.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 

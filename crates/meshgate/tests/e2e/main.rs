@@ -1,0 +1,33 @@
+//! Whole-binary tests: every file here starts the real `meshgate` binary
+//! (see [`common::Gateway`]) and drives it with real clients over
+//! 127.0.0.1. They are one test binary, not one per file, so a clean build
+//! links the gateway's dependency tree once instead of two dozen times;
+//! run one area with `cargo nextest run -p meshgate --test e2e reload::`.
+
+mod common;
+
+mod admin;
+mod balancing;
+mod default_config;
+mod errors;
+mod forwarding;
+mod h2_server;
+mod hardening_protocol;
+mod hardening_requests;
+mod hardening_upload;
+mod health_checks;
+mod http1_server;
+mod limits;
+mod pool;
+mod protocols;
+mod reload;
+mod replay;
+mod resilience;
+mod route_actions;
+mod routing;
+mod shutdown;
+mod streaming;
+mod timeouts;
+mod upgrade;
+mod validate;
+mod websocket;
