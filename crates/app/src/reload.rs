@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
-use meshgate_config::Config;
+use meshgate_config::{Config, ListenerProtocol};
 use meshgate_proxy::{Live, ProxyState, Shutdown};
 use meshgate_telemetry::{Counter, Registry};
 use tokio::task::JoinHandle;
@@ -28,6 +28,9 @@ use tokio::task::JoinHandle;
 pub(crate) struct Running {
     /// The configured address (what a reload compares).
     pub(crate) configured: SocketAddr,
+    /// What the accept task serves; a reload that changes it restarts the
+    /// task on the same socket.
+    pub(crate) protocol: ListenerProtocol,
     /// The bound address (differs for port 0).
     pub(crate) bound: SocketAddr,
     pub(crate) task: JoinHandle<()>,
@@ -89,14 +92,23 @@ impl Reloader {
         // Bind what is new first: if any bind fails, nothing has changed.
         let mut fresh: HashMap<String, (OwnedFd, tokio::net::TcpListener)> = HashMap::new();
         for l in &config.listeners {
-            let kept = self
+            let same = self
                 .listeners
                 .iter()
-                .any(|(name, r)| *name == l.name && r.configured == l.address);
-            if kept {
-                continue;
-            }
-            let socket = meshgate_proxy::bind_tcp(l.address)
+                .find(|(name, r)| *name == l.name && r.configured == l.address);
+            let socket = match same {
+                Some((_, r)) if r.protocol == l.protocol => continue,
+                // A new protocol on the same socket: a new accept task on a
+                // copy of it (binding the address again would fail); the
+                // old task stops below, its connections go on.
+                Some((_, r)) => {
+                    r.fd.try_clone()
+                        .map(std::net::TcpListener::from)
+                        .and_then(tokio::net::TcpListener::from_std)
+                }
+                None => meshgate_proxy::bind_tcp(l.address),
+            };
+            let socket = socket
                 .and_then(|socket| Ok((crate::upgrade::dup(&socket)?, socket)))
                 .map_err(|e| {
                     vec![format!(
@@ -129,11 +141,13 @@ impl Reloader {
                     tracing::info!(listener = %l.name, address = %bound, "listening");
                     Running {
                         configured: l.address,
+                        protocol: l.protocol,
                         bound,
                         fd,
-                        task: tokio::spawn(meshgate_proxy::serve_http(
+                        task: tokio::spawn(meshgate_proxy::serve(
                             socket,
                             Arc::from(l.name.as_str()),
+                            l.protocol,
                             self.live.clone(),
                             self.shutdown.clone(),
                         )),
@@ -147,7 +161,9 @@ impl Reloader {
             self.listeners.push((l.name.clone(), running));
         }
         for (name, running) in old {
-            tracing::info!(listener = %name, address = %running.bound, "listener removed: no longer accepting");
+            if config.listener(&name).is_none() {
+                tracing::info!(listener = %name, address = %running.bound, "listener removed: no longer accepting");
+            }
             running.task.abort();
         }
         let bound: Vec<SocketAddr> = self.listeners.iter().map(|(_, r)| r.bound).collect();

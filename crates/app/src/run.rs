@@ -158,9 +158,10 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
     let first_listener = bound.first().map(|(_, _, a, _)| *a);
     let mut running = Vec::new();
     for (l, listener, local, fd) in bound {
-        let task = tokio::spawn(meshgate_proxy::serve_http(
+        let task = tokio::spawn(meshgate_proxy::serve(
             listener,
             Arc::from(l.name.as_str()),
+            l.protocol,
             live.clone(),
             shutdown.clone(),
         ));
@@ -168,6 +169,7 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
             l.name.clone(),
             Running {
                 configured: l.address,
+                protocol: l.protocol,
                 bound: local,
                 task,
                 fd,

@@ -54,6 +54,10 @@ pub(crate) struct RawListener {
     pub(crate) address: Field,
     pub(crate) protocol: Field,
     pub(crate) limits: Option<RawLimits>,
+    pub(crate) cluster: Field,
+    pub(crate) max_connections: Field,
+    pub(crate) idle_timeout: Field,
+    pub(crate) max_connect_attempts: Field,
 }
 
 /// A listener's `limits` table.

@@ -59,8 +59,11 @@ pub struct Listener {
     pub address: SocketAddr,
     /// What the listener speaks.
     pub protocol: ListenerProtocol,
-    /// Per-connection and per-request limits.
+    /// Per-connection and per-request limits (HTTP listeners).
     pub limits: HttpLimits,
+    /// Where a `tcp` or `udp` listener forwards, and its limits; `None`
+    /// for HTTP listeners, which forward by routes.
+    pub l4: Option<L4Listener>,
 }
 
 /// The protocol a listener speaks.
@@ -68,6 +71,36 @@ pub struct Listener {
 pub enum ListenerProtocol {
     /// HTTP/1.1 and h2c (prior knowledge) on the same port.
     Http,
+    /// Every TCP connection is forwarded, bytes untouched, to the cluster.
+    Tcp,
+}
+
+/// The forwarding side of a `tcp` listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct L4Listener {
+    /// Index into [`Config::clusters`].
+    pub cluster: usize,
+    /// Connections open at once; beyond it new ones are closed at accept
+    /// and counted.
+    pub max_connections: usize,
+    /// How long a connection may pass no byte either way before both
+    /// sides are closed.
+    pub idle_timeout: Duration,
+    /// Endpoints tried, one after another, when connecting fails.
+    pub max_connect_attempts: u32,
+}
+
+impl L4Listener {
+    /// The defaults for a listener forwarding to `cluster`.
+    pub fn defaults(cluster: usize) -> Self {
+        Self {
+            cluster,
+            max_connections: 100_000,
+            // Envoy's tcp_proxy idle timeout.
+            idle_timeout: Duration::from_secs(3600),
+            max_connect_attempts: 3,
+        }
+    }
 }
 
 /// Limits applied to downstream HTTP connections and requests.

@@ -68,6 +68,14 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
         .map(|a| listener::admin(ctx, a, &root.key("admin")))
         .transpose();
 
+    let cluster_path = root.key("clusters");
+    let cluster_names = Names::collect(
+        ctx,
+        "cluster",
+        &cluster_path,
+        raw_clusters.iter().map(|c| &c.name),
+    );
+
     let listener_path = root.key("listeners");
     let listener_names = Names::collect(
         ctx,
@@ -78,20 +86,12 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
     let listeners: Vec<_> = raw_listeners
         .iter()
         .enumerate()
-        .map(|(i, l)| listener::listener(ctx, l, &listener_path.index(i)))
+        .map(|(i, l)| listener::listener(ctx, l, &listener_path.index(i), &cluster_names))
         .collect();
     listener::check_addresses(
         ctx,
         &listeners,
         admin.as_ref().ok().and_then(Option::as_ref),
-    );
-
-    let cluster_path = root.key("clusters");
-    let cluster_names = Names::collect(
-        ctx,
-        "cluster",
-        &cluster_path,
-        raw_clusters.iter().map(|c| &c.name),
     );
     let clusters: Vec<_> = raw_clusters
         .iter()
@@ -110,6 +110,23 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
         .map(|(i, r)| route::route(ctx, r, i, &root.key("routes").index(i), &refs))
         .collect();
     route::check_names(ctx, raw_routes, &root.key("routes"));
+    // Routes belong to HTTP listeners; a tcp or udp one forwards everything
+    // to its `cluster`.
+    for (i, route) in routes.iter().enumerate() {
+        let Ok(route) = route else { continue };
+        if let Some(Ok(l)) = listeners.get(route.listener)
+            && l.protocol != crate::types::ListenerProtocol::Http
+        {
+            ctx.at_value(
+                &root.key("routes").index(i).key("listener"),
+                format!(
+                    "listener {:?} is a {} listener: it forwards everything to its cluster, and routes apply only to http listeners",
+                    l.name,
+                    "tcp"
+                ),
+            );
+        }
+    }
 
     Ok(Config {
         source: None,

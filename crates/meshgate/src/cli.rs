@@ -212,6 +212,7 @@ fn proxy_config(
             name: "proxy".into(),
             address: from,
             protocol: ListenerProtocol::Http,
+            l4: None,
             limits: HttpLimits {
                 idle_timeout: Duration::from_secs(300),
                 ..HttpLimits::default()

@@ -24,6 +24,7 @@ mod h1_server;
 mod h2_server;
 mod headers;
 mod health_check;
+mod l4;
 mod maps;
 mod pool;
 mod request;
@@ -35,7 +36,25 @@ mod state;
 mod tunnel;
 
 pub use body::ResponseBody;
+pub use l4::tcp::serve_tcp;
 pub use server::{bind_tcp, serve_http};
+
+/// Serves the listener `name` as its protocol says: HTTP (routes) or TCP
+/// (forwarding to its cluster), until shutdown or until the task is aborted.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    name: std::sync::Arc<str>,
+    protocol: meshgate_config::ListenerProtocol,
+    live: std::sync::Arc<Live>,
+    shutdown: Shutdown,
+) {
+    match protocol {
+        meshgate_config::ListenerProtocol::Http => {
+            serve_http(listener, name, live, shutdown).await;
+        }
+        meshgate_config::ListenerProtocol::Tcp => serve_tcp(listener, name, live, shutdown).await,
+    }
+}
 pub use shutdown::{Shutdown, ShutdownTrigger, Tracked};
 pub use state::{Live, ProxyState};
 

@@ -199,6 +199,29 @@ impl EndpointPool {
         }
     }
 
+    /// A new connection for a tcp listener, with its unit of the
+    /// cluster's `max_connections` (waiting as a pending request when they
+    /// are all taken, bounded by the connect timeout like the connect).
+    pub(crate) async fn connect_l4(&self) -> Result<(TcpStream, ConnSlot), Error> {
+        let timeout = self.config.connect_timeout;
+        let slot = match tokio::time::timeout(timeout, self.limits.acquire(|| None)).await {
+            Ok(Ok(Got::Slot(slot))) => slot,
+            // `acquire` hands out pooled connections only from `idle`.
+            Ok(Ok(Got::Idle(_))) => {
+                return Err(Error::upstream(ErrorKind::Overloaded, "no connection unit"));
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(Error::upstream(
+                    ErrorKind::Overloaded,
+                    format!("cluster at max_connections for {timeout:?}"),
+                ));
+            }
+        };
+        let stream = self.connect(None).await?;
+        Ok((stream, slot))
+    }
+
     fn checkout_h1(&self) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let mut now = None;

@@ -144,7 +144,9 @@ struct Prefix {
     len: usize,
 }
 
-struct GaugeGuard(Arc<meshgate_telemetry::Gauge>);
+/// Decrements a gauge when dropped: an open-connection count that stays
+/// right however the connection's task ends.
+pub(crate) struct GaugeGuard(pub(crate) Arc<meshgate_telemetry::Gauge>);
 
 impl Drop for GaugeGuard {
     fn drop(&mut self) {

@@ -56,6 +56,8 @@ pub(crate) struct ListenerState {
     pub(crate) conns_total: Arc<Counter>,
     /// Requests that matched no route (answered 404 `no_route`).
     pub(crate) no_route: Arc<Counter>,
+    /// A tcp listener's forwarding state; `None` for HTTP listeners.
+    pub(crate) l4: Option<crate::l4::L4State>,
 }
 
 pub(crate) struct RouteState {
@@ -82,7 +84,14 @@ impl ProxyState {
             .enumerate()
             .map(|(i, l)| {
                 let labels = [("listener", l.name.as_str())];
+                let old = previous
+                    .and_then(|p| p.listener(&l.name))
+                    .and_then(|o| o.l4.as_ref());
                 ListenerState {
+                    l4: l
+                        .l4
+                        .as_ref()
+                        .map(|l4| crate::l4::L4State::new(&config, l, l4, registry, old)),
                     name: Arc::from(l.name.as_str()),
                     router: Router::for_listener(&config, i),
                     limits: l.limits.clone(),

@@ -3,10 +3,15 @@
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 
-use super::{Check, Ctx};
+use super::names::Names;
+use super::{Check, Ctx, Reported};
 use crate::path::FieldPath;
 use crate::raw::{RawAdmin, RawLimits, RawListener, RawRuntime};
-use crate::types::{Admin, HttpLimits, Listener, ListenerProtocol, Runtime};
+use crate::types::{Admin, HttpLimits, L4Listener, Listener, ListenerProtocol, Runtime};
+
+/// The most endpoints one TCP connection may try; each try waits up to the
+/// cluster's connect timeout.
+const MAX_CONNECT_ATTEMPTS: i64 = 10;
 
 /// The most worker threads a config may ask for; far beyond any real core
 /// count, low enough that a typo cannot exhaust the process's threads.
@@ -35,22 +40,113 @@ pub(super) fn admin(ctx: &mut Ctx<'_>, raw: &RawAdmin, path: &FieldPath) -> Chec
 
 /// Checks one `[[listeners]]` entry (its name's uniqueness is checked by
 /// the name table).
-pub(super) fn listener(ctx: &mut Ctx<'_>, raw: &RawListener, path: &FieldPath) -> Check<Listener> {
+pub(super) fn listener(
+    ctx: &mut Ctx<'_>,
+    raw: &RawListener,
+    path: &FieldPath,
+    clusters: &Names,
+) -> Check<Listener> {
     let name = ctx.required(&raw.name, path, "name", Ctx::name);
     let address = ctx.required(&raw.address, path, "address", Ctx::address);
-    let protocol = ctx.optional(&raw.protocol, path, "protocol", |c, l, p| {
-        c.choice(l, p, &[("http", ListenerProtocol::Http)])
-    });
+    let protocol = ctx
+        .optional(&raw.protocol, path, "protocol", |c, l, p| {
+            c.choice(
+                l,
+                p,
+                &[
+                    ("http", ListenerProtocol::Http),
+                    ("tcp", ListenerProtocol::Tcp),
+                ],
+            )
+        })
+        .map(|p| p.unwrap_or(ListenerProtocol::Http));
     let limits = match &raw.limits {
         Some(limits) => self::limits(ctx, limits, &path.key("limits")),
         None => Ok(HttpLimits::default()),
     };
+    let l4 = match protocol {
+        Ok(protocol) => self::l4(ctx, raw, path, protocol, clusters),
+        Err(Reported) => Err(Reported),
+    };
     Ok(Listener {
         name: name?,
         address: address?,
-        protocol: protocol?.unwrap_or(ListenerProtocol::Http),
+        protocol: protocol?,
         limits: limits?,
+        l4: l4?,
     })
+}
+
+/// The forwarding fields: `cluster` and the limits of `tcp` listeners.
+/// Each field is refused (at its key) on the kind of listener it does not
+/// apply to, so a misplaced limit is never silently ignored.
+fn l4(
+    ctx: &mut Ctx<'_>,
+    raw: &RawListener,
+    path: &FieldPath,
+    protocol: ListenerProtocol,
+    clusters: &Names,
+) -> Check<Option<L4Listener>> {
+    let http_only = [("limits", raw.limits.is_some())];
+    let tcp_only = [
+        ("cluster", raw.cluster.is_some()),
+        ("max_connections", raw.max_connections.is_some()),
+        ("idle_timeout", raw.idle_timeout.is_some()),
+        ("max_connect_attempts", raw.max_connect_attempts.is_some()),
+    ];
+    let (wrong, kind, hint): (&[(&str, bool)], _, _) = match protocol {
+        ListenerProtocol::Http => (
+            &tcp_only,
+            "an http",
+            "; it applies to protocol = \"tcp\" listeners, and an http listener forwards by its routes",
+        ),
+        ListenerProtocol::Tcp => (
+            &http_only,
+            "a tcp",
+            "; a tcp listener's own limits are max_connections and idle_timeout",
+        ),
+    };
+    let mut misplaced = false;
+    for (key, _) in wrong.iter().filter(|(_, present)| *present) {
+        ctx.at_key(
+            &path.key(key),
+            format!("{key} does not apply to {kind} listener{hint}"),
+        );
+        misplaced = true;
+    }
+    if protocol == ListenerProtocol::Http {
+        return if misplaced { Err(Reported) } else { Ok(None) };
+    }
+    let cluster = ctx.required(&raw.cluster, path, "cluster", |c, l, p| {
+        clusters.resolve(c, l, p)
+    });
+    let max_connections = ctx.optional(&raw.max_connections, path, "max_connections", |c, l, p| {
+        c.count(l, p, 1)
+    });
+    let idle_timeout = ctx.optional(&raw.idle_timeout, path, "idle_timeout", Ctx::timeout);
+    let attempts = ctx.optional(
+        &raw.max_connect_attempts,
+        path,
+        "max_connect_attempts",
+        |c, l, p| {
+            let n = c.int_in(l, p, 1, MAX_CONNECT_ATTEMPTS)?;
+            Ok(u32::try_from(n).unwrap_or(1))
+        },
+    );
+    let mut l4 = L4Listener::defaults(cluster?);
+    if let Some(n) = max_connections? {
+        l4.max_connections = n;
+    }
+    if let Some(t) = idle_timeout? {
+        l4.idle_timeout = t;
+    }
+    if let Some(n) = attempts? {
+        l4.max_connect_attempts = n;
+    }
+    if misplaced {
+        return Err(Reported);
+    }
+    Ok(Some(l4))
 }
 
 /// Checks a listener's `limits`.

@@ -27,6 +27,7 @@ mod route_actions;
 mod routing;
 mod shutdown;
 mod streaming;
+mod tcp;
 mod timeouts;
 mod upgrade;
 mod validate;

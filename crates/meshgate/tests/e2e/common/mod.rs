@@ -57,10 +57,26 @@ impl Gateway {
         g
     }
 
+    /// Like [`Gateway::start`], with extra environment variables.
+    pub fn start_env(config: &str, env: &[(&str, &str)]) -> Gateway {
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        file.write_all(config.as_bytes()).unwrap();
+        let path = file.path().to_str().unwrap().to_owned();
+        let mut g = Self::spawn_env(&["run", "-c", path.as_str()], env);
+        g._config = Some(file);
+        g
+    }
+
     /// Starts the binary with arbitrary arguments and waits for "meshgate is ready".
     pub fn spawn(args: &[&str]) -> Gateway {
+        Self::spawn_env(args, &[])
+    }
+
+    /// [`Gateway::spawn`] with extra environment variables.
+    pub fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> Gateway {
         let mut child = Command::new(env!("CARGO_BIN_EXE_meshgate"))
             .args(args)
+            .envs(env.iter().copied())
             .env("MESHGATE_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

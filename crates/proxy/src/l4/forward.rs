@@ -1,0 +1,180 @@
+//! Joins two TCP connections: bytes both ways until both sides are done,
+//! with half-closes carried across and an idle timeout over both.
+//!
+//! Each direction runs on its own until its source ends; then the other
+//! socket's write side is shut (a FIN), and the opposite direction goes on
+//! (a client that sends its request and half-closes still gets the whole
+//! answer). An error on either socket (a reset) ends both. On Linux the
+//! bytes move through a pipe with `splice(2)` ([`super::splice`]); where a
+//! pipe cannot be had, through a user-space buffer that exists only while
+//! bytes are in flight, so an idle connection pins no buffer.
+
+use std::io;
+use std::net::Shutdown;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use meshgate_telemetry::Counter;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+/// The user-space buffer of one direction, while it has bytes to move.
+const COPY_BUF: usize = 32 * 1024;
+
+/// Where one direction's byte counts go: its listener's and its cluster's.
+pub(crate) struct Meter {
+    pub(crate) listener: Arc<Counter>,
+    pub(crate) cluster: Arc<Counter>,
+}
+
+/// How a forwarded connection ended, and what it carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Totals {
+    /// Bytes from the client to the upstream (including `early`).
+    pub(crate) upstream: u64,
+    /// Bytes from the upstream to the client.
+    pub(crate) downstream: u64,
+    pub(crate) ended: Ended,
+}
+
+/// Why forwarding stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// Both sides closed their sending side.
+    Closed,
+    /// One side broke (a reset or a write to a closed peer).
+    Error,
+    /// No byte moved either way for the idle timeout.
+    Idle,
+}
+
+/// Forwards between `client` and `upstream` until both directions end, one
+/// breaks, or nothing moves for `idle`. `early` (bytes already read from
+/// the client, such as a peeked TLS ClientHello) goes upstream first.
+pub(crate) async fn forward(
+    client: TcpStream,
+    upstream: TcpStream,
+    early: &[u8],
+    idle: Duration,
+    up_meter: &Meter,
+    down_meter: &Meter,
+) -> Totals {
+    let start = Instant::now();
+    // Milliseconds since `start` at the last byte moved, either way.
+    let last = AtomicU64::new(0);
+    let up_bytes = AtomicU64::new(0);
+    let down_bytes = AtomicU64::new(0);
+    let moved = |counter: &AtomicU64, meter: &Meter, n: usize| {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+        meter.listener.add(n as u64);
+        meter.cluster.add(n as u64);
+        let ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        last.store(ms, Ordering::Relaxed);
+    };
+    let run = async {
+        if !early.is_empty() {
+            write_all(&upstream, early).await?;
+            moved(&up_bytes, up_meter, early.len());
+        }
+        let up = async {
+            direction(&client, &upstream, |n| moved(&up_bytes, up_meter, n)).await?;
+            // The client is done sending: tell the upstream, keep reading.
+            half_close(&upstream);
+            Ok::<_, io::Error>(())
+        };
+        let down = async {
+            direction(&upstream, &client, |n| moved(&down_bytes, down_meter, n)).await?;
+            half_close(&client);
+            Ok::<_, io::Error>(())
+        };
+        tokio::try_join!(up, down).map(|_| ())
+    };
+    let ended = tokio::select! {
+        r = run => if r.is_ok() { Ended::Closed } else { Ended::Error },
+        () = idle_watch(start, &last, idle) => Ended::Idle,
+    };
+    Totals {
+        upstream: up_bytes.load(Ordering::Relaxed),
+        downstream: down_bytes.load(Ordering::Relaxed),
+        ended,
+    }
+}
+
+/// One direction, until `from` ends: spliced where a pipe is available,
+/// else copied.
+async fn direction(from: &TcpStream, to: &TcpStream, moved: impl FnMut(usize)) -> io::Result<u64> {
+    #[cfg(target_os = "linux")]
+    if !force_copy()
+        && let Ok(mut pipe) = super::splice::Pipe::new()
+    {
+        return pipe.pump(from, to, moved).await;
+    }
+    copy(from, to, moved).await
+}
+
+/// `MESHGATE_TCP_COPY=1` turns splicing off, so the portable path can be
+/// tested and measured on Linux too. Read once.
+fn force_copy() -> bool {
+    static FORCE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FORCE.get_or_init(|| std::env::var_os("MESHGATE_TCP_COPY").is_some_and(|v| v == "1"))
+}
+
+/// The portable path: read into a buffer, write it all, repeat. The buffer
+/// is let go whenever the source has nothing to read.
+async fn copy(from: &TcpStream, to: &TcpStream, mut moved: impl FnMut(usize)) -> io::Result<u64> {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut total = 0u64;
+    loop {
+        from.readable().await?;
+        if buf.is_empty() {
+            buf = vec![0; COPY_BUF];
+        }
+        match from.try_read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => {
+                let chunk = buf.get(..n).unwrap_or_default();
+                write_all(to, chunk).await?;
+                moved(n);
+                total += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => buf = Vec::new(),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Writes all of `bytes` to `to`, waiting for room as needed.
+pub(crate) async fn write_all(to: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        to.writable().await?;
+        match to.try_write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Sends a FIN on `stream` while its read side stays open.
+fn half_close(stream: &TcpStream) {
+    if let Err(e) = socket2::SockRef::from(stream).shutdown(Shutdown::Write) {
+        // Already reset by the peer: the other direction finds out itself.
+        tracing::debug!(error = %e, "half-close failed");
+    }
+}
+
+/// Resolves once nothing has moved for `idle`, measured from the last byte
+/// either way (`last`, in milliseconds since `start`).
+async fn idle_watch(start: Instant, last: &AtomicU64, idle: Duration) {
+    loop {
+        let since_start = Duration::from_millis(last.load(Ordering::Relaxed));
+        let deadline = start + since_start + idle;
+        if Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep_until(deadline).await;
+    }
+}
