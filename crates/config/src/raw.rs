@@ -58,6 +58,16 @@ pub(crate) struct RawListener {
     pub(crate) max_connections: Field,
     pub(crate) idle_timeout: Field,
     pub(crate) max_connect_attempts: Field,
+    pub(crate) proxy_protocol: Field,
+    pub(crate) sni: Option<Vec<RawSni>>,
+}
+
+/// One entry of a tcp listener's `sni` list.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawSni {
+    pub(crate) server_names: Field,
+    pub(crate) cluster: Field,
 }
 
 /// A listener's `limits` table.
@@ -178,6 +188,7 @@ pub(crate) struct RawCluster {
     pub(crate) retry_budget: Option<RawRetryBudget>,
     pub(crate) circuit_breakers: Option<RawCircuitBreakers>,
     pub(crate) health_check: Option<RawHealthCheck>,
+    pub(crate) send_proxy_protocol: Field,
 }
 
 /// A cluster's `pool` table.

@@ -61,9 +61,41 @@ pub struct Listener {
     pub protocol: ListenerProtocol,
     /// Per-connection and per-request limits (HTTP listeners).
     pub limits: HttpLimits,
-    /// Where a `tcp` or `udp` listener forwards, and its limits; `None`
-    /// for HTTP listeners, which forward by routes.
+    /// Where a `tcp` listener forwards, and its limits; `None` for HTTP
+    /// listeners, which forward by routes.
     pub l4: Option<L4Listener>,
+    /// Whether connections start with a PROXY protocol header (v1 or v2)
+    /// that names the real client; `None`: they never do.
+    pub proxy_protocol: Option<ProxyProtocolMode>,
+}
+
+/// Accepting the PROXY protocol on a listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyProtocolMode {
+    /// A connection may start with a header; one that does not is served
+    /// with its own peer address.
+    Optional,
+    /// Every connection must start with a header; one that does not is closed.
+    Required,
+}
+
+/// Sending the PROXY protocol to a cluster's endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyProtocolVersion {
+    /// The text header (`PROXY TCP4 ...`).
+    V1,
+    /// The binary header.
+    V2,
+}
+
+/// One `sni` entry of a tcp listener: TLS connections whose ClientHello
+/// names one of `server_names` go to `cluster`, still encrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SniRoute {
+    /// Exact names and `*.suffix` wildcards, lower-case.
+    pub server_names: Vec<HostMatch>,
+    /// Index into [`Config::clusters`].
+    pub cluster: usize,
 }
 
 /// The protocol a listener speaks.
@@ -78,8 +110,13 @@ pub enum ListenerProtocol {
 /// The forwarding side of a `tcp` listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct L4Listener {
-    /// Index into [`Config::clusters`].
-    pub cluster: usize,
+    /// Index into [`Config::clusters`]: where connections go (with `sni`:
+    /// those that match no entry, or are not TLS). `None` only with `sni`,
+    /// and then such connections are closed.
+    pub cluster: Option<usize>,
+    /// Routing by the TLS server name, without terminating TLS; the first
+    /// entry that matches wins (exact names before wildcards, as for hosts).
+    pub sni: Vec<SniRoute>,
     /// Connections open at once; beyond it new ones are closed at accept
     /// and counted.
     pub max_connections: usize,
@@ -92,9 +129,10 @@ pub struct L4Listener {
 
 impl L4Listener {
     /// The defaults for a listener forwarding to `cluster`.
-    pub fn defaults(cluster: usize) -> Self {
+    pub fn defaults(cluster: Option<usize>) -> Self {
         Self {
             cluster,
+            sni: Vec::new(),
             max_connections: 100_000,
             // Envoy's tcp_proxy idle timeout.
             idle_timeout: Duration::from_secs(3600),
@@ -319,6 +357,9 @@ pub struct Cluster {
     pub slow_start: Option<SlowStart>,
     /// Limits on connections, pending and active requests and retries.
     pub circuit_breakers: CircuitBreakers,
+    /// A PROXY protocol header sent first on every connection, naming the
+    /// client (tcp listeners only).
+    pub send_proxy_protocol: Option<ProxyProtocolVersion>,
     /// When fewer than this percentage of endpoints are available (not
     /// ejected), balance across all of them anyway (Envoy's panic mode).
     pub panic_threshold: u8,

@@ -15,8 +15,8 @@ use crate::path::{FieldPath, Seg};
 use crate::raw::{
     RawAdmin, RawCircuitBreakers, RawCluster, RawConfig, RawDirectResponse, RawEndpoint,
     RawHashKey, RawHealthCheck, RawLimits, RawListener, RawMatch, RawOutlierDetection, RawPool,
-    RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRuntime, RawSlowStart, RawSuccessRate,
-    RawValueMatch,
+    RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRuntime, RawSlowStart, RawSni,
+    RawSuccessRate, RawValueMatch,
 };
 
 /// Converts a `serde_ignored` path into a [`FieldPath`].
@@ -51,6 +51,7 @@ pub(crate) fn valid_fields(table: &FieldPath) -> &'static [&'static str] {
         ["admin"] => fields_of::<RawAdmin>(),
         ["listeners"] => fields_of::<RawListener>(),
         ["listeners", "limits"] => fields_of::<RawLimits>(),
+        ["listeners", "sni"] => fields_of::<RawSni>(),
         ["routes"] => fields_of::<RawRoute>(),
         ["routes", "match"] => fields_of::<RawMatch>(),
         ["routes", "match", "headers" | "query"] => fields_of::<RawValueMatch>(),

@@ -110,8 +110,28 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
         .map(|(i, r)| route::route(ctx, r, i, &root.key("routes").index(i), &refs))
         .collect();
     route::check_names(ctx, raw_routes, &root.key("routes"));
-    // Routes belong to HTTP listeners; a tcp or udp one forwards everything
-    // to its `cluster`.
+    // A cluster that sends PROXY headers serves tcp listeners only: pooled
+    // HTTP connections carry many clients' requests, and one header per
+    // connection cannot name them all.
+    for (i, route) in routes.iter().enumerate() {
+        let Ok(route) = route else { continue };
+        let crate::types::RouteAction::Proxy(action) = &route.action else {
+            continue;
+        };
+        if let Some(Ok(c)) = clusters.get(action.cluster)
+            && c.send_proxy_protocol.is_some()
+        {
+            ctx.at_value(
+                &root.key("routes").index(i).key("cluster"),
+                format!(
+                    "cluster {:?} sends the PROXY protocol, which only tcp listeners can use; an http route needs a cluster without send_proxy_protocol",
+                    c.name
+                ),
+            );
+        }
+    }
+    // Routes belong to HTTP listeners; a tcp one forwards everything to its
+    // `cluster`.
     for (i, route) in routes.iter().enumerate() {
         let Ok(route) = route else { continue };
         if let Some(Ok(l)) = listeners.get(route.listener)

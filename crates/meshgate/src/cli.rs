@@ -213,6 +213,7 @@ fn proxy_config(
             address: from,
             protocol: ListenerProtocol::Http,
             l4: None,
+            proxy_protocol: None,
             limits: HttpLimits {
                 idle_timeout: Duration::from_secs(300),
                 ..HttpLimits::default()
@@ -256,6 +257,7 @@ fn proxy_config(
             overprovisioning_factor: 140,
             slow_start: None,
             circuit_breakers: meshgate_config::CircuitBreakers::default(),
+            send_proxy_protocol: None,
             panic_threshold: 50,
         }],
     }

@@ -8,6 +8,7 @@
 //! rest of a config generation in `state.rs`.
 
 mod forward;
+pub(crate) mod preamble;
 #[cfg(target_os = "linux")]
 mod splice;
 pub(crate) mod tcp;
@@ -28,8 +29,10 @@ const CONNECTION_BUCKETS: &[f64] = &[
 
 /// A tcp or udp listener's runtime state in one config generation.
 pub(crate) struct L4State {
-    /// Index into the generation's clusters.
-    pub(crate) cluster: usize,
+    /// Index into the generation's clusters: where connections go, or
+    /// with `sni` those that match no entry.
+    pub(crate) cluster: Option<usize>,
+    pub(crate) sni: Vec<meshgate_config::SniRoute>,
     /// The listener's `max_connections`, carried across reloads while the
     /// listener keeps its limit, so a reload never doubles what is allowed.
     pub(crate) connections: Arc<Limit>,
@@ -42,12 +45,32 @@ pub(crate) struct L4State {
     pub(crate) meters: Meters,
 }
 
-/// The byte counters of each direction.
+/// The byte counters: the listener's, and each cluster's it may forward to.
 pub(crate) struct Meters {
-    /// Client → upstream.
-    pub(crate) to_upstream: Meter,
-    /// Upstream → client.
-    pub(crate) to_client: Meter,
+    /// The listener's, client → upstream and upstream → client.
+    listener: [Arc<Counter>; 2],
+    /// `(cluster index, [to_upstream, to_client])` for the fallback
+    /// cluster and every `sni` entry's.
+    clusters: Vec<(usize, [Arc<Counter>; 2])>,
+}
+
+impl Meters {
+    /// The meters of a connection forwarded to cluster `cluster`:
+    /// (client → upstream, upstream → client).
+    pub(crate) fn for_cluster(&self, cluster: usize) -> Option<(Meter, Meter)> {
+        let (_, [up, down]) = self.clusters.iter().find(|(c, _)| *c == cluster)?;
+        let [l_up, l_down] = &self.listener;
+        Some((
+            Meter {
+                listener: l_up.clone(),
+                cluster: up.clone(),
+            },
+            Meter {
+                listener: l_down.clone(),
+                cluster: down.clone(),
+            },
+        ))
+    }
 }
 
 impl L4State {
@@ -61,27 +84,37 @@ impl L4State {
         previous: Option<&L4State>,
     ) -> Self {
         let listener = [("listener", l.name.as_str())];
-        let cluster = config
-            .clusters
-            .get(l4.cluster)
-            .map_or("", |c| c.name.as_str());
         let connections = previous
             .filter(|p| p.connections.max() == l4.max_connections)
             .map_or_else(|| Limit::new(l4.max_connections), |p| p.connections.clone());
-        let bytes = |direction: &str| Meter {
-            listener: registry.counter(
+        let listener_bytes = |direction: &str| {
+            registry.counter(
                 "meshgate_tcp_bytes_total",
                 "Bytes a tcp listener forwarded, by direction (to_upstream: from its clients).",
                 &[("listener", l.name.as_str()), ("direction", direction)],
-            ),
-            cluster: registry.counter(
-                "meshgate_tcp_cluster_bytes_total",
-                "Bytes forwarded by tcp listeners, per cluster and direction.",
-                &[("cluster", cluster), ("direction", direction)],
-            ),
+            )
         };
+        let mut targets: Vec<usize> = l4.cluster.into_iter().collect();
+        targets.extend(l4.sni.iter().map(|r| r.cluster));
+        targets.sort_unstable();
+        targets.dedup();
+        let clusters = targets
+            .into_iter()
+            .map(|i| {
+                let name = config.clusters.get(i).map_or("", |c| c.name.as_str());
+                let bytes = |direction: &str| {
+                    registry.counter(
+                        "meshgate_tcp_cluster_bytes_total",
+                        "Bytes forwarded by tcp listeners, per cluster and direction.",
+                        &[("cluster", name), ("direction", direction)],
+                    )
+                };
+                (i, [bytes("to_upstream"), bytes("to_client")])
+            })
+            .collect();
         Self {
             cluster: l4.cluster,
+            sni: l4.sni.clone(),
             connections,
             max_connect_attempts: l4.max_connect_attempts,
             idle_timeout: l4.idle_timeout,
@@ -107,8 +140,8 @@ impl L4State {
                 CONNECTION_BUCKETS,
             ),
             meters: Meters {
-                to_upstream: bytes("to_upstream"),
-                to_client: bytes("to_client"),
+                listener: [listener_bytes("to_upstream"), listener_bytes("to_client")],
+                clusters,
             },
         }
     }

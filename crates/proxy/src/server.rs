@@ -81,6 +81,46 @@ async fn serve_connection(
     }
     let limits = listener.limits.clone();
     let accepted = tokio::time::Instant::now();
+    if let Some(mode) = listener.proxy_protocol {
+        // The real client, from the balancer in front: for X-Forwarded-For,
+        // source-IP hashing and logs. Its own (rare) path, so the common
+        // one below keeps its fixed-size prefix.
+        let read = crate::l4::preamble::proxy_header(&mut stream, mode, limits.header_read_timeout);
+        let preamble = tokio::select! {
+            biased;
+            r = read => r,
+            () = shutdown.signalled() => return,
+        };
+        let preamble = match preamble {
+            Ok(p) => p,
+            Err(refused) => {
+                listener.refusals.count(&refused);
+                tracing::info!(listener = %name, client = %peer, reason = refused.reason(), detail = %refused, "connection refused before its first request");
+                return;
+            }
+        };
+        drop(state);
+        let left = limits
+            .header_read_timeout
+            .saturating_sub(accepted.elapsed());
+        let detect = tokio::time::timeout(left, detect_after(&mut stream, preamble.buf));
+        let Ok(Ok((http2, prefix))) = detect.await else {
+            return; // closed, or silent past the header-read timeout
+        };
+        let service = ProxyService {
+            live,
+            listener: name,
+            client: preamble.client,
+            client_ip: crate::headers::ip_header(preamble.client.ip()),
+            scheme: "http",
+        };
+        if http2 {
+            crate::h2_server::serve(stream, &prefix, service, &limits, accepted, shutdown).await;
+        } else {
+            crate::h1_server::serve(stream, &prefix, service, &limits, accepted, shutdown).await;
+        }
+        return;
+    }
     let detect = tokio::time::timeout(limits.header_read_timeout, detect_h2(&mut stream));
     let (http2, prefix) = tokio::select! {
         biased;
@@ -134,6 +174,30 @@ async fn detect_h2(stream: &mut TcpStream) -> std::io::Result<(bool, Prefix)> {
         if prefix.len == PREFIX.len() {
             return Ok((true, prefix));
         }
+    }
+}
+
+/// [`detect_h2`] for a connection whose first bytes were already read
+/// (after a PROXY header): reads on until they decide.
+async fn detect_after(
+    stream: &mut TcpStream,
+    mut buf: Vec<u8>,
+) -> std::io::Result<(bool, Vec<u8>)> {
+    const PREFIX: &[u8] = b"PRI ";
+    loop {
+        let n = buf.len().min(PREFIX.len());
+        if buf.get(..n) != PREFIX.get(..n) {
+            return Ok((false, buf));
+        }
+        if n == PREFIX.len() {
+            return Ok((true, buf));
+        }
+        let mut more = [0u8; 4];
+        let read = stream.read(&mut more).await?;
+        if read == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(more.get(..read).unwrap_or_default());
     }
 }
 

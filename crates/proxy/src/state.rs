@@ -58,6 +58,9 @@ pub(crate) struct ListenerState {
     pub(crate) no_route: Arc<Counter>,
     /// A tcp listener's forwarding state; `None` for HTTP listeners.
     pub(crate) l4: Option<crate::l4::L4State>,
+    /// Whether connections start with a PROXY header.
+    pub(crate) proxy_protocol: Option<meshgate_config::ProxyProtocolMode>,
+    pub(crate) refusals: crate::l4::preamble::Refusals,
 }
 
 pub(crate) struct RouteState {
@@ -88,6 +91,8 @@ impl ProxyState {
                     .and_then(|p| p.listener(&l.name))
                     .and_then(|o| o.l4.as_ref());
                 ListenerState {
+                    proxy_protocol: l.proxy_protocol,
+                    refusals: crate::l4::preamble::Refusals::new(registry, &l.name),
                     l4: l
                         .l4
                         .as_ref()

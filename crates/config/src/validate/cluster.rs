@@ -8,7 +8,9 @@ use std::time::Duration;
 use super::{Check, Ctx, breakers, failover, health, resilience};
 use crate::path::FieldPath;
 use crate::raw::{RawCluster, RawEndpoint, RawPool};
-use crate::types::{Cluster, Endpoint, LbPolicy, PoolSettings, UpstreamProtocol};
+use crate::types::{
+    Cluster, Endpoint, LbPolicy, PoolSettings, ProxyProtocolVersion, UpstreamProtocol,
+};
 
 /// `connect_timeout` when not set.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -70,6 +72,21 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> 
     );
     let health_check =
         health::health_check(ctx, raw.health_check.as_ref(), &path.key("health_check"));
+    let send_proxy_protocol = ctx.optional(
+        &raw.send_proxy_protocol,
+        path,
+        "send_proxy_protocol",
+        |c, l, p| {
+            c.choice(
+                l,
+                p,
+                &[
+                    ("v1", ProxyProtocolVersion::V1),
+                    ("v2", ProxyProtocolVersion::V2),
+                ],
+            )
+        },
+    );
     Ok(Cluster {
         name: name?,
         lb: lb?.unwrap_or(LbPolicy::RoundRobin),
@@ -84,6 +101,7 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> 
         slow_start: slow_start?,
         health_check: health_check?,
         circuit_breakers: circuit_breakers?,
+        send_proxy_protocol: send_proxy_protocol?,
         panic_threshold: panic_threshold?.unwrap_or(resilience::DEFAULT_PANIC_THRESHOLD),
     })
 }

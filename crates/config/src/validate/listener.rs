@@ -6,8 +6,10 @@ use std::num::NonZeroUsize;
 use super::names::Names;
 use super::{Check, Ctx, Reported};
 use crate::path::FieldPath;
-use crate::raw::{RawAdmin, RawLimits, RawListener, RawRuntime};
-use crate::types::{Admin, HttpLimits, L4Listener, Listener, ListenerProtocol, Runtime};
+use crate::raw::{RawAdmin, RawLimits, RawListener, RawRuntime, RawSni};
+use crate::types::{
+    Admin, HttpLimits, L4Listener, Listener, ListenerProtocol, ProxyProtocolMode, Runtime, SniRoute,
+};
 
 /// The most endpoints one TCP connection may try; each try waits up to the
 /// cluster's connect timeout.
@@ -68,12 +70,23 @@ pub(super) fn listener(
         Ok(protocol) => self::l4(ctx, raw, path, protocol, clusters),
         Err(Reported) => Err(Reported),
     };
+    let proxy_protocol = ctx.optional(&raw.proxy_protocol, path, "proxy_protocol", |c, l, p| {
+        c.choice(
+            l,
+            p,
+            &[
+                ("optional", ProxyProtocolMode::Optional),
+                ("required", ProxyProtocolMode::Required),
+            ],
+        )
+    });
     Ok(Listener {
         name: name?,
         address: address?,
         protocol: protocol?,
         limits: limits?,
         l4: l4?,
+        proxy_protocol: proxy_protocol?,
     })
 }
 
@@ -93,6 +106,7 @@ fn l4(
         ("max_connections", raw.max_connections.is_some()),
         ("idle_timeout", raw.idle_timeout.is_some()),
         ("max_connect_attempts", raw.max_connect_attempts.is_some()),
+        ("sni", raw.sni.is_some()),
     ];
     let (wrong, kind, hint): (&[(&str, bool)], _, _) = match protocol {
         ListenerProtocol::Http => (
@@ -117,9 +131,21 @@ fn l4(
     if protocol == ListenerProtocol::Http {
         return if misplaced { Err(Reported) } else { Ok(None) };
     }
-    let cluster = ctx.required(&raw.cluster, path, "cluster", |c, l, p| {
-        clusters.resolve(c, l, p)
-    });
+    let sni = match &raw.sni {
+        Some(entries) => self::sni(ctx, entries, &path.key("sni"), clusters),
+        None => Ok(Vec::new()),
+    };
+    // With `sni`, the cluster is the fallback and may be left out.
+    let cluster = if raw.sni.is_some() {
+        ctx.optional(&raw.cluster, path, "cluster", |c, l, p| {
+            clusters.resolve(c, l, p)
+        })
+    } else {
+        ctx.required(&raw.cluster, path, "cluster", |c, l, p| {
+            clusters.resolve(c, l, p)
+        })
+        .map(Some)
+    };
     let max_connections = ctx.optional(&raw.max_connections, path, "max_connections", |c, l, p| {
         c.count(l, p, 1)
     });
@@ -134,6 +160,7 @@ fn l4(
         },
     );
     let mut l4 = L4Listener::defaults(cluster?);
+    l4.sni = sni?;
     if let Some(n) = max_connections? {
         l4.max_connections = n;
     }
@@ -147,6 +174,48 @@ fn l4(
         return Err(Reported);
     }
     Ok(Some(l4))
+}
+
+/// Checks a tcp listener's `sni` list.
+fn sni(
+    ctx: &mut Ctx<'_>,
+    entries: &[RawSni],
+    path: &FieldPath,
+    clusters: &Names,
+) -> Check<Vec<SniRoute>> {
+    if entries.is_empty() {
+        return Err(ctx.at_value(
+            path,
+            "sni must not be empty; leave it out to send every connection to cluster",
+        ));
+    }
+    let routes: Vec<Check<SniRoute>> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let path = path.index(i);
+            let names = ctx.required(&e.server_names, &path, "server_names", |c, l, p| {
+                let items = c.array(l, p)?;
+                if items.is_empty() {
+                    return Err(c.at_leaf(l, p, "server_names must list at least one name"));
+                }
+                let names: Vec<_> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(j, n)| super::matcher::host(c, n, &p.index(j)))
+                    .collect();
+                names.into_iter().collect()
+            });
+            let cluster = ctx.required(&e.cluster, &path, "cluster", |c, l, p| {
+                clusters.resolve(c, l, p)
+            });
+            Ok(SniRoute {
+                server_names: names?,
+                cluster: cluster?,
+            })
+        })
+        .collect();
+    routes.into_iter().collect()
 }
 
 /// Checks a listener's `limits`.

@@ -83,7 +83,7 @@ fn hosts(ctx: &mut Ctx<'_>, raw: &RawMatch, path: &FieldPath) -> Check<Vec<HostM
 }
 
 /// One host pattern: a name, `*.suffix`, or a bracketed IPv6 address; no port.
-fn host(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<HostMatch> {
+pub(super) fn host(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<HostMatch> {
     let text = ctx.str(leaf, path)?;
     let lower = text.to_ascii_lowercase();
     let host = lower.strip_suffix('.').unwrap_or(&lower); // a fully qualified name's dot

@@ -17,6 +17,7 @@ mod hardening_requests;
 mod hardening_upload;
 mod health_checks;
 mod http1_server;
+mod l4_preamble;
 mod limits;
 mod pool;
 mod protocols;

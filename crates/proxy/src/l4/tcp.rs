@@ -13,15 +13,23 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use meshgate_balance::ActiveGuard;
+use meshgate_config::ProxyProtocolVersion;
 use meshgate_core::ErrorKind;
+use meshgate_l4wire::proxy_protocol::{Transport, encode_v1, encode_v2};
 use meshgate_resilience::breaker::Permit;
 use meshgate_resilience::retry::Attempt;
 use tokio::net::{TcpListener, TcpStream};
 
+use super::L4State;
 use super::forward::{self, Ended};
+use super::preamble::{self, Preamble, Refused};
+use crate::pool::ConnSlot;
 use crate::service::with_rng;
 use crate::shutdown::Shutdown;
-use crate::state::{Live, ProxyState};
+use crate::state::{ClusterState, ListenerState, Live, ProxyState};
 
 /// Accepts on `listener` (the config's tcp listener called `name`) until
 /// shutdown. Each connection runs on the config generation current when it
@@ -69,9 +77,13 @@ pub async fn serve_tcp(
     }
 }
 
-/// One client connection, from connecting upstream to the last byte.
+/// How long a client may take to send its preamble (a PROXY header, a TLS
+/// ClientHello) before its connection is closed.
+const PREAMBLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One client connection, from its preamble to the last byte.
 async fn connection(
-    client: TcpStream,
+    mut client: TcpStream,
     peer: SocketAddr,
     state: &ProxyState,
     index: usize,
@@ -83,9 +95,6 @@ async fn connection(
     let Some(l4) = listener.l4.as_ref() else {
         return;
     };
-    let Some(cluster) = state.clusters.get(l4.cluster) else {
-        return;
-    };
     listener.conns_total.inc();
     listener.conns_active.inc();
     let _active = crate::server::GaugeGuard(listener.conns_active.clone());
@@ -93,54 +102,54 @@ async fn connection(
     if let Err(e) = client.set_nodelay(true) {
         tracing::debug!(error = %e, "set_nodelay failed");
     }
-    let hash = Some(match peer.ip() {
-        std::net::IpAddr::V4(ip) => meshgate_balance::hash_key(&ip.octets()),
-        std::net::IpAddr::V6(ip) => meshgate_balance::hash_key(&ip.octets()),
-    });
-    let mut tried = Vec::new();
-    let mut connected = None;
-    for attempt in 0..l4.max_connect_attempts {
-        let Some((host, active)) = with_rng(|r| cluster.pick(hash, &tried, r)) else {
-            break;
-        };
-        let Some(endpoint) = cluster.endpoints.get(host) else {
-            break;
-        };
-        match endpoint.connect_l4().await {
-            Ok((stream, slot)) => {
-                cluster.record(host, Attempt::Response(200), attempt == 0);
-                // The balancer's active count and the breaker unit live as
-                // long as the connection: least-request balances open
-                // connections here.
-                connected = Some((stream, slot, active, endpoint.address()));
-                break;
-            }
-            Err(e) => {
-                tracing::debug!(listener = %listener.name, error = %e, "upstream connect failed");
-                if e.kind() == ErrorKind::Overloaded {
-                    // The cluster's max_connections is full: another
-                    // endpoint would not be admitted either.
-                    break;
-                }
-                cluster.record(host, Attempt::ConnectFailure, attempt == 0);
-                if !tried.contains(&host) {
-                    tried.push(host);
-                }
-            }
+    let routed = route(&mut client, peer, listener, l4).await;
+    let (preamble, target) = match routed {
+        Ok(r) => r,
+        Err(refused) => {
+            listener.refusals.count(&refused);
+            tracing::info!(listener = %listener.name, client = %peer, reason = refused.reason(), detail = %refused, "connection refused before its payload");
+            return;
         }
-    }
-    let Some((upstream, _slot, _active, address)) = connected else {
-        l4.no_upstream.inc();
-        tracing::info!(listener = %listener.name, client = %peer, "no upstream connection; closing the client's");
+    };
+    let (Some(cluster), Some((up_meter, down_meter))) =
+        (state.clusters.get(target), l4.meters.for_cluster(target))
+    else {
         return;
+    };
+    let Some((upstream, _slot, _active, address)) =
+        connect(cluster, l4, preamble.client, &listener.name).await
+    else {
+        l4.no_upstream.inc();
+        tracing::info!(listener = %listener.name, client = %preamble.client, "no upstream connection; closing the client's");
+        return;
+    };
+    // The PROXY header (when the cluster asks for one) goes first, then
+    // whatever the client already sent.
+    let early = match state
+        .config
+        .clusters
+        .get(target)
+        .and_then(|c| c.send_proxy_protocol)
+    {
+        Some(version) => {
+            let mut header = match version {
+                ProxyProtocolVersion::V1 => encode_v1(preamble.client, preamble.local),
+                ProxyProtocolVersion::V2 => {
+                    encode_v2(preamble.client, preamble.local, Transport::Stream)
+                }
+            };
+            header.extend_from_slice(&preamble.buf);
+            header
+        }
+        None => preamble.buf,
     };
     let totals = forward::forward(
         client,
         upstream,
-        &[],
+        &early,
         l4.idle_timeout,
-        &l4.meters.to_upstream,
-        &l4.meters.to_client,
+        &up_meter,
+        &down_meter,
     )
     .await;
     if totals.ended == Ended::Idle {
@@ -149,7 +158,7 @@ async fn connection(
     l4.duration.observe(started.elapsed());
     tracing::debug!(
         listener = %listener.name,
-        client = %peer,
+        client = %preamble.client,
         upstream = %address,
         bytes_to_upstream = totals.upstream,
         bytes_to_client = totals.downstream,
@@ -157,4 +166,69 @@ async fn connection(
         duration_ms = started.elapsed().as_millis() as u64,
         "tcp connection closed"
     );
+}
+
+/// Reads the connection's preamble and picks its cluster: the PROXY header
+/// (if the listener takes one) names the client, the ClientHello's server
+/// name (if the listener routes by `sni`) the cluster.
+async fn route(
+    client: &mut TcpStream,
+    peer: SocketAddr,
+    listener: &ListenerState,
+    l4: &L4State,
+) -> Result<(Preamble, usize), Refused> {
+    let mut preamble = match listener.proxy_protocol {
+        Some(mode) => preamble::proxy_header(client, mode, PREAMBLE_TIMEOUT).await?,
+        None => Preamble {
+            client: peer,
+            local: client.local_addr().map_err(|_| Refused::Closed)?,
+            buf: Vec::new(),
+        },
+    };
+    if l4.sni.is_empty() {
+        return l4.cluster.map(|c| (preamble, c)).ok_or(Refused::NoMatch);
+    }
+    let name = preamble::server_name(client, &mut preamble.buf, PREAMBLE_TIMEOUT).await?;
+    let cluster = preamble::choose(&l4.sni, name.as_deref(), l4.cluster).ok_or(Refused::NoMatch)?;
+    Ok((preamble, cluster))
+}
+
+/// Connects to an endpoint of `cluster`, trying the next one when a connect
+/// fails, up to `max_connect_attempts`. Returns the stream, its breaker
+/// unit, its balancer count (both held as long as the connection) and the
+/// endpoint's address.
+async fn connect(
+    cluster: &ClusterState,
+    l4: &L4State,
+    client: SocketAddr,
+    listener: &str,
+) -> Option<(TcpStream, ConnSlot, ActiveGuard, SocketAddr)> {
+    let hash = Some(match client.ip() {
+        std::net::IpAddr::V4(ip) => meshgate_balance::hash_key(&ip.octets()),
+        std::net::IpAddr::V6(ip) => meshgate_balance::hash_key(&ip.octets()),
+    });
+    let mut tried = Vec::new();
+    for attempt in 0..l4.max_connect_attempts {
+        let (host, active) = with_rng(|r| cluster.pick(hash, &tried, r))?;
+        let endpoint = cluster.endpoints.get(host)?;
+        match endpoint.connect_l4().await {
+            Ok((stream, slot)) => {
+                cluster.record(host, Attempt::Response(200), attempt == 0);
+                return Some((stream, slot, active, endpoint.address()));
+            }
+            Err(e) => {
+                tracing::debug!(listener, error = %e, "upstream connect failed");
+                if e.kind() == ErrorKind::Overloaded {
+                    // The cluster's max_connections is full: another
+                    // endpoint would not be admitted either.
+                    return None;
+                }
+                cluster.record(host, Attempt::ConnectFailure, attempt == 0);
+                if !tried.contains(&host) {
+                    tried.push(host);
+                }
+            }
+        }
+    }
+    None
 }
