@@ -60,6 +60,8 @@ pub(crate) struct RawListener {
     pub(crate) max_connect_attempts: Field,
     pub(crate) proxy_protocol: Field,
     pub(crate) sni: Option<Vec<RawSni>>,
+    pub(crate) max_sessions: Field,
+    pub(crate) max_datagram_size: Field,
 }
 
 /// One entry of a tcp listener's `sni` list.

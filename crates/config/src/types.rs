@@ -61,9 +61,13 @@ pub struct Listener {
     pub protocol: ListenerProtocol,
     /// Per-connection and per-request limits (HTTP listeners).
     pub limits: HttpLimits,
-    /// Where a `tcp` listener forwards, and its limits; `None` for HTTP
-    /// listeners, which forward by routes.
+    /// Where a `tcp` listener forwards, and its limits; `None` for other
+    /// listeners.
     pub l4: Option<L4Listener>,
+    /// Where a `udp` listener forwards, and its limits; `None` for other
+    /// listeners. A field of its own (not a variant of `l4`) because a udp
+    /// listener's limits are sessions and datagram sizes, not connections.
+    pub udp: Option<UdpListener>,
     /// Whether connections start with a PROXY protocol header (v1 or v2)
     /// that names the real client; `None`: they never do.
     pub proxy_protocol: Option<ProxyProtocolMode>,
@@ -105,6 +109,26 @@ pub enum ListenerProtocol {
     Http,
     /// Every TCP connection is forwarded, bytes untouched, to the cluster.
     Tcp,
+    /// Datagrams are forwarded to the cluster, one upstream socket per
+    /// client address (a session), and replies come back the same way.
+    Udp,
+}
+
+impl ListenerProtocol {
+    /// The name written in the config (`protocol = "..."`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+        }
+    }
+
+    /// Whether the listener's socket is a UDP socket (else a TCP listening
+    /// socket). TCP and UDP sockets on the same address never clash.
+    pub fn is_datagram(self) -> bool {
+        self == Self::Udp
+    }
 }
 
 /// The forwarding side of a `tcp` listener.
@@ -137,6 +161,42 @@ impl L4Listener {
             // Envoy's tcp_proxy idle timeout.
             idle_timeout: Duration::from_secs(3600),
             max_connect_attempts: 3,
+        }
+    }
+}
+
+/// The forwarding side of a `udp` listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpListener {
+    /// Index into [`Config::clusters`].
+    pub cluster: usize,
+    /// How long a session may see no datagram either way before it is
+    /// removed (its upstream socket closed).
+    pub idle_timeout: Duration,
+    /// Sessions (client addresses) at once; a datagram from a new client
+    /// beyond it is dropped and counted.
+    pub max_sessions: usize,
+    /// The largest datagram forwarded either way, in bytes (1..=65507);
+    /// larger ones are dropped and counted.
+    pub max_datagram_size: usize,
+}
+
+impl UdpListener {
+    /// The largest UDP payload over IPv4 (65535 - 8 - 20), and so the
+    /// largest `max_datagram_size`.
+    pub const MAX_DATAGRAM: usize = 65_507;
+
+    /// The defaults for a listener forwarding to `cluster`.
+    pub fn defaults(cluster: usize) -> Self {
+        Self {
+            cluster,
+            // Envoy's udp_proxy idle timeout.
+            idle_timeout: Duration::from_secs(60),
+            max_sessions: 10_000,
+            // A jumbo frame's payload: larger than any path MTU in common
+            // use, so nothing ordinary is dropped, and small enough that a
+            // receive buffer per listener is cheap.
+            max_datagram_size: 9000,
         }
     }
 }

@@ -130,8 +130,25 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
             );
         }
     }
-    // Routes belong to HTTP listeners; a tcp one forwards everything to its
-    // `cluster`.
+    // Nor can a udp listener: a PROXY header starts a connection, and
+    // datagrams have none.
+    for (i, listener) in listeners.iter().enumerate() {
+        let Ok(listener) = listener else { continue };
+        let Some(udp) = &listener.udp else { continue };
+        if let Some(Ok(c)) = clusters.get(udp.cluster)
+            && c.send_proxy_protocol.is_some()
+        {
+            ctx.at_value(
+                &listener_path.index(i).key("cluster"),
+                format!(
+                    "cluster {:?} sends the PROXY protocol, which only tcp listeners can use; a udp listener needs a cluster without send_proxy_protocol",
+                    c.name
+                ),
+            );
+        }
+    }
+    // Routes belong to HTTP listeners; a tcp or udp one forwards everything
+    // to its `cluster`.
     for (i, route) in routes.iter().enumerate() {
         let Ok(route) = route else { continue };
         if let Some(Ok(l)) = listeners.get(route.listener)
@@ -142,7 +159,7 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
                 format!(
                     "listener {:?} is a {} listener: it forwards everything to its cluster, and routes apply only to http listeners",
                     l.name,
-                    "tcp"
+                    l.protocol.as_str()
                 ),
             );
         }

@@ -136,6 +136,17 @@ fn the_full_config_sets_every_field() {
     assert_eq!(limits.header_read_timeout, secs(5));
     assert_eq!(limits.idle_timeout, secs(120));
     assert_eq!(config.listeners[1].address, addr("[::1]:8081"));
+    let dns = &config.listeners[2];
+    assert_eq!(dns.protocol, ListenerProtocol::Udp);
+    assert_eq!(dns.address, addr("0.0.0.0:8080"));
+    let udp = dns.udp.as_ref().expect("a udp listener has a udp side");
+    assert_eq!(
+        config.clusters.get(udp.cluster).map(|c| c.name.as_str()),
+        Some("spare")
+    );
+    assert_eq!(udp.idle_timeout, secs(30));
+    assert_eq!(udp.max_sessions, 500);
+    assert_eq!(udp.max_datagram_size, 1024);
 
     let users_api = &config.routes[0];
     assert_eq!(users_api.name, "users-api");

@@ -115,7 +115,7 @@ fn out_of_range_limits_are_reported() {
         e.iter().any(|m| m.starts_with("listeners[0].idle_timeout")),
         "{e:?}"
     );
-    let e = errors("protocol = \"udp\"\ncluster = \"postgres\"", "");
+    let e = errors("protocol = \"sctp\"\ncluster = \"postgres\"", "");
     assert!(e[0].starts_with("listeners[0].protocol"), "{e:?}");
 }
 

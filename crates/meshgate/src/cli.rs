@@ -214,6 +214,7 @@ fn proxy_config(
             protocol: ListenerProtocol::Http,
             l4: None,
             proxy_protocol: None,
+            udp: None,
             limits: HttpLimits {
                 idle_timeout: Duration::from_secs(300),
                 ..HttpLimits::default()

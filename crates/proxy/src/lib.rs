@@ -53,6 +53,11 @@ pub async fn serve(
             serve_http(listener, name, live, shutdown).await;
         }
         meshgate_config::ListenerProtocol::Tcp => serve_tcp(listener, name, live, shutdown).await,
+        // Not served yet: the udp driver and the binding of UDP sockets
+        // come next.
+        meshgate_config::ListenerProtocol::Udp => {
+            tracing::error!(listener = %name, "udp listeners are not served yet");
+        }
     }
 }
 pub use shutdown::{Shutdown, ShutdownTrigger, Tracked};

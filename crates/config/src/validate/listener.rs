@@ -8,7 +8,8 @@ use super::{Check, Ctx, Reported};
 use crate::path::FieldPath;
 use crate::raw::{RawAdmin, RawLimits, RawListener, RawRuntime, RawSni};
 use crate::types::{
-    Admin, HttpLimits, L4Listener, Listener, ListenerProtocol, ProxyProtocolMode, Runtime, SniRoute,
+    Admin, HttpLimits, L4Listener, Listener, ListenerProtocol, ProxyProtocolMode, Runtime,
+    SniRoute, UdpListener,
 };
 
 /// The most endpoints one TCP connection may try; each try waits up to the
@@ -58,6 +59,7 @@ pub(super) fn listener(
                 &[
                     ("http", ListenerProtocol::Http),
                     ("tcp", ListenerProtocol::Tcp),
+                    ("udp", ListenerProtocol::Udp),
                 ],
             )
         })
@@ -66,8 +68,8 @@ pub(super) fn listener(
         Some(limits) => self::limits(ctx, limits, &path.key("limits")),
         None => Ok(HttpLimits::default()),
     };
-    let l4 = match protocol {
-        Ok(protocol) => self::l4(ctx, raw, path, protocol, clusters),
+    let forwarding = match protocol {
+        Ok(protocol) => self::forwarding(ctx, raw, path, protocol, clusters),
         Err(Reported) => Err(Reported),
     };
     let proxy_protocol = ctx.optional(&raw.proxy_protocol, path, "proxy_protocol", |c, l, p| {
@@ -80,57 +82,131 @@ pub(super) fn listener(
             ],
         )
     });
+    let (l4, udp) = forwarding?;
     Ok(Listener {
         name: name?,
         address: address?,
         protocol: protocol?,
         limits: limits?,
-        l4: l4?,
+        l4,
+        udp,
         proxy_protocol: proxy_protocol?,
     })
 }
 
-/// The forwarding fields: `cluster` and the limits of `tcp` listeners.
-/// Each field is refused (at its key) on the kind of listener it does not
-/// apply to, so a misplaced limit is never silently ignored.
-fn l4(
+/// The forwarding side of a `tcp` or `udp` listener: its cluster and
+/// limits. Each field is refused (at its key) on the kinds of listener it
+/// does not apply to, so a misplaced limit is never silently ignored.
+fn forwarding(
     ctx: &mut Ctx<'_>,
     raw: &RawListener,
     path: &FieldPath,
     protocol: ListenerProtocol,
     clusters: &Names,
-) -> Check<Option<L4Listener>> {
-    let http_only = [("limits", raw.limits.is_some())];
-    let tcp_only = [
-        ("cluster", raw.cluster.is_some()),
-        ("max_connections", raw.max_connections.is_some()),
-        ("idle_timeout", raw.idle_timeout.is_some()),
-        ("max_connect_attempts", raw.max_connect_attempts.is_some()),
-        ("sni", raw.sni.is_some()),
-    ];
-    let (wrong, kind, hint): (&[(&str, bool)], _, _) = match protocol {
-        ListenerProtocol::Http => (
-            &tcp_only,
-            "an http",
-            "; it applies to protocol = \"tcp\" listeners, and an http listener forwards by its routes",
+) -> Check<(Option<L4Listener>, Option<UdpListener>)> {
+    let misplaced = misplaced(ctx, raw, path, protocol);
+    let forwarding = match protocol {
+        ListenerProtocol::Http => Ok((None, None)),
+        ListenerProtocol::Tcp => l4(ctx, raw, path, clusters).map(|l4| (Some(l4), None)),
+        ListenerProtocol::Udp => udp(ctx, raw, path, clusters).map(|udp| (None, Some(udp))),
+    };
+    if misplaced {
+        return Err(Reported);
+    }
+    forwarding
+}
+
+/// Reports every present field that does not apply to a `protocol`
+/// listener; returns whether there was one.
+fn misplaced(
+    ctx: &mut Ctx<'_>,
+    raw: &RawListener,
+    path: &FieldPath,
+    protocol: ListenerProtocol,
+) -> bool {
+    use ListenerProtocol::{Http, Tcp, Udp};
+    // Which protocols each field applies to, and how to say so.
+    let fields: [(&str, bool, &[ListenerProtocol], &str); 9] = [
+        ("limits", raw.limits.is_some(), &[Http], "\"http\""),
+        (
+            "cluster",
+            raw.cluster.is_some(),
+            &[Tcp, Udp],
+            "\"tcp\" or \"udp\"",
         ),
-        ListenerProtocol::Tcp => (
-            &http_only,
+        (
+            "idle_timeout",
+            raw.idle_timeout.is_some(),
+            &[Tcp, Udp],
+            "\"tcp\" or \"udp\"",
+        ),
+        (
+            "max_connections",
+            raw.max_connections.is_some(),
+            &[Tcp],
+            "\"tcp\"",
+        ),
+        (
+            "max_connect_attempts",
+            raw.max_connect_attempts.is_some(),
+            &[Tcp],
+            "\"tcp\"",
+        ),
+        ("sni", raw.sni.is_some(), &[Tcp], "\"tcp\""),
+        // A PROXY header starts a connection; datagrams have none.
+        (
+            "proxy_protocol",
+            raw.proxy_protocol.is_some(),
+            &[Http, Tcp],
+            "\"http\" or \"tcp\"",
+        ),
+        (
+            "max_sessions",
+            raw.max_sessions.is_some(),
+            &[Udp],
+            "\"udp\"",
+        ),
+        (
+            "max_datagram_size",
+            raw.max_datagram_size.is_some(),
+            &[Udp],
+            "\"udp\"",
+        ),
+    ];
+    let (kind, own) = match protocol {
+        Http => ("an http", "an http listener forwards by its routes"),
+        Tcp => (
             "a tcp",
-            "; a tcp listener's own limits are max_connections and idle_timeout",
+            "a tcp listener's own limits are max_connections, max_connect_attempts and idle_timeout",
+        ),
+        Udp => (
+            "a udp",
+            "a udp listener's own limits are max_sessions, max_datagram_size and idle_timeout",
         ),
     };
     let mut misplaced = false;
-    for (key, _) in wrong.iter().filter(|(_, present)| *present) {
+    for (key, _, _, applies) in fields
+        .iter()
+        .filter(|(_, present, to, _)| *present && !to.contains(&protocol))
+    {
         ctx.at_key(
             &path.key(key),
-            format!("{key} does not apply to {kind} listener{hint}"),
+            format!(
+                "{key} does not apply to {kind} listener; it applies to protocol = {applies} listeners, and {own}"
+            ),
         );
         misplaced = true;
     }
-    if protocol == ListenerProtocol::Http {
-        return if misplaced { Err(Reported) } else { Ok(None) };
-    }
+    misplaced
+}
+
+/// A `tcp` listener's cluster (or `sni` routes) and limits.
+fn l4(
+    ctx: &mut Ctx<'_>,
+    raw: &RawListener,
+    path: &FieldPath,
+    clusters: &Names,
+) -> Check<L4Listener> {
     let sni = match &raw.sni {
         Some(entries) => self::sni(ctx, entries, &path.key("sni"), clusters),
         None => Ok(Vec::new()),
@@ -170,10 +246,53 @@ fn l4(
     if let Some(n) = attempts? {
         l4.max_connect_attempts = n;
     }
-    if misplaced {
-        return Err(Reported);
+    Ok(l4)
+}
+
+/// A `udp` listener's cluster and limits.
+fn udp(
+    ctx: &mut Ctx<'_>,
+    raw: &RawListener,
+    path: &FieldPath,
+    clusters: &Names,
+) -> Check<UdpListener> {
+    let cluster = ctx.required(&raw.cluster, path, "cluster", |c, l, p| {
+        clusters.resolve(c, l, p)
+    });
+    let idle_timeout = ctx.optional(&raw.idle_timeout, path, "idle_timeout", Ctx::timeout);
+    let max_sessions = ctx.optional(&raw.max_sessions, path, "max_sessions", |c, l, p| {
+        c.count(l, p, 1)
+    });
+    let max_datagram_size = ctx.optional(
+        &raw.max_datagram_size,
+        path,
+        "max_datagram_size",
+        |c, l, p| {
+            let n = c.size(l, p)?;
+            match usize::try_from(n) {
+                Ok(n) if (1..=UdpListener::MAX_DATAGRAM).contains(&n) => Ok(n),
+                _ => Err(c.at_leaf(
+                    l,
+                    p,
+                    format!(
+                        "max_datagram_size must be between 1 and {} bytes (the largest UDP payload), got {n}",
+                        UdpListener::MAX_DATAGRAM
+                    ),
+                )),
+            }
+        },
+    );
+    let mut udp = UdpListener::defaults(cluster?);
+    if let Some(t) = idle_timeout? {
+        udp.idle_timeout = t;
     }
-    Ok(Some(l4))
+    if let Some(n) = max_sessions? {
+        udp.max_sessions = n;
+    }
+    if let Some(n) = max_datagram_size? {
+        udp.max_datagram_size = n;
+    }
+    Ok(udp)
 }
 
 /// Checks a tcp listener's `sni` list.
@@ -267,19 +386,25 @@ fn limits(ctx: &mut Ctx<'_>, raw: &RawLimits, path: &FieldPath) -> Check<HttpLim
 }
 
 /// Reports listeners (and the admin listener) that would bind the same
-/// socket: the same address, or the same port where one side is the
-/// unspecified address (`0.0.0.0`, `[::]`) of the same family. Port 0 asks
-/// the OS for a fresh port, so it never clashes.
+/// socket: the same transport (TCP for http and tcp listeners and the
+/// admin API, UDP for udp listeners: their ports are separate, so DNS can
+/// take `:53` twice) and the same address, or the same port where one side
+/// is the unspecified address (`0.0.0.0`, `[::]`) of the same family. Port
+/// 0 asks the OS for a fresh port, so it never clashes.
 pub(super) fn check_addresses(
     ctx: &mut Ctx<'_>,
     listeners: &[Check<Listener>],
     admin: Option<&Admin>,
 ) {
     let section = FieldPath::root().key("listeners");
-    let mut bound: Vec<(SocketAddr, usize)> = Vec::new();
+    let mut bound: Vec<(SocketAddr, usize, bool)> = Vec::new();
     for (i, listener) in listeners.iter().enumerate() {
         let Ok(listener) = listener else { continue };
-        if let Some((other, first)) = bound.iter().find(|(a, _)| clash(*a, listener.address)) {
+        let datagram = listener.protocol.is_datagram();
+        if let Some((other, first, _)) = bound
+            .iter()
+            .find(|(a, _, d)| *d == datagram && clash(*a, listener.address))
+        {
             let path = section.index(i).key("address");
             let message = if *other == listener.address {
                 format!(
@@ -295,10 +420,13 @@ pub(super) fn check_addresses(
             ctx.at_value(&path, message);
             continue;
         }
-        bound.push((listener.address, i));
+        bound.push((listener.address, i, datagram));
     }
     let Some(admin) = admin else { return };
-    if let Some((other, i)) = bound.iter().find(|(a, _)| clash(*a, admin.address)) {
+    if let Some((other, i, _)) = bound
+        .iter()
+        .find(|(a, _, d)| !*d && clash(*a, admin.address))
+    {
         let path = FieldPath::root().key("admin").key("address");
         let message = if *other == admin.address {
             format!("admin address {other} is already used by {section}[{i}]")
