@@ -10,7 +10,11 @@
 //! request. Listeners whose name and address are unchanged keep their
 //! sockets; new ones are bound before anything changes (a bind failure
 //! rejects the reload); removed ones stop accepting, and their connections
-//! go on until they end.
+//! go on until they end (a udp listener's sessions end with it: there is
+//! no connection to finish). A listener that changes between TCP (http,
+//! tcp) and UDP keeps its name and address but needs a socket of the other
+//! transport: it is bound first like a new one (the two transports' ports
+//! never clash), then the old socket closes.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,7 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use meshgate_config::{Config, ListenerProtocol};
-use meshgate_proxy::{Live, ProxyState, Shutdown};
+use meshgate_proxy::{Live, ProxyState, Shutdown, Socket};
 use meshgate_telemetry::{Counter, Registry};
 use tokio::task::JoinHandle;
 
@@ -90,7 +94,7 @@ impl Reloader {
         let config = meshgate_config::load(path)
             .map_err(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
         // Bind what is new first: if any bind fails, nothing has changed.
-        let mut fresh: HashMap<String, (OwnedFd, tokio::net::TcpListener)> = HashMap::new();
+        let mut fresh: HashMap<String, (OwnedFd, Socket)> = HashMap::new();
         for l in &config.listeners {
             let same = self
                 .listeners
@@ -98,15 +102,19 @@ impl Reloader {
                 .find(|(name, r)| *name == l.name && r.configured == l.address);
             let socket = match same {
                 Some((_, r)) if r.protocol == l.protocol => continue,
-                // A new protocol on the same socket: a new accept task on a
-                // copy of it (binding the address again would fail); the
-                // old task stops below, its connections go on.
-                Some((_, r)) => {
+                // A new protocol of the same transport (http <-> tcp) on the
+                // same socket: a new task on a copy of it (binding the
+                // address again would fail); the old task stops below, its
+                // connections go on.
+                Some((_, r)) if r.protocol.is_datagram() == l.protocol.is_datagram() => {
                     r.fd.try_clone()
-                        .map(std::net::TcpListener::from)
-                        .and_then(tokio::net::TcpListener::from_std)
+                        .and_then(|fd| Socket::from_fd(fd, l.protocol))
                 }
-                None => meshgate_proxy::bind_tcp(l.address),
+                // TCP <-> UDP, or a new listener. TCP and UDP ports are
+                // separate, so a udp listener binds while the tcp one it
+                // replaces still listens (and the other way round); the old
+                // one stops below.
+                _ => Socket::bind(l.address, l.protocol),
             };
             let socket = socket
                 .and_then(|socket| Ok((crate::upgrade::dup(&socket)?, socket)))
@@ -138,7 +146,7 @@ impl Reloader {
             let running = match fresh.remove(&l.name) {
                 Some((fd, socket)) => {
                     let bound = socket.local_addr().unwrap_or(l.address);
-                    tracing::info!(listener = %l.name, address = %bound, "listening");
+                    tracing::info!(listener = %l.name, protocol = l.protocol.as_str(), address = %bound, "listening");
                     Running {
                         configured: l.address,
                         protocol: l.protocol,

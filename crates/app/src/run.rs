@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::admin_api::AdminApi;
 use crate::reload::{Reloader, Running};
-use crate::upgrade::{self, Kind, Takeover, UpgradeOptions, UpgradeSocket};
+use crate::upgrade::{self, Takeover, UpgradeOptions, UpgradeSocket};
 
 /// Where the config comes from.
 #[derive(Debug)]
@@ -107,12 +107,11 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
     // as a whole instead of leaving a half-started gateway.
     let mut bound = Vec::new();
     for l in &config.listeners {
-        let (listener, inherited) =
-            upgrade::acquire(takeover.as_mut(), Kind::Http, &l.name, l.address)
-                .with_context(|| format!("binding listener {:?} on {}", l.name, l.address))?;
+        let (listener, inherited) = upgrade::acquire(takeover.as_mut(), l)
+            .with_context(|| format!("binding listener {:?} on {}", l.name, l.address))?;
         let local = listener.local_addr()?;
         let fd = upgrade::dup(&listener)?;
-        tracing::info!(listener = %l.name, protocol = "http", address = %local, inherited, "listening");
+        tracing::info!(listener = %l.name, protocol = l.protocol.as_str(), address = %local, inherited, "listening");
         bound.push((l, listener, local, fd));
     }
     let bound_addrs: Vec<SocketAddr> = bound.iter().map(|(_, _, a, _)| *a).collect();
@@ -121,9 +120,8 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel(4);
     let mut admin = None;
     if let Some(cfg) = &config.admin {
-        let (listener, inherited) =
-            upgrade::acquire(takeover.as_mut(), Kind::Admin, "admin", cfg.address)
-                .with_context(|| format!("binding the admin API on {}", cfg.address))?;
+        let (listener, inherited) = upgrade::acquire_admin(takeover.as_mut(), cfg.address)
+            .with_context(|| format!("binding the admin API on {}", cfg.address))?;
         let admin_state = AdminState {
             registry: registry.clone(),
             ready: ready.clone(),

@@ -6,9 +6,10 @@
 //! 0600). `meshgate run --upgrade-socket PATH --takeover` is the successor:
 //!
 //! 1. it connects to PATH before binding anything and asks for the
-//!    sockets; the running process sends a description of each HTTP
-//!    listener and of the admin API, with the sockets themselves as
-//!    `SCM_RIGHTS` ([`takeover::Takeover::connect`]);
+//!    sockets; the running process sends a description of each listener
+//!    (the TCP listening sockets of http and tcp listeners, the UDP
+//!    sockets of udp ones) and of the admin API, with the sockets
+//!    themselves as `SCM_RIGHTS` ([`takeover::Takeover::connect`]);
 //! 2. it uses a received socket for each listener of its own config that
 //!    matches one (by name and address; see [`takeover::Takeover::take`]),
 //!    binds the rest, and starts serving: from here both processes accept
@@ -16,7 +17,9 @@
 //! 3. it says it is ready; the running process stops accepting (closes
 //!    its copies: the sockets stay open in the successor, so no connection
 //!    is refused and whatever waits in the accept queue is accepted by the
-//!    successor), removes PATH and confirms ([`handover`]);
+//!    successor; datagrams waiting on a UDP socket are the successor's to
+//!    receive, and the old process's udp sessions end), removes PATH and
+//!    confirms ([`handover`]);
 //! 4. the successor binds its own upgrade socket at PATH, so upgrades
 //!    chain, while the old process drains like on SIGTERM (after
 //!    [`SETTLE`]) and exits 0.
@@ -31,7 +34,7 @@ mod handover;
 mod takeover;
 
 use std::net::SocketAddr;
-use std::os::fd::{AsFd as _, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -67,36 +70,55 @@ pub(crate) fn ensure_vacant(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The socket for a listener: the running process's when taking over and
-/// one fits (`true`), else a fresh bind (`false`).
-pub(crate) fn acquire(
+/// The socket for the admin API: the running process's when taking over
+/// and one fits (`true`), else a fresh bind (`false`).
+pub(crate) fn acquire_admin(
     takeover: Option<&mut Takeover>,
-    kind: Kind,
-    name: &str,
     address: SocketAddr,
 ) -> std::io::Result<(tokio::net::TcpListener, bool)> {
-    match takeover.and_then(|t| t.take(kind, name, address)) {
-        Some(listener) => Ok((listener, true)),
-        None => Ok((meshgate_proxy::bind_tcp(address)?, false)),
+    match takeover.and_then(|t| t.take(Kind::Admin, "admin", address)) {
+        Some(meshgate_proxy::Socket::Tcp(listener)) => Ok((listener, true)),
+        // `take` adopts an admin socket only as a listening TCP socket.
+        Some(meshgate_proxy::Socket::Udp(_)) | None => {
+            Ok((meshgate_proxy::bind_tcp(address)?, false))
+        }
     }
 }
 
-/// A second descriptor for a listening socket, kept to offer a successor
-/// (the first one belongs to the task that accepts on it).
-pub(crate) fn dup(listener: &tokio::net::TcpListener) -> std::io::Result<OwnedFd> {
-    listener.as_fd().try_clone_to_owned()
+/// The socket for a `[[listeners]]` entry (TCP or UDP as its protocol
+/// says): the running process's when taking over and one fits (`true`),
+/// else a fresh bind (`false`).
+pub(crate) fn acquire(
+    takeover: Option<&mut Takeover>,
+    listener: &meshgate_config::Listener,
+) -> std::io::Result<(meshgate_proxy::Socket, bool)> {
+    let kind = Kind::of(listener.protocol);
+    match takeover.and_then(|t| t.take(kind, &listener.name, listener.address)) {
+        Some(socket) => Ok((socket, true)),
+        None => Ok((
+            meshgate_proxy::Socket::bind(listener.address, listener.protocol)?,
+            false,
+        )),
+    }
 }
 
-/// What a successor is offered: every running HTTP listener and the admin
-/// API (configured address, bound address, socket), each socket duplicated
-/// for the hand-over.
+/// A second descriptor for a listener's socket, kept to offer a successor
+/// (the first one belongs to the task that serves it).
+pub(crate) fn dup(socket: &impl AsFd) -> std::io::Result<OwnedFd> {
+    socket.as_fd().try_clone_to_owned()
+}
+
+/// What a successor is offered: every running listener (TCP and UDP) and
+/// the admin API (configured address, bound address, socket), each socket
+/// duplicated for the hand-over.
 pub(crate) fn offers(
     listeners: &[(String, crate::reload::Running)],
     admin: Option<(SocketAddr, SocketAddr, &OwnedFd)>,
 ) -> Vec<(Offered, OwnedFd)> {
-    let http = listeners
-        .iter()
-        .map(|(name, r)| (Kind::Http, name.as_str(), r.configured, r.bound, &r.fd));
+    let http = listeners.iter().map(|(name, r)| {
+        let kind = Kind::of(r.protocol);
+        (kind, name.as_str(), r.configured, r.bound, &r.fd)
+    });
     let admin = admin.map(|(configured, bound, fd)| (Kind::Admin, "admin", configured, bound, fd));
     http.chain(admin)
         .filter_map(|(kind, name, configured, bound, fd)| match fd.try_clone() {

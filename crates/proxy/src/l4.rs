@@ -1,17 +1,20 @@
 //! Layer-4 forwarding: `tcp` listeners that join each connection to an
-//! endpoint of a cluster, sharing the HTTP side's clusters, balancers,
-//! health and breakers.
+//! endpoint of a cluster, and `udp` listeners that forward datagrams to
+//! one, sharing the HTTP side's clusters, balancers, health and outlier
+//! detection.
 //!
 //! [`tcp`] accepts and connects upstream; [`forward`] moves the bytes both
 //! ways with half-close and an idle timeout; [`splice`] is the zero-copy
-//! path on Linux. The per-generation state ([`L4State`]) is built with the
-//! rest of a config generation in `state.rs`.
+//! path on Linux. [`udp`] keeps a session (an upstream socket) per client
+//! address. The per-generation state ([`L4State`] for tcp, `UdpState` for
+//! udp) is built with the rest of a config generation in `state.rs`.
 
 mod forward;
 pub(crate) mod preamble;
 #[cfg(target_os = "linux")]
 mod splice;
 pub(crate) mod tcp;
+pub(crate) mod udp;
 
 use std::sync::Arc;
 
@@ -27,7 +30,7 @@ const CONNECTION_BUCKETS: &[f64] = &[
     0.001, 0.01, 0.1, 1.0, 10.0, 60.0, 300.0, 1800.0, 3600.0, 14400.0,
 ];
 
-/// A tcp or udp listener's runtime state in one config generation.
+/// A tcp listener's runtime state in one config generation.
 pub(crate) struct L4State {
     /// Index into the generation's clusters: where connections go, or
     /// with `sni` those that match no entry.

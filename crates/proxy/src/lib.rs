@@ -6,6 +6,9 @@
 //! (`meshgate-config`). It owns sockets and timers and nothing else: policy
 //! belongs in the pure crates.
 //!
+//! Layer-4 listeners (`l4`) forward TCP connections and UDP datagrams to a
+//! cluster without looking at them.
+//!
 //! A request's path: [`server`] accepts and picks HTTP/1.1 or h2c;
 //! HTTP/1.1 is served by our own `h1_server` and h2c by our own `h2_server`
 //! (each enforcing its own timeouts); `service` runs the phase pipeline, `pool` picks an upstream connection, `h1_client` speaks
@@ -32,32 +35,38 @@ mod respond;
 pub mod server;
 mod service;
 pub mod shutdown;
+mod socket;
 mod state;
 mod tunnel;
 
 pub use body::ResponseBody;
 pub use l4::tcp::serve_tcp;
+pub use l4::udp::{bind_udp, serve_udp};
 pub use server::{bind_tcp, serve_http};
+pub use socket::Socket;
 
-/// Serves the listener `name` as its protocol says: HTTP (routes) or TCP
-/// (forwarding to its cluster), until shutdown or until the task is aborted.
+/// Serves the listener `name` as its protocol says: HTTP (routes), TCP
+/// (forwarding connections to its cluster) or UDP (forwarding datagrams),
+/// until shutdown or until the task is aborted. A socket of the wrong
+/// transport for the protocol is a wiring bug: it is logged and not served.
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    socket: Socket,
     name: std::sync::Arc<str>,
     protocol: meshgate_config::ListenerProtocol,
     live: std::sync::Arc<Live>,
     shutdown: Shutdown,
 ) {
-    match protocol {
-        meshgate_config::ListenerProtocol::Http => {
-            serve_http(listener, name, live, shutdown).await;
-        }
-        meshgate_config::ListenerProtocol::Tcp => serve_tcp(listener, name, live, shutdown).await,
-        // Not served yet: the udp driver and the binding of UDP sockets
-        // come next.
-        meshgate_config::ListenerProtocol::Udp => {
-            tracing::error!(listener = %name, "udp listeners are not served yet");
-        }
+    use meshgate_config::ListenerProtocol as P;
+    match (socket, protocol) {
+        (Socket::Tcp(listener), P::Http) => serve_http(listener, name, live, shutdown).await,
+        (Socket::Tcp(listener), P::Tcp) => serve_tcp(listener, name, live, shutdown).await,
+        (Socket::Udp(socket), P::Udp) => serve_udp(socket, name, live, shutdown).await,
+        (socket, protocol) => tracing::error!(
+            listener = %name,
+            protocol = protocol.as_str(),
+            socket = ?socket,
+            "a listener's socket is of the wrong transport for its protocol; not serving it"
+        ),
     }
 }
 pub use shutdown::{Shutdown, ShutdownTrigger, Tracked};

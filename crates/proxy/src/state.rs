@@ -56,8 +56,10 @@ pub(crate) struct ListenerState {
     pub(crate) conns_total: Arc<Counter>,
     /// Requests that matched no route (answered 404 `no_route`).
     pub(crate) no_route: Arc<Counter>,
-    /// A tcp listener's forwarding state; `None` for HTTP listeners.
+    /// A tcp listener's forwarding state; `None` for other listeners.
     pub(crate) l4: Option<crate::l4::L4State>,
+    /// A udp listener's forwarding state; `None` for other listeners.
+    pub(crate) udp: Option<crate::l4::udp::UdpState>,
     /// Whether connections start with a PROXY header.
     pub(crate) proxy_protocol: Option<meshgate_config::ProxyProtocolMode>,
     pub(crate) refusals: crate::l4::preamble::Refusals,
@@ -97,6 +99,10 @@ impl ProxyState {
                         .l4
                         .as_ref()
                         .map(|l4| crate::l4::L4State::new(&config, l, l4, registry, old)),
+                    udp: l
+                        .udp
+                        .as_ref()
+                        .map(|udp| crate::l4::udp::UdpState::new(l, udp, registry)),
                     name: Arc::from(l.name.as_str()),
                     router: Router::for_listener(&config, i),
                     limits: l.limits.clone(),

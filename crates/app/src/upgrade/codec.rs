@@ -89,13 +89,37 @@ pub(crate) struct Offered {
 }
 
 /// What a listening socket serves.
+///
+/// A process that does not know a kind refuses the whole message (an
+/// unknown variant is malformed JSON), so a successor older than `Udp`
+/// fails its takeover cleanly and the running process keeps serving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Kind {
-    /// A `[[listeners]]` entry (HTTP/1.1 and h2c).
+    /// A TCP `[[listeners]]` entry (`http`: HTTP/1.1 and h2c, or `tcp`).
     Http,
     /// The admin API.
     Admin,
+    /// A `udp` listener's socket: bound, not listening.
+    Udp,
+}
+
+// === impl Kind ===
+
+impl Kind {
+    /// The kind of a `[[listeners]]` entry with this protocol.
+    pub(crate) fn of(protocol: meshgate_config::ListenerProtocol) -> Self {
+        if protocol.is_datagram() {
+            Self::Udp
+        } else {
+            Self::Http
+        }
+    }
+
+    /// Whether the socket is a UDP one (else a listening TCP socket).
+    pub(crate) fn is_datagram(self) -> bool {
+        self == Self::Udp
+    }
 }
 
 /// Why bytes are not a valid frame. The connection they came on is of no

@@ -93,32 +93,36 @@ impl Takeover {
     /// Takes the offered socket for a listener of this config, if one fits:
     /// first one of the same kind and name whose configured or bound
     /// address is `configured` (so `127.0.0.1:0` keeps the port it was
-    /// given); else, for a fixed port, any one bound to that address.
+    /// given); else, for a fixed port, any one of the same transport (TCP
+    /// or UDP: their ports are separate) bound to that address.
     ///
     /// A socket that is not what it was described as (not bound where the
-    /// description says) is refused with a warning, and the caller binds
-    /// afresh.
+    /// description says, or not of its kind's socket type) is refused with
+    /// a warning, and the caller binds afresh.
     pub(crate) fn take(
         &mut self,
         kind: Kind,
         name: &str,
         configured: SocketAddr,
-    ) -> Option<tokio::net::TcpListener> {
+    ) -> Option<meshgate_proxy::Socket> {
         let fits = |o: &Offered| o.configured == configured || o.bound == configured;
         let same = self
             .offered
             .iter()
             .position(|(o, fd)| fd.is_some() && o.kind == kind && o.name == name && fits(o));
         let by_address = || {
-            self.offered
-                .iter()
-                .position(|(o, fd)| fd.is_some() && configured.port() != 0 && fits(o))
+            self.offered.iter().position(|(o, fd)| {
+                fd.is_some()
+                    && configured.port() != 0
+                    && o.kind.is_datagram() == kind.is_datagram()
+                    && fits(o)
+            })
         };
         let i = same.or_else(by_address)?;
         let (offered, fd) = &mut self.offered[i];
         let fd = fd.take()?;
-        match adopt(fd, offered.bound) {
-            Ok(listener) => Some(listener),
+        match adopt(fd, offered.kind, offered.bound) {
+            Ok(socket) => Some(socket),
             Err(e) => {
                 tracing::warn!(listener = %offered.name, error = %e, "refusing a received socket; binding afresh");
                 None
@@ -173,23 +177,36 @@ where
     }
 }
 
-/// A received descriptor as a tokio listener, checked to be a listening
-/// TCP socket bound where the offer said.
-fn adopt(fd: OwnedFd, bound: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let listening = rustix::net::sockopt::socket_type(&fd)? == rustix::net::SocketType::STREAM
-        && rustix::net::sockopt::socket_acceptconn(&fd)?;
-    if !listening {
-        return Err(std::io::Error::other("not a listening stream socket"));
+/// A received descriptor as a tokio socket, checked to be what `kind`
+/// says (a listening TCP socket, or a UDP socket) and bound where the offer
+/// said.
+fn adopt(fd: OwnedFd, kind: Kind, bound: SocketAddr) -> std::io::Result<meshgate_proxy::Socket> {
+    let expected = if kind.is_datagram() {
+        rustix::net::sockopt::socket_type(&fd)? == rustix::net::SocketType::DGRAM
+    } else {
+        rustix::net::sockopt::socket_type(&fd)? == rustix::net::SocketType::STREAM
+            && rustix::net::sockopt::socket_acceptconn(&fd)?
+    };
+    if !expected {
+        return Err(std::io::Error::other(if kind.is_datagram() {
+            "not a UDP socket"
+        } else {
+            "not a listening stream socket"
+        }));
     }
-    let listener = std::net::TcpListener::from(fd);
-    let actual = listener.local_addr()?;
+    let protocol = if kind.is_datagram() {
+        meshgate_config::ListenerProtocol::Udp
+    } else {
+        meshgate_config::ListenerProtocol::Http
+    };
+    // Shared with the old process (one open file description); it is
+    // non-blocking there too, which tokio needs (`from_fd` sets it).
+    let socket = meshgate_proxy::Socket::from_fd(fd, protocol)?;
+    let actual = socket.local_addr()?;
     if actual != bound {
         return Err(std::io::Error::other(format!(
             "bound to {actual}, described as {bound}"
         )));
     }
-    // Shared with the old process (one open file description); it is
-    // non-blocking there too, which tokio needs.
-    listener.set_nonblocking(true)?;
-    tokio::net::TcpListener::from_std(listener)
+    Ok(socket)
 }

@@ -22,6 +22,12 @@ fn every_message() -> Vec<Message> {
                     configured: "[::1]:9901".parse().unwrap(),
                     bound: "[::1]:9901".parse().unwrap(),
                 },
+                Offered {
+                    kind: Kind::Udp,
+                    name: "dns".into(),
+                    configured: "127.0.0.1:5353".parse().unwrap(),
+                    bound: "127.0.0.1:5353".parse().unwrap(),
+                },
             ],
         },
         Message::Listeners {
@@ -166,4 +172,24 @@ fn the_fuzz_body_holds_on_samples() {
     }
     fuzz(b"");
     fuzz(b"MGU\x01\x00\x00\x00\x02{}");
+}
+
+#[test]
+fn a_udp_socket_is_described_as_kind_udp_on_the_wire() {
+    let msg = Message::Listeners {
+        pid: 1,
+        listeners: vec![Offered {
+            kind: Kind::Udp,
+            ..offered("dns", 5353)
+        }],
+    };
+    let bytes = encode(&msg).unwrap();
+    let body = std::str::from_utf8(&bytes[HEADER_LEN..]).unwrap();
+    assert!(body.contains(r#""kind":"udp""#), "{body}");
+    // A kind this build does not know refuses the message as a whole.
+    let unknown = body.replace(r#""kind":"udp""#, r#""kind":"sctp""#);
+    assert!(matches!(
+        decode(&frame(VERSION, unknown.as_bytes())),
+        Err(DecodeError::Json(_))
+    ));
 }
