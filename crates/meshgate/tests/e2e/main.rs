@@ -30,6 +30,7 @@ mod shutdown;
 mod streaming;
 mod tcp;
 mod timeouts;
+mod udp;
 mod upgrade;
 mod validate;
 mod websocket;
