@@ -112,9 +112,15 @@ pub(crate) fn hash_of(
             .filter_map(|kv| kv.trim().split_once('='))
             .find(|(k, _)| k == name)
             .map(|(_, v)| meshgate_balance::hash_key(v.as_bytes())),
-        HashKey::SourceIp => Some(match client.ip() {
-            std::net::IpAddr::V4(ip) => meshgate_balance::hash_key(&ip.octets()),
-            std::net::IpAddr::V6(ip) => meshgate_balance::hash_key(&ip.octets()),
-        }),
+        HashKey::SourceIp => Some(ip_hash(client.ip())),
+    }
+}
+
+/// The consistent-hash key of a client address: routes hashing on
+/// `source_ip`, and every tcp and udp listener.
+pub(crate) fn ip_hash(ip: std::net::IpAddr) -> u64 {
+    match ip {
+        std::net::IpAddr::V4(ip) => meshgate_balance::hash_key(&ip.octets()),
+        std::net::IpAddr::V6(ip) => meshgate_balance::hash_key(&ip.octets()),
     }
 }

@@ -203,10 +203,7 @@ async fn connect(
     client: SocketAddr,
     listener: &str,
 ) -> Option<(TcpStream, ConnSlot, ActiveGuard, SocketAddr)> {
-    let hash = Some(match client.ip() {
-        std::net::IpAddr::V4(ip) => meshgate_balance::hash_key(&ip.octets()),
-        std::net::IpAddr::V6(ip) => meshgate_balance::hash_key(&ip.octets()),
-    });
+    let hash = Some(crate::request::ip_hash(client.ip()));
     let mut tried = Vec::new();
     for attempt in 0..l4.max_connect_attempts {
         let (host, active) = with_rng(|r| cluster.pick(hash, &tried, r))?;

@@ -196,10 +196,7 @@ fn open(
         .clusters
         .get(udp.cluster)
         .ok_or(NotOpened::NoUpstream)?;
-    let hash = Some(match client.ip() {
-        std::net::IpAddr::V4(ip) => meshgate_balance::hash_key(&ip.octets()),
-        std::net::IpAddr::V6(ip) => meshgate_balance::hash_key(&ip.octets()),
-    });
+    let hash = Some(crate::request::ip_hash(client.ip()));
     let (host, active) = with_rng(|r| cluster.pick(hash, &[], r)).ok_or(NotOpened::NoUpstream)?;
     let endpoint = cluster
         .endpoints
