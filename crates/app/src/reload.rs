@@ -8,9 +8,11 @@
 //! is swapped in atomically: requests in flight finish on the generation
 //! they started with, connections pick the new one up at their next
 //! request. Listeners whose name and address are unchanged keep their
-//! sockets; new ones are bound before anything changes (a bind failure
-//! rejects the reload); removed ones stop accepting, and their connections
-//! go on until they end (a udp listener's sessions end with it: there is
+//! sockets; a listener renamed, or given the address another one listens
+//! on (two swapping addresses, say), takes over that socket rather than
+//! binding its address again; new ones are bound before anything changes
+//! (a bind failure rejects the reload); removed ones stop accepting, and
+//! their connections go on until they end (a udp listener's sessions end with it: there is
 //! no connection to finish). A listener that changes between TCP (http,
 //! tcp) and UDP keeps its name and address but needs a socket of the other
 //! transport: it is bound first like a new one (the two transports' ports
@@ -100,12 +102,17 @@ impl Reloader {
                 .listeners
                 .iter()
                 .find(|(name, r)| *name == l.name && r.configured == l.address);
-            let socket = match same {
-                Some((_, r)) if r.protocol == l.protocol => continue,
-                // A new protocol of the same transport (http <-> tcp) on the
-                // same socket: a new task on a copy of it (binding the
-                // address again would fail); the old task stops below, its
-                // connections go on.
+            // Else a socket already listening at the address (under another
+            // name, or bound from port 0) of the same transport.
+            let at_address = self.listeners.iter().find(|(_, r)| {
+                r.bound == l.address && r.protocol.is_datagram() == l.protocol.is_datagram()
+            });
+            let socket = match same.or(at_address) {
+                Some((name, r)) if *name == l.name && r.protocol == l.protocol => continue,
+                // A new protocol of the same transport (http <-> tcp), or a
+                // new name, on the same socket: a new task on a copy of it
+                // (binding the address again would fail); the old task
+                // stops below, its connections go on.
                 Some((_, r)) if r.protocol.is_datagram() == l.protocol.is_datagram() => {
                     r.fd.try_clone()
                         .and_then(|fd| Socket::from_fd(fd, l.protocol))

@@ -14,12 +14,16 @@
 //!   route's `timeout`, which bounds all attempts together; `per_try_timeout`
 //!   bounds each, or, with `hedge_on_per_try_timeout`, starts another
 //!   attempt beside it (`hedge`).
-//! - Every attempt's outcome feeds outlier detection.
+//! - Every attempt's outcome feeds outlier detection, except a timeout
+//!   that fires while the attempt still waits for a unit of the cluster's
+//!   `max_connections`: that is the cluster's congestion, and holding it
+//!   against a healthy endpoint could eject it.
 
 mod hedge;
 mod replay;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use http::request::Parts;
@@ -94,9 +98,11 @@ pub(crate) async fn send(
         } else {
             run.per_try_deadline()
         };
-        let sent = endpoint.send(this, run.out.action.into());
+        let waiting = AtomicBool::new(false);
+        let sent = endpoint.send(this, run.out.action.into(), &waiting);
         let (attempt, result) = match tokio::time::timeout_at(per_try, sent).await {
             Ok(sent) => run.outcome(sent, &mut req)?,
+            Err(_) if waiting.load(Ordering::Relaxed) => return Err(run.congested(per_try)),
             Err(_) => run.timed_out(per_try),
         };
         run.out.cluster.record(idx, attempt, run.retries == 0);
@@ -184,17 +190,37 @@ impl<'a> Run<'a> {
 
     /// The outcome of an attempt cut at `per_try`.
     fn timed_out(&self, per_try: Instant) -> (Attempt, Result<Response<UpstreamBody>, Error>) {
-        let action = self.out.action;
-        let limit = if per_try < self.deadline {
-            self.policy.per_try_timeout.unwrap_or(action.timeout)
-        } else {
-            action.timeout
-        };
         let err = Error::upstream(
             ErrorKind::UpstreamTimeout,
-            format!("no response within {limit:?}"),
+            format!("no response within {:?}", self.limit_at(per_try)),
         );
         (Attempt::Timeout, Err(err))
+    }
+
+    /// Which limit an attempt cut at `per_try` ran into.
+    fn limit_at(&self, per_try: Instant) -> Duration {
+        if per_try < self.deadline {
+            self.policy
+                .per_try_timeout
+                .unwrap_or(self.out.action.timeout)
+        } else {
+            self.out.action.timeout
+        }
+    }
+
+    /// The error for an attempt cut at `per_try` while it still waited for
+    /// a unit of `max_connections`. Not recorded and not retried: every
+    /// endpoint of the cluster shares those units.
+    fn congested(&self, per_try: Instant) -> Error {
+        Error::upstream(
+            ErrorKind::UpstreamTimeout,
+            format!(
+                "no response within {:?}: still waiting for a connection (cluster {} at max_connections)",
+                self.limit_at(per_try),
+                self.out.cluster.name
+            ),
+        )
+        .with_retryable(false)
     }
 
     /// A copy of the request to send again, if it can be replayed.

@@ -68,12 +68,41 @@ struct Health {
     ramping: bool,
 }
 
+/// A cluster's `max_requests` and `max_retries` units. A reload that
+/// keeps a limit's size keeps the limit itself, so requests admitted by the
+/// old generation still count against the new one.
+pub(crate) struct Breakers {
+    requests: Arc<Limit>,
+    retries: Arc<Limit>,
+}
+
+impl Breakers {
+    /// The limits of `c`, taken over from `old` where their sizes match.
+    pub(crate) fn new(c: &Cluster, old: Option<(&Cluster, &ClusterState)>) -> Self {
+        let size = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+        let (now, old_b) = (
+            &c.circuit_breakers,
+            old.map(|(o, s)| (&o.circuit_breakers, s)),
+        );
+        let requests = match old_b {
+            Some((b, s)) if b.max_requests == now.max_requests => s.requests.clone(),
+            _ => Limit::new(size(now.max_requests)),
+        };
+        let retries = match old_b {
+            Some((b, s)) if b.max_retries == now.max_retries => s.retries.clone(),
+            _ => Limit::new(size(now.max_retries)),
+        };
+        Self { requests, retries }
+    }
+}
+
 impl ClusterState {
     pub(crate) fn new(
         c: &Cluster,
         policy: Policy,
         endpoints: Vec<Arc<EndpointPool>>,
         http2: bool,
+        breakers: Breakers,
         registry: &Registry,
     ) -> Self {
         // Endpoint identity for consistent hashing is its address, so adding
@@ -127,12 +156,8 @@ impl ClusterState {
                 || od.consecutive_gateway_errors > 0
                 || od.success_rate.is_some(),
             available: ArcSwap::from_pointee(all),
-            requests: Limit::new(
-                usize::try_from(c.circuit_breakers.max_requests).unwrap_or(usize::MAX),
-            ),
-            retries: Limit::new(
-                usize::try_from(c.circuit_breakers.max_retries).unwrap_or(usize::MAX),
-            ),
+            requests: breakers.requests,
+            retries: breakers.retries,
             health: Mutex::new(Health {
                 outliers: Outliers::new(outliers, ids.len()),
                 budget: RetryBudget::new(budget, now),
@@ -239,10 +264,17 @@ impl ClusterState {
     }
 
     /// Takes over the outlier and health state of the endpoints `old` (the
-    /// previous config generation's cluster of the same name) also has.
+    /// previous config generation's cluster of the same name) also has, the
+    /// retry budget if its settings are unchanged, and the time of the next
+    /// success-rate review if it comes sooner (so frequent reloads do not
+    /// keep postponing it).
     pub(crate) fn carry_from(&self, old: &ClusterState) {
         let old_health = old.health.lock().unwrap_or_else(PoisonError::into_inner);
         let mut h = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        if old_health.budget.config() == h.budget.config() {
+            h.budget = old_health.budget.clone();
+        }
+        h.next_review = h.next_review.min(old_health.next_review);
         let mut carried = false;
         for (i, (addr, _)) in self.ids.iter().enumerate() {
             let Some(j) = old.ids.iter().position(|(a, _)| a == addr) else {

@@ -19,6 +19,7 @@
 //! so pools stay per endpoint, not per route.
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -152,15 +153,17 @@ impl EndpointPool {
     /// Sends `req` on a pooled or new connection (made within `route`'s
     /// connect timeout, else the cluster's) and returns the response; its
     /// body owns (HTTP/1.1) or shares (h2) the connection, and is cut if it
-    /// idles for `route`'s idle timeout.
+    /// idles for `route`'s idle timeout. `waiting` is up while the request
+    /// waits for a unit of the cluster's `max_connections`.
     pub(crate) async fn send(
         self: &Arc<Self>,
         req: Request<RequestBody>,
         route: RouteTimeouts,
+        waiting: &AtomicBool,
     ) -> Result<Response<UpstreamBody>, Failed> {
         if self.config.http2 {
             // Boxed: keeps the h2 path's state out of every h1 request's future.
-            return Box::pin(self.send_h2(req, route)).await;
+            return Box::pin(self.send_h2(req, route, waiting)).await;
         }
         let mut req = req;
         let mut pooled = self.checkout_h1();
@@ -177,7 +180,7 @@ impl EndpointPool {
                     Err(SendError::Failed(e)) => return Err(e.into()),
                 }
             }
-            match self.limits.acquire(|| self.checkout_h1()).await {
+            match self.limits.acquire(|| self.checkout_h1(), waiting).await {
                 Ok(Got::Slot(slot)) => break slot,
                 Ok(Got::Idle(conn)) => pooled = Some(conn),
                 Err(error) => return Err(Failed::unsent(error, req)),
@@ -204,7 +207,9 @@ impl EndpointPool {
     /// are all taken, bounded by the connect timeout like the connect).
     pub(crate) async fn connect_l4(&self) -> Result<(TcpStream, ConnSlot), Error> {
         let timeout = self.config.connect_timeout;
-        let slot = match tokio::time::timeout(timeout, self.limits.acquire(|| None)).await {
+        let waiting = AtomicBool::new(false);
+        let acquire = self.limits.acquire(|| None, &waiting);
+        let slot = match tokio::time::timeout(timeout, acquire).await {
             Ok(Ok(Got::Slot(slot))) => slot,
             // `acquire` hands out pooled connections only from `idle`.
             Ok(Ok(Got::Idle(_))) => {
@@ -277,6 +282,7 @@ impl EndpointPool {
         &self,
         req: Request<RequestBody>,
         route: RouteTimeouts,
+        waiting: &AtomicBool,
     ) -> Result<Response<UpstreamBody>, Failed> {
         let mut req = req;
         // As for HTTP/1.1: a shared connection that died unnoticed hands the
@@ -293,7 +299,7 @@ impl EndpointPool {
                 },
             }
         }
-        let mut sender = match self.shared_h2(route.connect).await {
+        let mut sender = match self.shared_h2(route.connect, waiting).await {
             Ok(sender) => sender,
             Err(error) => return Err(Failed::unsent(error, req)),
         };
@@ -309,13 +315,14 @@ impl EndpointPool {
     async fn shared_h2(
         &self,
         connect_timeout: Option<Duration>,
+        waiting: &AtomicBool,
     ) -> Result<http2::SendRequest<RequestBody>, Error> {
         let _connecting = self.h2_connecting.lock().await;
         if let Some(s) = self.live_h2() {
             self.metrics.reused.inc();
             return Ok(s);
         }
-        let sender = self.connect_h2(connect_timeout).await?;
+        let sender = self.connect_h2(connect_timeout, waiting).await?;
         *self.h2.lock().unwrap_or_else(PoisonError::into_inner) = Some(sender.clone());
         Ok(sender)
     }
@@ -328,8 +335,9 @@ impl EndpointPool {
     async fn connect_h2(
         &self,
         connect_timeout: Option<Duration>,
+        waiting: &AtomicBool,
     ) -> Result<http2::SendRequest<RequestBody>, Error> {
-        let slot = match self.limits.acquire(|| None).await? {
+        let slot = match self.limits.acquire(|| None, waiting).await? {
             Got::Slot(slot) => slot,
             Got::Idle(_) => return Err(Error::internal("an idle h1 connection for an h2 pool")),
         };
@@ -370,6 +378,19 @@ impl EndpointPool {
         idle.push(Idle { conn, since: now });
         drop(idle);
         self.limits.wake();
+    }
+
+    /// Closes this endpoint's oldest idle connection, if it has one, giving
+    /// its unit of `max_connections` back.
+    pub(crate) fn close_idle(&self) -> bool {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.is_empty() {
+            return false;
+        }
+        let oldest = idle.remove(0);
+        drop(idle);
+        drop(oldest); // its slot wakes the waiters
+        true
     }
 
     /// Closes idle connections older than the idle timeout, and forgets

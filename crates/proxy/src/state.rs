@@ -14,6 +14,7 @@ use meshgate_config::{Config, HttpLimits, LbPolicy, RouteAction, UpstreamProtoco
 use meshgate_router::Router;
 use meshgate_telemetry::{Counter, Gauge, Histogram, LATENCY_BUCKETS, Registry};
 
+use crate::cluster::Breakers;
 pub(crate) use crate::cluster::ClusterState;
 use crate::pool::{ConnLimits, EndpointPool, PoolConfig, PoolMetrics};
 
@@ -301,6 +302,8 @@ fn build_cluster(
                 ))
             })
         })
-        .collect();
-    ClusterState::new(c, policy, endpoints, pool.http2, registry)
+        .collect::<Vec<_>>();
+    limits.shared_by(&endpoints);
+    let breakers = Breakers::new(c, old);
+    ClusterState::new(c, policy, endpoints, pool.http2, breakers, registry)
 }

@@ -46,6 +46,11 @@ impl RetryBudget {
         }
     }
 
+    /// What the budget was made with.
+    pub fn config(&self) -> BudgetConfig {
+        self.config
+    }
+
     /// Counts a request (a first attempt).
     pub fn request(&mut self, now: Instant) {
         self.slot(now).requests += 1;

@@ -8,6 +8,7 @@ mod common;
 
 mod admin;
 mod balancing;
+mod breakers;
 mod default_config;
 mod errors;
 mod forwarding;

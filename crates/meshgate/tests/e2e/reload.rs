@@ -260,3 +260,36 @@ async fn a_removed_listener_drains_its_open_connections() {
         "two"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listeners_that_swap_addresses_take_over_each_others_sockets() {
+    let up = common::upstream::echo("up").await;
+    let extra = |addr: &str| {
+        format!(
+            "\n[[listeners]]\nname = \"extra\"\naddress = \"{addr}\"\n\n[[routes]]\nlistener = \"extra\"\nmatch = {{ path = \"/e\" }}\ndirect_response = {{ status = 200, body = \"extra\" }}\n"
+        )
+    };
+    let gw = Gateway::start(&format!(
+        "{}{}",
+        config("one", up.addr, ""),
+        extra("127.0.0.1:0")
+    ));
+    let (public, other) = (gw.addr("public"), gw.addr("extra"));
+    // Each listener moves to the other's (bound) address: binding either
+    // address again would fail, so each must take the other's socket.
+    let swapped = config("two", up.addr, "").replace(
+        "name = \"public\"\naddress = \"127.0.0.1:0\"",
+        &format!("name = \"public\"\naddress = \"{other}\""),
+    );
+    assert!(swapped.contains(&other.to_string()));
+    std::fs::write(
+        gw.config_path(),
+        format!("{swapped}{}", extra(&public.to_string())),
+    )
+    .unwrap();
+    let reply = post_reload(&gw).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(common::client::get(other, "/v", &[]).await.text(), "two");
+    assert_eq!(common::client::get(public, "/e", &[]).await.text(), "extra");
+    assert_eq!(common::client::get(public, "/v", &[]).await.status, 404);
+}

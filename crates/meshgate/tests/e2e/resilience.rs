@@ -253,34 +253,9 @@ async fn a_post_is_attempted_exactly_once_without_permission() {
     );
 }
 
-/// An upstream that holds each request for `delay` and records the most
-/// requests it ever had at once.
-async fn slow_upstream(
-    delay: std::time::Duration,
-) -> (common::upstream::Upstream, Arc<AtomicUsize>) {
-    let now = Arc::new(AtomicUsize::new(0));
-    let peak = Arc::new(AtomicUsize::new(0));
-    let (n, p) = (now.clone(), peak.clone());
-    let up = common::upstream::start(
-        common::upstream::Proto::H1,
-        Arc::new(move |_req| {
-            let (n, p) = (n.clone(), p.clone());
-            Box::pin(async move {
-                let inside = n.fetch_add(1, Ordering::SeqCst) + 1;
-                p.fetch_max(inside, Ordering::SeqCst);
-                tokio::time::sleep(delay).await;
-                n.fetch_sub(1, Ordering::SeqCst);
-                http::Response::new(common::upstream::full("slow"))
-            })
-        }),
-    )
-    .await;
-    (up, peak)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_requests_turns_overflow_away_fast_and_caps_the_upstream() {
-    let (up, peak) = slow_upstream(std::time::Duration::from_secs(2)).await;
+    let (up, peak) = common::upstream::slow(std::time::Duration::from_secs(2)).await;
     let gw = Gateway::start(&common::simple_config(
         up.addr,
         "",

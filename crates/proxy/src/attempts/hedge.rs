@@ -12,6 +12,7 @@
 //! it ends, and the winner's moves to the response.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use http::{Request, Response};
@@ -26,15 +27,17 @@ use crate::pool::{EndpointPool, Failed, RouteTimeouts};
 
 /// One attempt: its endpoint's index, active-request count and (for a
 /// hedge or retry) unit of `max_retries`, all held until it ends or is
-/// cancelled, and how the send ended.
+/// cancelled, and how the send ended. `waiting` is up while it waits for a
+/// unit of the cluster's `max_connections`.
 async fn attempt(
     idx: usize,
     held: Held,
     endpoint: &Arc<EndpointPool>,
     req: Request<RequestBody>,
     timeouts: RouteTimeouts,
+    waiting: Arc<AtomicBool>,
 ) -> (usize, Held, Result<Response<UpstreamBody>, Failed>) {
-    let sent = endpoint.send(req, timeouts).await;
+    let sent = endpoint.send(req, timeouts, &waiting).await;
     (idx, held, sent)
 }
 
@@ -57,7 +60,15 @@ pub(super) async fn send(
         lb: guards.lb.take(),
         _retry: None,
     };
-    flying.push(attempt(idx, held, endpoint, req, timeouts));
+    let mut newest_waiting = Arc::new(AtomicBool::new(false));
+    flying.push(attempt(
+        idx,
+        held,
+        endpoint,
+        req,
+        timeouts,
+        newest_waiting.clone(),
+    ));
     run.tried.push(idx);
     let mut newest = idx;
     let mut hedge_at = run.per_try_deadline();
@@ -110,6 +121,12 @@ pub(super) async fn send(
                 next = (req, permit);
             }
             () = tokio::time::sleep_until(hedge_at), if hedging => {
+                if newest_waiting.load(Ordering::Relaxed) {
+                    // Still waiting for a unit of max_connections: not the
+                    // endpoint's fault, and a hedge would only wait too.
+                    hedge_at = run.deadline;
+                    continue;
+                }
                 // The newest attempt missed its per-try timeout: that counts
                 // against its endpoint, though it keeps going.
                 run.out.cluster.record(newest, Attempt::Timeout, !std::mem::replace(&mut counted, true));
@@ -137,7 +154,15 @@ pub(super) async fn send(
                     lb: guards.lb.take(),
                     _retry: Some(permit),
                 };
-                flying.push(attempt(idx, held, endpoint, req, timeouts));
+                newest_waiting = Arc::new(AtomicBool::new(false));
+                flying.push(attempt(
+                    idx,
+                    held,
+                    endpoint,
+                    req,
+                    timeouts,
+                    newest_waiting.clone(),
+                ));
                 run.tried.push(idx);
                 newest = idx;
                 hedge_at = run.per_try_deadline();

@@ -105,6 +105,29 @@ pub async fn start(proto: Proto, handler: Handler) -> Upstream {
     }
 }
 
+/// An upstream that holds each request for `delay` and records the most
+/// requests it ever had at once.
+pub async fn slow(delay: std::time::Duration) -> (Upstream, Arc<AtomicUsize>) {
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (n, p) = (now.clone(), peak.clone());
+    let up = start(
+        Proto::H1,
+        Arc::new(move |_req| {
+            let (n, p) = (n.clone(), p.clone());
+            Box::pin(async move {
+                let inside = n.fetch_add(1, Ordering::SeqCst) + 1;
+                p.fetch_max(inside, Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
+                n.fetch_sub(1, Ordering::SeqCst);
+                Response::new(full("slow"))
+            })
+        }),
+    )
+    .await;
+    (up, peak)
+}
+
 /// An upstream that answers with JSON describing the request:
 /// `{"instance", "method", "path", "query", "version", "headers": {name: value}}`.
 pub async fn echo(instance: &'static str) -> Upstream {
