@@ -29,6 +29,44 @@ pub(crate) struct RawConfig {
     pub(crate) listeners: Option<Vec<RawListener>>,
     pub(crate) routes: Option<Vec<RawRoute>>,
     pub(crate) clusters: Option<Vec<RawCluster>>,
+    pub(crate) sidecar: Option<RawSidecar>,
+}
+
+/// `[sidecar]`: listeners for one application, expanded into ordinary
+/// listeners, routes and clusters (`validate::sidecar`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawSidecar {
+    pub(crate) inbound: Option<RawInbound>,
+    pub(crate) outbound: Option<Vec<RawOutbound>>,
+    pub(crate) transparent: Option<RawTransparent>,
+}
+
+/// `sidecar.inbound`: a listener in front of the application's port.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawInbound {
+    pub(crate) address: Field,
+    pub(crate) app: Field,
+    pub(crate) protocol: Field,
+}
+
+/// One `[[sidecar.outbound]]`: how the application reaches a cluster.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawOutbound {
+    pub(crate) cluster: Field,
+    pub(crate) address: Field,
+    pub(crate) protocol: Field,
+    pub(crate) destinations: Field,
+}
+
+/// `sidecar.transparent`: where iptables sends redirected connections.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawTransparent {
+    pub(crate) address: Field,
+    pub(crate) passthrough: Field,
 }
 
 /// `[runtime]`.

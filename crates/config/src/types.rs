@@ -149,6 +149,20 @@ pub struct L4Listener {
     pub idle_timeout: Duration,
     /// Endpoints tried, one after another, when connecting fails.
     pub max_connect_attempts: u32,
+    /// Transparent capture (`sidecar.transparent`): each connection's
+    /// destination before an iptables REDIRECT picks its cluster.
+    pub original_dst: Option<OriginalDst>,
+}
+
+/// Where redirected connections go, by their original destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginalDst {
+    /// Original destinations that mean a cluster (index into
+    /// [`Config::clusters`]).
+    pub destinations: Vec<(SocketAddr, usize)>,
+    /// Whether a connection to any other destination is forwarded to that
+    /// destination as it is (else it is closed).
+    pub passthrough: bool,
 }
 
 impl L4Listener {
@@ -161,6 +175,7 @@ impl L4Listener {
             // Envoy's tcp_proxy idle timeout.
             idle_timeout: Duration::from_secs(3600),
             max_connect_attempts: 3,
+            original_dst: None,
         }
     }
 }

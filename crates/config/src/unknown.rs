@@ -14,9 +14,9 @@ use serde::de::{self, Deserializer, Visitor};
 use crate::path::{FieldPath, Seg};
 use crate::raw::{
     RawAdmin, RawCircuitBreakers, RawCluster, RawConfig, RawDirectResponse, RawEndpoint,
-    RawHashKey, RawHealthCheck, RawLimits, RawListener, RawMatch, RawOutlierDetection, RawPool,
-    RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRuntime, RawSlowStart, RawSni,
-    RawSuccessRate, RawValueMatch,
+    RawHashKey, RawHealthCheck, RawInbound, RawLimits, RawListener, RawMatch, RawOutbound,
+    RawOutlierDetection, RawPool, RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRuntime,
+    RawSidecar, RawSlowStart, RawSni, RawSuccessRate, RawTransparent, RawValueMatch,
 };
 
 /// Converts a `serde_ignored` path into a [`FieldPath`].
@@ -68,6 +68,10 @@ pub(crate) fn valid_fields(table: &FieldPath) -> &'static [&'static str] {
         ["clusters", "retry_budget"] => fields_of::<RawRetryBudget>(),
         ["clusters", "circuit_breakers"] => fields_of::<RawCircuitBreakers>(),
         ["clusters", "health_check"] => fields_of::<RawHealthCheck>(),
+        ["sidecar"] => fields_of::<RawSidecar>(),
+        ["sidecar", "inbound"] => fields_of::<RawInbound>(),
+        ["sidecar", "outbound"] => fields_of::<RawOutbound>(),
+        ["sidecar", "transparent"] => fields_of::<RawTransparent>(),
         _ => &[],
     }
 }

@@ -18,6 +18,7 @@ mod matcher;
 mod names;
 mod resilience;
 mod route;
+mod sidecar;
 
 use std::ops::Range;
 
@@ -27,7 +28,7 @@ use crate::error::ConfigError;
 use crate::leaf::Leaf;
 use crate::locate::{LineIndex, Locator};
 use crate::path::FieldPath;
-use crate::raw::RawConfig;
+use crate::raw::{RawCluster, RawConfig, RawListener};
 use crate::suggest;
 use crate::types::Config;
 use crate::unknown;
@@ -68,35 +69,59 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
         .map(|a| listener::admin(ctx, a, &root.key("admin")))
         .transpose();
 
+    // The sidecar's entries join the written ones, each with its own path.
+    let expanded = match &raw.sidecar {
+        Some(s) => sidecar::expand(ctx, s, &root.key("sidecar")),
+        None => sidecar::Expanded::default(),
+    };
     let cluster_path = root.key("clusters");
+    let raw_clusters: Vec<(&RawCluster, FieldPath)> = raw_clusters
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c, cluster_path.index(i)))
+        .chain(expanded.clusters.iter().map(|(c, p)| (c, p.clone())))
+        .collect();
     let cluster_names = Names::collect(
         ctx,
         "cluster",
         &cluster_path,
-        raw_clusters.iter().map(|c| &c.name),
+        raw_clusters.iter().map(|(c, _)| &c.name),
     );
 
     let listener_path = root.key("listeners");
+    let raw_listeners: Vec<(&RawListener, FieldPath)> = raw_listeners
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l, listener_path.index(i)))
+        .chain(expanded.listeners.iter().map(|(l, p)| (l, p.clone())))
+        .collect();
     let listener_names = Names::collect(
         ctx,
         "listener",
         &listener_path,
-        raw_listeners.iter().map(|l| &l.name),
+        raw_listeners
+            .iter()
+            .map(|(l, _)| &l.name)
+            .chain(expanded.transparent.iter().map(|t| &t.name)),
     );
-    let listeners: Vec<_> = raw_listeners
+    let mut listeners: Vec<_> = raw_listeners
         .iter()
-        .enumerate()
-        .map(|(i, l)| listener::listener(ctx, l, &listener_path.index(i), &cluster_names))
+        .map(|(l, path)| listener::listener(ctx, l, path, &cluster_names))
         .collect();
+    let mut listener_paths: Vec<FieldPath> = raw_listeners.iter().map(|(_, p)| p.clone()).collect();
+    if let Some(t) = &expanded.transparent {
+        listeners.push(sidecar::transparent_listener(ctx, t, &cluster_names));
+        listener_paths.push(t.path.clone());
+    }
     listener::check_addresses(
         ctx,
         &listeners,
+        &listener_paths,
         admin.as_ref().ok().and_then(Option::as_ref),
     );
     let clusters: Vec<_> = raw_clusters
         .iter()
-        .enumerate()
-        .map(|(i, c)| cluster::cluster(ctx, c, &cluster_path.index(i)))
+        .map(|(c, path)| cluster::cluster(ctx, c, path))
         .collect();
 
     let refs = route::Refs {
@@ -104,10 +129,16 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
         clusters: &cluster_names,
         typed_clusters: &clusters,
     };
+    let route_paths: Vec<FieldPath> = (0..raw_routes.len())
+        .map(|i| root.key("routes").index(i))
+        .chain(expanded.routes.iter().map(|(_, p)| p.clone()))
+        .collect();
     let routes: Vec<_> = raw_routes
         .iter()
+        .chain(expanded.routes.iter().map(|(r, _)| r))
+        .zip(&route_paths)
         .enumerate()
-        .map(|(i, r)| route::route(ctx, r, i, &root.key("routes").index(i), &refs))
+        .map(|(i, (r, path))| route::route(ctx, r, i, path, &refs))
         .collect();
     route::check_names(ctx, raw_routes, &root.key("routes"));
     // A cluster that sends PROXY headers serves tcp listeners only: pooled
@@ -120,9 +151,10 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
         };
         if let Some(Ok(c)) = clusters.get(action.cluster)
             && c.send_proxy_protocol.is_some()
+            && let Some(path) = route_paths.get(i)
         {
             ctx.at_value(
-                &root.key("routes").index(i).key("cluster"),
+                &path.key("cluster"),
                 format!(
                     "cluster {:?} sends the PROXY protocol, which only tcp listeners can use; an http route needs a cluster without send_proxy_protocol",
                     c.name
@@ -137,9 +169,10 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
         let Some(udp) = &listener.udp else { continue };
         if let Some(Ok(c)) = clusters.get(udp.cluster)
             && c.send_proxy_protocol.is_some()
+            && let Some(path) = listener_paths.get(i)
         {
             ctx.at_value(
-                &listener_path.index(i).key("cluster"),
+                &path.key("cluster"),
                 format!(
                     "cluster {:?} sends the PROXY protocol, which only tcp listeners can use; a udp listener needs a cluster without send_proxy_protocol",
                     c.name
@@ -153,9 +186,10 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
         let Ok(route) = route else { continue };
         if let Some(Ok(l)) = listeners.get(route.listener)
             && l.protocol != crate::types::ListenerProtocol::Http
+            && let Some(path) = route_paths.get(i)
         {
             ctx.at_value(
-                &root.key("routes").index(i).key("listener"),
+                &path.key("listener"),
                 format!(
                     "listener {:?} is a {} listener: it forwards everything to its cluster, and routes apply only to http listeners",
                     l.name,

@@ -36,6 +36,8 @@ pub(crate) struct L4State {
     /// with `sni` those that match no entry.
     pub(crate) cluster: Option<usize>,
     pub(crate) sni: Vec<meshgate_config::SniRoute>,
+    /// Transparent capture: clusters by original destination.
+    pub(crate) original_dst: Option<meshgate_config::OriginalDst>,
     /// The listener's `max_connections`, carried across reloads while the
     /// listener keeps its limit, so a reload never doubles what is allowed.
     pub(crate) connections: Arc<Limit>,
@@ -53,17 +55,30 @@ pub(crate) struct Meters {
     /// The listener's, client → upstream and upstream → client.
     listener: [Arc<Counter>; 2],
     /// `(cluster index, [to_upstream, to_client])` for the fallback
-    /// cluster and every `sni` entry's.
+    /// cluster, every `sni` entry's and every original destination's.
     clusters: Vec<(usize, [Arc<Counter>; 2])>,
+    /// Connections forwarded to their original destination as they are
+    /// (cluster `passthrough`, as Istio's PassthroughCluster).
+    passthrough: Option<[Arc<Counter>; 2]>,
 }
 
 impl Meters {
     /// The meters of a connection forwarded to cluster `cluster`:
     /// (client → upstream, upstream → client).
     pub(crate) fn for_cluster(&self, cluster: usize) -> Option<(Meter, Meter)> {
-        let (_, [up, down]) = self.clusters.iter().find(|(c, _)| *c == cluster)?;
+        let (_, pair) = self.clusters.iter().find(|(c, _)| *c == cluster)?;
+        Some(self.pair(pair))
+    }
+
+    /// The meters of a connection passed through to its original
+    /// destination.
+    pub(crate) fn for_passthrough(&self) -> Option<(Meter, Meter)> {
+        self.passthrough.as_ref().map(|pair| self.pair(pair))
+    }
+
+    fn pair(&self, [up, down]: &[Arc<Counter>; 2]) -> (Meter, Meter) {
         let [l_up, l_down] = &self.listener;
-        Some((
+        (
             Meter {
                 listener: l_up.clone(),
                 cluster: up.clone(),
@@ -72,7 +87,7 @@ impl Meters {
                 listener: l_down.clone(),
                 cluster: down.clone(),
             },
-        ))
+        )
     }
 }
 
@@ -99,25 +114,36 @@ impl L4State {
         };
         let mut targets: Vec<usize> = l4.cluster.into_iter().collect();
         targets.extend(l4.sni.iter().map(|r| r.cluster));
+        let original = l4.original_dst.iter().flat_map(|o| &o.destinations);
+        targets.extend(original.map(|&(_, c)| c));
         targets.sort_unstable();
         targets.dedup();
+        let cluster_bytes = |name: &str| {
+            let bytes = |direction: &str| {
+                registry.counter(
+                    "meshgate_tcp_cluster_bytes_total",
+                    "Bytes forwarded by tcp listeners, per cluster and direction.",
+                    &[("cluster", name), ("direction", direction)],
+                )
+            };
+            [bytes("to_upstream"), bytes("to_client")]
+        };
         let clusters = targets
             .into_iter()
             .map(|i| {
                 let name = config.clusters.get(i).map_or("", |c| c.name.as_str());
-                let bytes = |direction: &str| {
-                    registry.counter(
-                        "meshgate_tcp_cluster_bytes_total",
-                        "Bytes forwarded by tcp listeners, per cluster and direction.",
-                        &[("cluster", name), ("direction", direction)],
-                    )
-                };
-                (i, [bytes("to_upstream"), bytes("to_client")])
+                (i, cluster_bytes(name))
             })
             .collect();
+        let passthrough = l4
+            .original_dst
+            .as_ref()
+            .filter(|o| o.passthrough)
+            .map(|_| cluster_bytes("passthrough"));
         Self {
             cluster: l4.cluster,
             sni: l4.sni.clone(),
+            original_dst: l4.original_dst.clone(),
             connections,
             max_connect_attempts: l4.max_connect_attempts,
             idle_timeout: l4.idle_timeout,
@@ -145,6 +171,7 @@ impl L4State {
             meters: Meters {
                 listener: [listener_bytes("to_upstream"), listener_bytes("to_client")],
                 clusters,
+                passthrough,
             },
         }
     }

@@ -394,9 +394,15 @@ fn limits(ctx: &mut Ctx<'_>, raw: &RawLimits, path: &FieldPath) -> Check<HttpLim
 pub(super) fn check_addresses(
     ctx: &mut Ctx<'_>,
     listeners: &[Check<Listener>],
+    paths: &[FieldPath],
     admin: Option<&Admin>,
 ) {
-    let section = FieldPath::root().key("listeners");
+    let section = |i: usize| {
+        paths
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| FieldPath::root().key("listeners").index(i))
+    };
     let mut bound: Vec<(SocketAddr, usize, bool)> = Vec::new();
     for (i, listener) in listeners.iter().enumerate() {
         let Ok(listener) = listener else { continue };
@@ -405,15 +411,16 @@ pub(super) fn check_addresses(
             .iter()
             .find(|(a, _, d)| *d == datagram && clash(*a, listener.address))
         {
-            let path = section.index(i).key("address");
+            let path = section(i).key("address");
+            let first = section(*first);
             let message = if *other == listener.address {
                 format!(
-                    "duplicate listener address {}; {section}[{first}] already uses it",
+                    "duplicate listener address {}; {first} already uses it",
                     listener.address
                 )
             } else {
                 format!(
-                    "listener address {} overlaps {other} of {section}[{first}]",
+                    "listener address {} overlaps {other} of {first}",
                     listener.address
                 )
             };
@@ -428,13 +435,11 @@ pub(super) fn check_addresses(
         .find(|(a, _, d)| !*d && clash(*a, admin.address))
     {
         let path = FieldPath::root().key("admin").key("address");
+        let user = section(*i);
         let message = if *other == admin.address {
-            format!("admin address {other} is already used by {section}[{i}]")
+            format!("admin address {other} is already used by {user}")
         } else {
-            format!(
-                "admin address {} overlaps {other} of {section}[{i}]",
-                admin.address
-            )
+            format!("admin address {} overlaps {other} of {user}", admin.address)
         };
         ctx.at_value(&path, message);
     }

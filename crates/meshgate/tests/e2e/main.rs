@@ -28,6 +28,7 @@ mod resilience;
 mod route_actions;
 mod routing;
 mod shutdown;
+mod sidecar;
 mod streaming;
 mod tcp;
 mod timeouts;

@@ -43,6 +43,10 @@ pub(crate) enum Refused {
     BadHello(client_hello::Error),
     /// No `sni` entry matched and the listener has no fallback cluster.
     NoMatch,
+    /// A transparent listener's connection whose original destination no
+    /// outbound lists, without `passthrough`; or one that was not
+    /// redirected at all (it would loop back to the listener).
+    NoDestination,
 }
 
 impl std::fmt::Display for Refused {
@@ -58,6 +62,9 @@ impl std::fmt::Display for Refused {
             Refused::NoMatch => {
                 f.write_str("no sni entry matches and there is no fallback cluster")
             }
+            Refused::NoDestination => f.write_str(
+                "the original destination is not a listed one (and passthrough is off), or the connection was not redirected",
+            ),
         }
     }
 }
@@ -72,17 +79,19 @@ impl Refused {
             Refused::BadHeader(_) => "bad_proxy_header",
             Refused::BadHello(_) => "bad_client_hello",
             Refused::NoMatch => "no_sni_match",
+            Refused::NoDestination => "no_destination",
         }
     }
 
     /// Every reason, for registering the metric's series up front.
-    pub(crate) const REASONS: [&'static str; 6] = [
+    pub(crate) const REASONS: [&'static str; 7] = [
         "closed",
         "timeout",
         "missing_proxy_header",
         "bad_proxy_header",
         "bad_client_hello",
         "no_sni_match",
+        "no_destination",
     ];
 }
 

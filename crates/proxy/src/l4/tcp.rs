@@ -9,6 +9,11 @@
 //! against its endpoint and the next one is tried, up to
 //! `max_connect_attempts`. The listener's own `max_connections` is checked
 //! at accept: a connection over it is closed at once and counted.
+//!
+//! A transparent listener (`sidecar.transparent`) takes each connection's
+//! destination before an iptables REDIRECT (`SO_ORIGINAL_DST`): a listed
+//! one means its cluster, any other is passed through to that destination
+//! as it is (or closed without `passthrough`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -111,26 +116,50 @@ async fn connection(
             return;
         }
     };
-    let (Some(cluster), Some((up_meter, down_meter))) =
-        (state.clusters.get(target), l4.meters.for_cluster(target))
-    else {
-        return;
+    let joined = match target {
+        Target::Cluster(target) => {
+            let (Some(cluster), Some(meters)) =
+                (state.clusters.get(target), l4.meters.for_cluster(target))
+            else {
+                return;
+            };
+            connect(cluster, l4, preamble.client, &listener.name)
+                .await
+                .map(|(stream, slot, active, address)| {
+                    (stream, Some((slot, active)), address, meters)
+                })
+        }
+        Target::Direct(address) => {
+            let Some(meters) = l4.meters.for_passthrough() else {
+                return;
+            };
+            let connect = tokio::time::timeout(PREAMBLE_TIMEOUT, TcpStream::connect(address));
+            match connect.await {
+                Ok(Ok(stream)) => Some((stream, None, address, meters)),
+                Ok(Err(e)) => {
+                    tracing::debug!(listener = %listener.name, %address, error = %e, "passthrough connect failed");
+                    None
+                }
+                Err(_) => None,
+            }
+        }
     };
-    let Some((upstream, _slot, _active, address)) =
-        connect(cluster, l4, preamble.client, &listener.name).await
-    else {
+    let Some((upstream, _held, address, (up_meter, down_meter))) = joined else {
         l4.no_upstream.inc();
         tracing::info!(listener = %listener.name, client = %preamble.client, "no upstream connection; closing the client's");
         return;
     };
     // The PROXY header (when the cluster asks for one) goes first, then
     // whatever the client already sent.
-    let early = match state
-        .config
-        .clusters
-        .get(target)
-        .and_then(|c| c.send_proxy_protocol)
-    {
+    let sends = match target {
+        Target::Cluster(i) => state
+            .config
+            .clusters
+            .get(i)
+            .and_then(|c| c.send_proxy_protocol),
+        Target::Direct(_) => None,
+    };
+    let early = match sends {
         Some(version) => {
             let mut header = match version {
                 ProxyProtocolVersion::V1 => encode_v1(preamble.client, preamble.local),
@@ -168,15 +197,25 @@ async fn connection(
     );
 }
 
+/// Where a connection goes.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// An endpoint of this cluster (an index into the generation's).
+    Cluster(usize),
+    /// This address as it is: a transparent listener's passthrough.
+    Direct(SocketAddr),
+}
+
 /// Reads the connection's preamble and picks its cluster: the PROXY header
 /// (if the listener takes one) names the client, the ClientHello's server
-/// name (if the listener routes by `sni`) the cluster.
+/// name (if the listener routes by `sni`) the cluster, the original
+/// destination (on a transparent listener) the cluster or the passthrough.
 async fn route(
     client: &mut TcpStream,
     peer: SocketAddr,
     listener: &ListenerState,
     l4: &L4State,
-) -> Result<(Preamble, usize), Refused> {
+) -> Result<(Preamble, Target), Refused> {
     let mut preamble = match listener.proxy_protocol {
         Some(mode) => preamble::proxy_header(client, mode, PREAMBLE_TIMEOUT).await?,
         None => Preamble {
@@ -185,12 +224,53 @@ async fn route(
             buf: Vec::new(),
         },
     };
+    if let Some(original) = &l4.original_dst {
+        let target = by_original_destination(client, original)?;
+        return Ok((preamble, target));
+    }
     if l4.sni.is_empty() {
-        return l4.cluster.map(|c| (preamble, c)).ok_or(Refused::NoMatch);
+        return l4
+            .cluster
+            .map(|c| (preamble, Target::Cluster(c)))
+            .ok_or(Refused::NoMatch);
     }
     let name = preamble::server_name(client, &mut preamble.buf, PREAMBLE_TIMEOUT).await?;
     let cluster = preamble::choose(&l4.sni, name.as_deref(), l4.cluster).ok_or(Refused::NoMatch)?;
-    Ok((preamble, cluster))
+    Ok((preamble, Target::Cluster(cluster)))
+}
+
+/// Where a redirected connection was headed (`SO_ORIGINAL_DST`), and so
+/// where it goes. A connection made to the listener itself was not
+/// redirected: passing it through would connect it to itself.
+fn by_original_destination(
+    client: &TcpStream,
+    original: &meshgate_config::OriginalDst,
+) -> Result<Target, Refused> {
+    let dst = original_destination(client).map_err(|_| Refused::NoDestination)?;
+    if client.local_addr().is_ok_and(|local| local == dst) {
+        return Err(Refused::NoDestination);
+    }
+    match original.destinations.iter().find(|(d, _)| *d == dst) {
+        Some(&(_, cluster)) => Ok(Target::Cluster(cluster)),
+        None if original.passthrough => Ok(Target::Direct(dst)),
+        None => Err(Refused::NoDestination),
+    }
+}
+
+/// The destination address the client connected to before netfilter
+/// redirected it here (the connection's own local address if it was not).
+#[cfg(target_os = "linux")]
+fn original_destination(client: &TcpStream) -> std::io::Result<SocketAddr> {
+    use rustix::net::sockopt;
+    if client.local_addr()?.is_ipv6() {
+        return Ok(SocketAddr::V6(sockopt::ipv6_original_dst(client)?));
+    }
+    Ok(SocketAddr::V4(sockopt::ip_original_dst(client)?))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn original_destination(client: &TcpStream) -> std::io::Result<SocketAddr> {
+    client.local_addr()
 }
 
 /// Connects to an endpoint of `cluster`, trying the next one when a connect
