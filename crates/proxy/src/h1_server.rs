@@ -101,6 +101,7 @@ pub(crate) async fn serve(
         let Some(mut s) = side.take() else { return };
         let head = read_head(
             &mut s,
+            &mut out,
             head_limits,
             limits,
             waiting,
@@ -143,11 +144,9 @@ pub(crate) async fn serve(
             (ClientBody::H1(ServerBody::new(s, framing, tx)), Some(rx))
         };
 
-        let resp = match service
-            .clone()
-            .handle(Request::from_parts(parts, body))
-            .await
-        {
+        // Boxed: the pipeline's future lives only while a request does, so
+        // an idle keep-alive connection's task does not carry its ~2.5 KiB.
+        let resp = match Box::pin(service.clone().handle(Request::from_parts(parts, body))).await {
             Ok(resp) => resp,
             Err(never) => match never {},
         };
@@ -158,7 +157,16 @@ pub(crate) async fn serve(
         {
             // Upgrades carry no request body, so the read side is here.
             if let Some(s) = side.take() {
-                switch(wr, s, resp, up, &mut out, limits.tunnel_idle_timeout).await;
+                // Boxed: the tunnel's state is not every connection's.
+                Box::pin(switch(
+                    wr,
+                    s,
+                    resp,
+                    up,
+                    &mut out,
+                    limits.tunnel_idle_timeout,
+                ))
+                .await;
             }
             return;
         }
@@ -179,6 +187,9 @@ pub(crate) async fn serve(
                 .extensions()
                 .get::<crate::respond::CloseAfter>()
                 .is_none();
+        if out.capacity() == 0 {
+            out.reserve(1024); // released while the connection waited
+        }
         let Ok(keep_alive) =
             write_response(&mut wr, &mut out, resp, head_only, http10, keep_alive).await
         else {
@@ -255,9 +266,14 @@ enum Waiting {
     Head(Instant),
 }
 
-/// Reads until a whole request head is buffered and parses it.
+/// Reads until a whole request head is buffered and parses it. While
+/// nothing is buffered it waits for the socket holding no buffer at all:
+/// the read buffer and the response buffer `out` are released, so a
+/// keep-alive connection between requests pins no buffer memory.
+#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
 async fn read_head(
     side: &mut ReadSide,
+    out: &mut Vec<u8>,
     head_limits: HeadLimits,
     limits: &HttpLimits,
     mut waiting: Waiting,
@@ -280,10 +296,18 @@ async fn read_head(
             Waiting::Head(since) => since + limits.header_read_timeout,
         };
         let idle = matches!(waiting, Waiting::Idle(_));
-        side.buf.reserve(READ_CHUNK);
+        let empty = side.buf.is_empty();
+        if empty {
+            if side.buf.capacity() > 0 {
+                side.buf = bytes::BytesMut::new();
+            }
+            if out.capacity() > 0 {
+                *out = Vec::new();
+            }
+        }
         let read = tokio::select! {
             biased; // the socket is the busy branch
-            read = side.rd.read_buf(&mut side.buf) => read,
+            read = read_some(side, empty) => read,
             () = deadline.until(until) => {
                 return Err(if idle {
                     HeadEnd::Close
@@ -303,6 +327,23 @@ async fn read_head(
             Ok(_) => {}
         }
     }
+}
+
+/// Reads what the socket has into `side.buf`. With an `empty` buffer it
+/// waits for readability first and only then allocates the buffer.
+async fn read_some(side: &mut ReadSide, empty: bool) -> std::io::Result<usize> {
+    if empty {
+        loop {
+            side.rd.readable().await?;
+            side.buf.reserve(READ_CHUNK);
+            match side.rd.try_read_buf(&mut side.buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                read => return read,
+            }
+        }
+    }
+    side.buf.reserve(READ_CHUNK);
+    side.rd.read_buf(&mut side.buf).await
 }
 
 /// Writes one response. Returns whether the connection may carry another
@@ -485,7 +526,8 @@ async fn linger(wr: &mut OwnedWriteHalf, mut side: ReadSide) {
     }
     let drain = async {
         let mut left = DISCARD_MAX;
-        let mut scratch = [0u8; 4096];
+        // On the heap: an array here would size every connection's task.
+        let mut scratch = vec![0u8; 4096];
         while let Ok(n @ 1..) = side.rd.read(&mut scratch).await {
             left = left.saturating_sub(n as u64);
             if left == 0 {

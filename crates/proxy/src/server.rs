@@ -114,10 +114,17 @@ async fn serve_connection(
             client_ip: crate::headers::ip_header(preamble.client.ip()),
             scheme: "http",
         };
+        // Boxed, as below: the connection's future stays small.
         if http2 {
-            crate::h2_server::serve(stream, &prefix, service, &limits, accepted, shutdown).await;
+            Box::pin(crate::h2_server::serve(
+                stream, &prefix, service, &limits, accepted, shutdown,
+            ))
+            .await;
         } else {
-            crate::h1_server::serve(stream, &prefix, service, &limits, accepted, shutdown).await;
+            Box::pin(crate::h1_server::serve(
+                stream, &prefix, service, &limits, accepted, shutdown,
+            ))
+            .await;
         }
         return;
     }
@@ -151,7 +158,12 @@ async fn serve_connection(
         crate::h1_server::serve(stream, prefix, service, &limits, accepted, shutdown).await;
         return;
     }
-    crate::h2_server::serve(stream, prefix, service, &limits, accepted, shutdown).await;
+    // Boxed: the h2c server's state would otherwise size every HTTP/1.1
+    // connection's task too (a task is as large as its largest state).
+    Box::pin(crate::h2_server::serve(
+        stream, prefix, service, &limits, accepted, shutdown,
+    ))
+    .await;
 }
 
 /// Reads until the first bytes tell HTTP/1.1 from the h2 preface, and
