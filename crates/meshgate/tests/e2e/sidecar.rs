@@ -100,6 +100,19 @@ address = "127.0.0.1:0"
     assert_eq!(requests(&text, "sidecar.outbound.users", "2xx"), 2.0);
 }
 
+/// `ip` with root's rights: itself when we are root, else through
+/// passwordless sudo (as `scripts/test` installs packages).
+fn root_ip() -> Command {
+    let uid = Command::new("id").arg("-u").output().expect("id");
+    if String::from_utf8_lossy(&uid.stdout).trim() == "0" {
+        Command::new("ip")
+    } else {
+        let mut sudo = Command::new("sudo");
+        sudo.args(["-n", "ip"]);
+        sudo
+    }
+}
+
 /// A network namespace, deleted on drop (even when the test fails).
 struct Netns(String);
 
@@ -107,17 +120,14 @@ impl Netns {
     fn create() -> Netns {
         let name = format!("mg-sidecar-{}", std::process::id());
         let ip = |args: &[&str]| {
-            let out = Command::new("ip")
-                .args(args)
-                .output()
-                .expect("ip (iproute2)");
+            let out = root_ip().args(args).output().expect("ip (iproute2)");
             assert!(
                 out.status.success(),
                 "ip {args:?}: {} (this test needs root for network namespaces)",
                 String::from_utf8_lossy(&out.stderr)
             );
         };
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        let _ = root_ip().args(["netns", "del", &name]).output();
         ip(&["netns", "add", &name]);
         let ns = Netns(name);
         ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
@@ -130,7 +140,7 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+        let _ = root_ip().args(["netns", "del", &self.0]).output();
     }
 }
 
@@ -148,7 +158,7 @@ fn transparent_outbound_in_a_namespace() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/e2e/common/transparent.py"
     );
-    let mut child = Command::new("ip")
+    let mut child = root_ip()
         .args(["netns", "exec", &ns.0, "python3", script])
         .arg(&binary)
         .stdout(Stdio::piped())
