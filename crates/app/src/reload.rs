@@ -104,8 +104,17 @@ impl Reloader {
                 .find(|(name, r)| *name == l.name && r.configured == l.address);
             // Else a socket already listening at the address (under another
             // name, or bound from port 0) of the same transport.
-            let at_address = self.listeners.iter().find(|(_, r)| {
-                r.bound == l.address && r.protocol.is_datagram() == l.protocol.is_datagram()
+            // A listener the new config keeps (same name and address) keeps
+            // its own socket; two listeners never share one.
+            let kept = |name: &str, r: &Running| {
+                config
+                    .listener(name)
+                    .is_some_and(|k| k.address == r.configured)
+            };
+            let at_address = self.listeners.iter().find(|(name, r)| {
+                r.bound == l.address
+                    && r.protocol.is_datagram() == l.protocol.is_datagram()
+                    && (*name == l.name || !kept(name, r))
             });
             let socket = match same.or(at_address) {
                 Some((name, r)) if *name == l.name && r.protocol == l.protocol => continue,

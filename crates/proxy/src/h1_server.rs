@@ -337,7 +337,10 @@ async fn read_some(side: &mut ReadSide, empty: bool) -> std::io::Result<usize> {
             side.rd.readable().await?;
             side.buf.reserve(READ_CHUNK);
             match side.rd.try_read_buf(&mut side.buf) {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    side.buf = bytes::BytesMut::new(); // a spurious wake-up
+                    continue;
+                }
                 read => return read,
             }
         }

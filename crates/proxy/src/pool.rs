@@ -317,7 +317,11 @@ impl EndpointPool {
         connect_timeout: Option<Duration>,
         waiting: &AtomicBool,
     ) -> Result<http2::SendRequest<RequestBody>, Error> {
+        // Waiting behind another request's connect is waiting for the
+        // cluster's connection too (it may be the one waiting for a unit).
+        waiting.store(true, std::sync::atomic::Ordering::Relaxed);
         let _connecting = self.h2_connecting.lock().await;
+        waiting.store(false, std::sync::atomic::Ordering::Relaxed);
         if let Some(s) = self.live_h2() {
             self.metrics.reused.inc();
             return Ok(s);

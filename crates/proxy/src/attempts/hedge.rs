@@ -124,7 +124,9 @@ pub(super) async fn send(
                 if newest_waiting.load(Ordering::Relaxed) {
                     // Still waiting for a unit of max_connections: not the
                     // endpoint's fault, and a hedge would only wait too.
-                    hedge_at = run.deadline;
+                    // Its per-try clock starts again, so once it has a
+                    // connection a slow endpoint is still hedged.
+                    hedge_at = run.per_try_deadline();
                     continue;
                 }
                 // The newest attempt missed its per-try timeout: that counts

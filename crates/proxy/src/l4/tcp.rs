@@ -247,7 +247,14 @@ fn by_original_destination(
     original: &meshgate_config::OriginalDst,
 ) -> Result<Target, Refused> {
     let dst = original_destination(client).map_err(|_| Refused::NoDestination)?;
-    if client.local_addr().is_ok_and(|local| local == dst) {
+    let local = client.local_addr().map(|a| match a {
+        SocketAddr::V6(v6) => v6
+            .ip()
+            .to_ipv4_mapped()
+            .map_or(a, |ip| (ip, v6.port()).into()),
+        v4 => v4,
+    });
+    if local.is_ok_and(|local| local == dst) {
         return Err(Refused::NoDestination);
     }
     match original.destinations.iter().find(|(d, _)| *d == dst) {
@@ -262,10 +269,14 @@ fn by_original_destination(
 #[cfg(target_os = "linux")]
 fn original_destination(client: &TcpStream) -> std::io::Result<SocketAddr> {
     use rustix::net::sockopt;
-    if client.local_addr()?.is_ipv6() {
-        return Ok(SocketAddr::V6(sockopt::ipv6_original_dst(client)?));
+    match client.local_addr()? {
+        // An IPv4 client of a dual-stack (`[::]`) listener: netfilter
+        // tracked it as IPv4, and the IPv4 option answers.
+        SocketAddr::V6(v6) if v6.ip().to_ipv4_mapped().is_none() => {
+            Ok(SocketAddr::V6(sockopt::ipv6_original_dst(client)?))
+        }
+        _ => Ok(SocketAddr::V4(sockopt::ip_original_dst(client)?)),
     }
-    Ok(SocketAddr::V4(sockopt::ip_original_dst(client)?))
 }
 
 #[cfg(not(target_os = "linux"))]
