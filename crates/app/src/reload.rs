@@ -12,8 +12,8 @@
 //! on (two swapping addresses, say), takes over that socket rather than
 //! binding its address again; new ones are bound before anything changes
 //! (a bind failure rejects the reload); removed ones stop accepting, and
-//! their connections go on until they end (a udp listener's sessions end with it: there is
-//! no connection to finish). A listener that changes between TCP (http,
+//! their connections go on until they end (a udp listener's sessions end
+//! with it: there is no connection to finish). A listener that changes between TCP (http,
 //! tcp) and UDP keeps its name and address but needs a socket of the other
 //! transport: it is bound first like a new one (the two transports' ports
 //! never clash), then the old socket closes.
@@ -102,10 +102,9 @@ impl Reloader {
                 .listeners
                 .iter()
                 .find(|(name, r)| *name == l.name && r.configured == l.address);
-            // Else a socket already listening at the address (under another
-            // name, or bound from port 0) of the same transport.
-            // A listener the new config keeps (same name and address) keeps
-            // its own socket; two listeners never share one.
+            // Else a socket of the same transport already listening at the
+            // address (under another name, or bound from port 0), unless the
+            // new config keeps its listener: two listeners never share one.
             let kept = |name: &str, r: &Running| {
                 config
                     .listener(name)

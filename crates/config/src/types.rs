@@ -440,6 +440,11 @@ pub struct Cluster {
     pub panic_threshold: u8,
 }
 
+impl Cluster {
+    /// `connect_timeout` when the config leaves it out (Envoy's is 5 s too).
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+}
+
 /// A load-balancing policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LbPolicy {

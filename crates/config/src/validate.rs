@@ -28,7 +28,7 @@ use crate::error::ConfigError;
 use crate::leaf::Leaf;
 use crate::locate::{LineIndex, Locator};
 use crate::path::FieldPath;
-use crate::raw::{RawCluster, RawConfig, RawListener};
+use crate::raw::{RawCluster, RawConfig, RawListener, RawRoute};
 use crate::suggest;
 use crate::types::Config;
 use crate::unknown;
@@ -84,8 +84,7 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
     let cluster_names = Names::collect(
         ctx,
         "cluster",
-        &cluster_path,
-        raw_clusters.iter().map(|(c, _)| &c.name),
+        raw_clusters.iter().map(|(c, p)| (&c.name, p)),
     );
 
     let listener_path = root.key("listeners");
@@ -98,11 +97,10 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
     let listener_names = Names::collect(
         ctx,
         "listener",
-        &listener_path,
         raw_listeners
             .iter()
-            .map(|(l, _)| &l.name)
-            .chain(expanded.transparent.iter().map(|t| &t.name)),
+            .map(|(l, p)| (&l.name, p))
+            .chain(expanded.transparent.iter().map(|t| (&t.name, &t.path))),
     );
     let mut listeners: Vec<_> = raw_listeners
         .iter()
@@ -129,18 +127,21 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
         clusters: &cluster_names,
         typed_clusters: &clusters,
     };
-    let route_paths: Vec<FieldPath> = (0..raw_routes.len())
-        .map(|i| root.key("routes").index(i))
-        .chain(expanded.routes.iter().map(|(_, p)| p.clone()))
+    let route_path = root.key("routes");
+    let written_routes = raw_routes;
+    let raw_routes: Vec<(&RawRoute, FieldPath)> = written_routes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r, route_path.index(i)))
+        .chain(expanded.routes.iter().map(|(r, p)| (r, p.clone())))
         .collect();
     let routes: Vec<_> = raw_routes
         .iter()
-        .chain(expanded.routes.iter().map(|(r, _)| r))
-        .zip(&route_paths)
         .enumerate()
         .map(|(i, (r, path))| route::route(ctx, r, i, path, &refs))
         .collect();
-    route::check_names(ctx, raw_routes, &root.key("routes"));
+    route::check_names(ctx, written_routes, &route_path);
+    let route_paths: Vec<&FieldPath> = raw_routes.iter().map(|(_, p)| p).collect();
     // A cluster that sends PROXY headers serves tcp listeners only: pooled
     // HTTP connections carry many clients' requests, and one header per
     // connection cannot name them all.

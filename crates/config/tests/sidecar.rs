@@ -216,6 +216,23 @@ destinations = ["10.96.0.10:80"]
         dup.iter().any(|e| e.contains("listed by two outbounds")),
         "{dup:#?}"
     );
+    // Two local listeners for one cluster: the repeat is named where it was written.
+    let twice = errors(
+        r#"[[sidecar.outbound]]
+cluster = "users"
+address = "127.0.0.1:15001"
+
+[[sidecar.outbound]]
+cluster = "users"
+address = "127.0.0.1:15002"
+"#,
+    );
+    assert!(
+        twice.iter().any(|e| e.contains(
+            "sidecar.outbound[1].name: duplicate listener name \"sidecar.outbound.users\"; sidecar.outbound[0] already has it"
+        )),
+        "{twice:#?}"
+    );
     let unknown =
         errors("inbound = { address = \"127.0.0.1:1\", app = \"127.0.0.1:2\", port = 3 }");
     assert!(

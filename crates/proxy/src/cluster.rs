@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use meshgate_balance::{ActiveGuard, Policy};
-use meshgate_config::{Cluster, SlowStart};
+use meshgate_config::{CircuitBreakers, Cluster, SlowStart};
 use meshgate_core::Rng;
 use meshgate_resilience::breaker::{Limit, Permit};
 use meshgate_resilience::budget::{BudgetConfig, RetryBudget};
@@ -79,20 +79,17 @@ pub(crate) struct Breakers {
 impl Breakers {
     /// The limits of `c`, taken over from `old` where their sizes match.
     pub(crate) fn new(c: &Cluster, old: Option<(&Cluster, &ClusterState)>) -> Self {
-        let size = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
-        let (now, old_b) = (
-            &c.circuit_breakers,
-            old.map(|(o, s)| (&o.circuit_breakers, s)),
-        );
-        let requests = match old_b {
-            Some((b, s)) if b.max_requests == now.max_requests => s.requests.clone(),
-            _ => Limit::new(size(now.max_requests)),
+        let limit = |size: fn(&CircuitBreakers) -> u32, of: fn(&ClusterState) -> &Arc<Limit>| {
+            let n = size(&c.circuit_breakers);
+            match old {
+                Some((o, s)) if size(&o.circuit_breakers) == n => of(s).clone(),
+                _ => Limit::new(usize::try_from(n).unwrap_or(usize::MAX)),
+            }
         };
-        let retries = match old_b {
-            Some((b, s)) if b.max_retries == now.max_retries => s.retries.clone(),
-            _ => Limit::new(size(now.max_retries)),
-        };
-        Self { requests, retries }
+        Self {
+            requests: limit(|b| b.max_requests, |s| &s.requests),
+            retries: limit(|b| b.max_retries, |s| &s.retries),
+        }
     }
 }
 

@@ -3,17 +3,12 @@
 //! `health_check` in `health.rs`, and priorities, `overprovisioning_factor`
 //! and `slow_start` in `failover.rs`.
 
-use std::time::Duration;
-
 use super::{Check, Ctx, breakers, failover, health, resilience};
 use crate::path::FieldPath;
 use crate::raw::{RawCluster, RawEndpoint, RawPool};
 use crate::types::{
     Cluster, Endpoint, LbPolicy, PoolSettings, ProxyProtocolVersion, UpstreamProtocol,
 };
-
-/// `connect_timeout` when not set.
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The `lb` values, in the order error messages list them.
 pub(crate) const LB_POLICIES: &[(&str, LbPolicy)] = &[
@@ -92,7 +87,7 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> 
         lb: lb?.unwrap_or(LbPolicy::RoundRobin),
         protocol: protocol?.unwrap_or(UpstreamProtocol::Http1),
         endpoints: endpoints?,
-        connect_timeout: connect_timeout?.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+        connect_timeout: connect_timeout?.unwrap_or(Cluster::DEFAULT_CONNECT_TIMEOUT),
         pool: pool?,
         outlier_detection: outlier_detection?,
         retry_budget: retry_budget?,

@@ -26,17 +26,19 @@ pub(crate) struct Names {
 // === impl Names ===
 
 impl Names {
-    /// Collects the `name` of each entry of `section`, reporting every name
-    /// that repeats an earlier one (at the repeat).
+    /// Collects the `name` of each entry (with the entry's path: written
+    /// ones are `section[i]`, a sidecar's are under `sidecar`), reporting
+    /// every name that repeats an earlier one (at the repeat).
     pub(crate) fn collect<'r>(
         ctx: &mut Ctx<'_>,
         kind: &'static str,
-        section: &FieldPath,
-        names: impl Iterator<Item = &'r Field>,
+        names: impl Iterator<Item = (&'r Field, &'r FieldPath)>,
     ) -> Self {
         let mut entries: Vec<(String, usize)> = Vec::new();
+        let mut paths: Vec<&FieldPath> = Vec::new();
         let mut incomplete = false;
-        for (i, field) in names.enumerate() {
+        for (i, (field, entry)) in names.enumerate() {
+            paths.push(entry);
             // A missing or invalid name is reported by the entry's own checker.
             let name = match field.as_ref().map(|l| l.get_ref()) {
                 Some(Leaf::String(name)) if is_valid_name(name) => name,
@@ -47,11 +49,14 @@ impl Names {
             };
             let Some(leaf) = field else { continue };
             if let Some((_, first)) = entries.iter().find(|(n, _)| n == name) {
-                let path = section.index(i).key("name");
+                let first = paths
+                    .get(*first)
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
                 ctx.at_leaf(
                     leaf,
-                    &path,
-                    format!("duplicate {kind} name {name:?}; {section}[{first}] already has it"),
+                    &entry.key("name"),
+                    format!("duplicate {kind} name {name:?}; {first} already has it"),
                 );
                 continue;
             }

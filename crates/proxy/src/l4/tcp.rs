@@ -86,6 +86,10 @@ pub async fn serve_tcp(
 /// ClientHello) before its connection is closed.
 const PREAMBLE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a passthrough connection (no cluster, so no cluster's
+/// `connect_timeout`) may take to connect to its original destination.
+const PASSTHROUGH_CONNECT: Duration = meshgate_config::Cluster::DEFAULT_CONNECT_TIMEOUT;
+
 /// One client connection, from its preamble to the last byte.
 async fn connection(
     mut client: TcpStream,
@@ -133,7 +137,7 @@ async fn connection(
             let Some(meters) = l4.meters.for_passthrough() else {
                 return;
             };
-            let connect = tokio::time::timeout(PREAMBLE_TIMEOUT, TcpStream::connect(address));
+            let connect = tokio::time::timeout(PASSTHROUGH_CONNECT, TcpStream::connect(address));
             match connect.await {
                 Ok(Ok(stream)) => Some((stream, None, address, meters)),
                 Ok(Err(e)) => {

@@ -8,10 +8,10 @@
 //! go idle; past that, it overflows with 503 at once. Before it waits, it
 //! closes an idle connection at any endpoint of the cluster: an idle
 //! connection to one endpoint must not starve requests for another (after
-//! a failover, say) until its idle timeout. The wait is bounded
-//! by the caller's timeout. While it waits, the caller's `waiting` flag is
-//! up: a timeout that fires then is the cluster's congestion, not the
-//! endpoint's failure, and is not held against the endpoint.
+//! a failover, say) until its idle timeout. The wait is bounded by the
+//! caller's timeout. While it waits, the caller's `waiting` flag is up: a
+//! timeout that fires then is the cluster's congestion, not the endpoint's
+//! failure, and is not held against the endpoint.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
