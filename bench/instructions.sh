@@ -2,6 +2,8 @@
 # User-space instructions per proxied request, counted by callgrind.
 #   bench/instructions.sh [BIN]           (default target/release/meshgate)
 #   PROTO=h2 bench/instructions.sh [BIN]  h2c clients (16 x 10 streams) instead
+#   KEEP=DIR bench/instructions.sh [BIN]  also keep both callgrind profiles in DIR
+#                                         (compare with callgrind_annotate)
 # Runs the proxy under valgrind twice (2,001 and 12,001 requests from
 # `h2load --h1 -c 16`, or `h2load -c 16 -m 10`) against an nginx "ok" backend
 # (HTTP/1.1 upstream either way), and divides the
@@ -38,6 +40,7 @@ run() {
     h2load --h1 -n $n -c 16 http://127.0.0.1:28085/ >/dev/null 2>&1
   fi
   kill -INT "$pid"; wait "$pid" 2>/dev/null || true
+  [ -z "${KEEP:-}" ] || cp "$out" "$KEEP/cg.${PROTO:-h1}.$n"
   grep -E "^summary|^totals" "$out" | head -1 | awk '{print $2}'
 }
 a=$(run 2001); b=$(run 12001)

@@ -82,7 +82,9 @@ pub(crate) async fn send(
         retries: 0,
     };
     if policy.hedge_on_per_try_timeout && run.replay.is_some() {
-        return hedge::send(run, req, guards).await;
+        // Boxed: hedging is opt-in, and inline its ~2.9 KiB state would
+        // grow every request's future (and each move of it).
+        return Box::pin(hedge::send(run, req, guards)).await;
     }
     let mut req = Some(req);
     let mut _retrying = None;

@@ -77,7 +77,7 @@ pub(crate) async fn serve(
     shutdown: Shutdown,
 ) {
     let (rd, mut wr) = stream.into_split();
-    let mut buf = bytes::BytesMut::with_capacity(READ_CHUNK);
+    let mut buf = crate::buffers::take_read(READ_CHUNK);
     buf.extend_from_slice(prefix);
     let mut side = Some(ReadSide {
         rd,
@@ -88,7 +88,8 @@ pub(crate) async fn serve(
         max_bytes: limits.max_header_bytes,
         max_headers: limits.max_headers,
     };
-    let mut out: Vec<u8> = Vec::with_capacity(1024);
+    // Taken from the thread's free list when a response is written.
+    let mut out: Vec<u8> = Vec::new();
     let mut deadline = Deadline::new(limits.header_read_timeout.min(limits.idle_timeout));
     let draining = shutdown.clone();
     let mut shutdown = shutdown;
@@ -188,7 +189,7 @@ pub(crate) async fn serve(
                 .get::<crate::respond::CloseAfter>()
                 .is_none();
         if out.capacity() == 0 {
-            out.reserve(1024); // released while the connection waited
+            out = crate::buffers::take_out(1024); // given up while waiting
         }
         let Ok(keep_alive) =
             write_response(&mut wr, &mut out, resp, head_only, http10, keep_alive).await
@@ -268,8 +269,9 @@ enum Waiting {
 
 /// Reads until a whole request head is buffered and parses it. While
 /// nothing is buffered it waits for the socket holding no buffer at all:
-/// the read buffer and the response buffer `out` are released, so a
-/// keep-alive connection between requests pins no buffer memory.
+/// the read buffer and the response buffer `out` go back to the thread's
+/// free list (`buffers`), so a keep-alive connection between requests pins
+/// no buffer memory.
 #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
 async fn read_head(
     side: &mut ReadSide,
@@ -298,12 +300,8 @@ async fn read_head(
         let idle = matches!(waiting, Waiting::Idle(_));
         let empty = side.buf.is_empty();
         if empty {
-            if side.buf.capacity() > 0 {
-                side.buf = bytes::BytesMut::new();
-            }
-            if out.capacity() > 0 {
-                *out = Vec::new();
-            }
+            crate::buffers::give_back_read(std::mem::take(&mut side.buf));
+            crate::buffers::give_back_out(std::mem::take(out));
         }
         let read = tokio::select! {
             biased; // the socket is the busy branch
@@ -330,16 +328,20 @@ async fn read_head(
 }
 
 /// Reads what the socket has into `side.buf`. With an `empty` buffer it
-/// waits for readability first and only then allocates the buffer.
+/// holds a buffer only while a read is tried: it waits for readability
+/// without one.
 async fn read_some(side: &mut ReadSide, empty: bool) -> std::io::Result<usize> {
     if empty {
         loop {
-            side.rd.readable().await?;
-            side.buf.reserve(READ_CHUNK);
+            // Try first: readiness may be left over from the last read, and
+            // only a read that would block arms the wait below for real.
+            if side.buf.capacity() == 0 {
+                side.buf = crate::buffers::take_read(READ_CHUNK);
+            }
             match side.rd.try_read_buf(&mut side.buf) {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    side.buf = bytes::BytesMut::new(); // a spurious wake-up
-                    continue;
+                    crate::buffers::give_back_read(std::mem::take(&mut side.buf));
+                    side.rd.readable().await?;
                 }
                 read => return read,
             }

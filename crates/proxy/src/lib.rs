@@ -18,6 +18,7 @@
 
 mod attempts;
 mod body;
+mod buffers;
 mod cluster;
 mod date;
 mod deadline;
