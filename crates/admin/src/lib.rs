@@ -6,6 +6,8 @@
 //! they all read shared state or ask the app, and never sit on the data path.
 #![warn(missing_docs)]
 
+pub mod firewall;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -14,7 +16,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use meshgate_telemetry::Registry;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
@@ -34,6 +36,8 @@ pub struct AdminState {
     /// Asks the app to reload its config file; the answer is the errors of
     /// a rejected config. `None` when there is nothing to ask.
     pub reload: Option<ReloadRequests>,
+    /// The firewall's block list; `None` when there is none to change.
+    pub firewall: Option<firewall::Firewall>,
 }
 
 /// Where `POST /config/reload` sends its requests, each with a channel for
@@ -49,6 +53,9 @@ pub fn router(state: AdminState) -> Router {
         .route("/stats", get(stats))
         .route("/metrics", get(metrics))
         .route("/config/reload", post(reload))
+        .route("/firewall/block", post(firewall::block))
+        .route("/firewall/block/{ip}", delete(firewall::unblock))
+        .route("/firewall/blocks", get(firewall::list))
         .with_state(state)
 }
 

@@ -128,6 +128,7 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
             started: Instant::now(),
             config_summary: summary_view.clone(),
             reload: Some(reload_tx.clone()),
+            firewall: Some(Arc::new(FirewallHandle(live.current().firewall_blocks()))),
         };
         let api = AdminApi::start(listener, cfg.address, admin_state)?;
         tracing::info!(listener = "admin", address = %api.bound, inherited, "listening");
@@ -395,4 +396,21 @@ pub(crate) fn summary(config: &Config, bound: &[SocketAddr]) -> serde_json::Valu
             "endpoints": c.endpoints.iter().map(|e| json!({"address": e.address.to_string(), "weight": e.weight})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })
+}
+
+/// The proxy's block list as the admin API sees it.
+struct FirewallHandle(Arc<meshgate_proxy::Blocks>);
+
+impl meshgate_admin::firewall::FirewallControl for FirewallHandle {
+    fn block(&self, ip: std::net::IpAddr, ttl: std::time::Duration) -> Result<u64, String> {
+        self.0.block(ip, ttl).map_err(|e| e.to_string())
+    }
+
+    fn unblock(&self, ip: std::net::IpAddr) -> Result<bool, String> {
+        self.0.unblock(ip).map_err(|e| e.to_string())
+    }
+
+    fn blocked(&self) -> Vec<(std::net::IpAddr, u64)> {
+        self.0.blocked()
+    }
 }

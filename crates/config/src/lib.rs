@@ -59,6 +59,7 @@
 
 mod duration;
 mod error;
+pub mod firewall;
 pub mod health;
 mod leaf;
 mod locate;
@@ -75,6 +76,7 @@ mod validate;
 use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use firewall::*;
 pub use health::*;
 pub use resilience::*;
 pub use types::*;
@@ -143,6 +145,13 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         message: format!("cannot read config file: {e}"),
     })?;
     let mut config = parse(&text, &file)?;
+    // Files named in the config are relative to the config's directory.
+    if let Some(state) = &mut config.firewall.state_file
+        && state.is_relative()
+        && let Some(dir) = path.parent()
+    {
+        *state = dir.join(&*state);
+    }
     config.source = Some(path.to_path_buf());
     Ok(config)
 }

@@ -30,6 +30,39 @@ pub(crate) struct RawConfig {
     pub(crate) routes: Option<Vec<RawRoute>>,
     pub(crate) clusters: Option<Vec<RawCluster>>,
     pub(crate) sidecar: Option<RawSidecar>,
+    pub(crate) firewall: Option<RawFirewall>,
+}
+
+/// `[firewall]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawFirewall {
+    pub(crate) default: Field,
+    pub(crate) rules: Option<Vec<RawFirewallRule>>,
+    pub(crate) connection_rate: Option<RawConnectionRate>,
+    pub(crate) state_file: Field,
+}
+
+/// One `[[firewall.rules]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawFirewallRule {
+    pub(crate) name: Field,
+    pub(crate) action: Field,
+    pub(crate) protocol: Field,
+    pub(crate) sources: Field,
+    pub(crate) destinations: Field,
+    pub(crate) ports: Field,
+}
+
+/// `firewall.connection_rate`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawConnectionRate {
+    pub(crate) limit: Field,
+    pub(crate) per: Field,
+    pub(crate) burst: Field,
+    pub(crate) max_clients: Field,
 }
 
 /// `[sidecar]`: listeners for one application, expanded into ordinary

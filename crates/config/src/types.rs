@@ -32,6 +32,8 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// Clusters, in config order. Names are unique.
     pub clusters: Vec<Cluster>,
+    /// Who may connect; the default allows everyone.
+    pub firewall: crate::firewall::Firewall,
 }
 
 /// `[runtime]`: process-wide settings.

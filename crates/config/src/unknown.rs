@@ -13,10 +13,11 @@ use serde::de::{self, Deserializer, Visitor};
 
 use crate::path::{FieldPath, Seg};
 use crate::raw::{
-    RawAdmin, RawCircuitBreakers, RawCluster, RawConfig, RawDirectResponse, RawEndpoint,
-    RawHashKey, RawHealthCheck, RawInbound, RawLimits, RawListener, RawMatch, RawOutbound,
-    RawOutlierDetection, RawPool, RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRuntime,
-    RawSidecar, RawSlowStart, RawSni, RawSuccessRate, RawTransparent, RawValueMatch,
+    RawAdmin, RawCircuitBreakers, RawCluster, RawConfig, RawConnectionRate, RawDirectResponse,
+    RawEndpoint, RawFirewall, RawFirewallRule, RawHashKey, RawHealthCheck, RawInbound, RawLimits,
+    RawListener, RawMatch, RawOutbound, RawOutlierDetection, RawPool, RawRedirect, RawRetry,
+    RawRetryBudget, RawRoute, RawRuntime, RawSidecar, RawSlowStart, RawSni, RawSuccessRate,
+    RawTransparent, RawValueMatch,
 };
 
 /// Converts a `serde_ignored` path into a [`FieldPath`].
@@ -72,6 +73,9 @@ pub(crate) fn valid_fields(table: &FieldPath) -> &'static [&'static str] {
         ["sidecar", "inbound"] => fields_of::<RawInbound>(),
         ["sidecar", "outbound"] => fields_of::<RawOutbound>(),
         ["sidecar", "transparent"] => fields_of::<RawTransparent>(),
+        ["firewall"] => fields_of::<RawFirewall>(),
+        ["firewall", "rules"] => fields_of::<RawFirewallRule>(),
+        ["firewall", "connection_rate"] => fields_of::<RawConnectionRate>(),
         _ => &[],
     }
 }

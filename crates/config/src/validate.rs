@@ -12,6 +12,7 @@ mod breakers;
 mod cluster;
 mod failover;
 mod fields;
+mod firewall;
 mod health;
 mod listener;
 mod matcher;
@@ -62,6 +63,10 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
     let runtime = match &raw.runtime {
         Some(r) => listener::runtime(ctx, r, &root.key("runtime")),
         None => Ok(Default::default()),
+    };
+    let firewall = match &raw.firewall {
+        Some(f) => firewall::firewall(ctx, f, &root.key("firewall")),
+        None => Ok(crate::firewall::Firewall::default()),
     };
     let admin = raw
         .admin
@@ -207,6 +212,7 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
         listeners: listeners.into_iter().collect::<Check<_>>()?,
         routes: routes.into_iter().collect::<Check<_>>()?,
         clusters: clusters.into_iter().collect::<Check<_>>()?,
+        firewall: firewall?,
     })
 }
 

@@ -261,5 +261,6 @@ fn proxy_config(
             send_proxy_protocol: None,
             panic_threshold: 50,
         }],
+        firewall: meshgate_config::Firewall::default(),
     }
 }

@@ -12,6 +12,8 @@ use socket2::{Domain, Socket, Type};
 use tokio::io::AsyncReadExt as _;
 use tokio::net::{TcpListener, TcpStream};
 
+use meshgate_firewall::Protocol;
+
 use crate::service::ProxyService;
 use crate::shutdown::Shutdown;
 use crate::state::Live;
@@ -73,6 +75,15 @@ async fn serve_connection(
     let Some(listener) = state.listener(&name) else {
         return;
     };
+    // With a PROXY header, the firewall judges the client it names, below.
+    if listener.proxy_protocol.is_none()
+        && let Err(reason) = state
+            .firewall
+            .admit(Protocol::Http, peer.ip(), || stream.local_addr().ok())
+    {
+        tracing::debug!(listener = %name, client = %peer, reason, "connection refused by the firewall");
+        return;
+    }
     listener.conns_total.inc();
     listener.conns_active.inc();
     let _active = GaugeGuard(listener.conns_active.clone());
@@ -99,6 +110,14 @@ async fn serve_connection(
                 return;
             }
         };
+        let client = preamble.client;
+        if let Err(reason) = state
+            .firewall
+            .admit(Protocol::Http, client.ip(), || stream.local_addr().ok())
+        {
+            tracing::debug!(listener = %name, %client, reason, "connection refused by the firewall");
+            return;
+        }
         drop(state);
         let left = limits
             .header_read_timeout

@@ -24,6 +24,7 @@ pub struct ProxyState {
     pub(crate) listeners: Vec<ListenerState>,
     pub(crate) routes: Vec<RouteState>,
     pub(crate) clusters: Vec<ClusterState>,
+    pub(crate) firewall: crate::firewall::FirewallState,
 }
 
 /// The running config generation, swapped whole by a reload. A request
@@ -185,12 +186,24 @@ impl ProxyState {
                 cluster
             })
             .collect();
+        let firewall = crate::firewall::FirewallState::new(
+            &config,
+            registry,
+            previous.map(|p| p.firewall.blocks().clone()),
+        );
         Self {
             config,
             listeners,
             routes,
             clusters,
+            firewall,
         }
+    }
+
+    /// The process-wide firewall block list (the same one in every
+    /// generation), for the admin API.
+    pub fn firewall_blocks(&self) -> Arc<crate::firewall::Blocks> {
+        self.firewall.blocks().clone()
     }
 
     /// Starts the active health checks of the clusters that have one; the

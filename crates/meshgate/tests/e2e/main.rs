@@ -11,6 +11,7 @@ mod balancing;
 mod breakers;
 mod default_config;
 mod errors;
+mod firewall;
 mod forwarding;
 mod h2_server;
 mod hardening_protocol;

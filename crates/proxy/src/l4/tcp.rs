@@ -23,6 +23,7 @@ use std::time::Duration;
 use meshgate_balance::ActiveGuard;
 use meshgate_config::ProxyProtocolVersion;
 use meshgate_core::ErrorKind;
+use meshgate_firewall::Protocol;
 use meshgate_l4wire::proxy_protocol::{Transport, encode_v1, encode_v2};
 use meshgate_resilience::breaker::Permit;
 use meshgate_resilience::retry::Attempt;
@@ -68,6 +69,17 @@ pub async fn serve_tcp(
         let Some(l4) = state.listeners.get(index).and_then(|l| l.l4.as_ref()) else {
             continue;
         };
+        // With a PROXY header, the firewall judges the client it names
+        // once the header is read (`connection`).
+        if let Some(listener) = state.listeners.get(index)
+            && listener.proxy_protocol.is_none()
+            && let Err(reason) = state
+                .firewall
+                .admit(Protocol::Tcp, peer.ip(), || stream.local_addr().ok())
+        {
+            tracing::debug!(listener = %name, client = %peer, reason, "connection refused by the firewall");
+            continue;
+        }
         let Some(permit) = l4.connections.try_acquire() else {
             // Dropping the stream closes it: the client sees its connection
             // end before any byte, as with HAProxy's maxconn on a full queue.
@@ -120,6 +132,16 @@ async fn connection(
             return;
         }
     };
+    if listener.proxy_protocol.is_some()
+        && let Err(reason) = state
+            .firewall
+            .admit(Protocol::Tcp, preamble.client.ip(), || {
+                client.local_addr().ok()
+            })
+    {
+        tracing::debug!(listener = %listener.name, client = %preamble.client, reason, "connection refused by the firewall");
+        return;
+    }
     let joined = match target {
         Target::Cluster(target) => {
             let (Some(cluster), Some(meters)) =

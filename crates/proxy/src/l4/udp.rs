@@ -29,6 +29,7 @@ mod table;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use meshgate_firewall::Protocol;
 use tokio::net::UdpSocket;
 
 use self::session::{Origin, Relay, Session, Table, lock};
@@ -146,6 +147,7 @@ fn forward(
             udp.dropped.no_upstream.inc();
             return;
         }
+        Err(NotOpened::Denied) => return,
     };
     match session::send_now(&upstream, datagram, None) {
         Ok(_) => udp.to_upstream.count(datagram.len()),
@@ -173,6 +175,8 @@ enum NotOpened {
     Full,
     /// No endpoint is available, or no socket could be opened to it.
     NoUpstream,
+    /// The firewall refused the client (counted there).
+    Denied,
 }
 
 /// Opens a session for `client` in `t` (the locked table): picks an
@@ -192,6 +196,11 @@ fn open(
         return Err(NotOpened::NoUpstream);
     };
     let state = &generation.state;
+    // A session is UDP's connection: the firewall decides when one starts.
+    state
+        .firewall
+        .admit(Protocol::Udp, client.ip(), || listener.local_addr().ok())
+        .map_err(|_| NotOpened::Denied)?;
     let cluster = state
         .clusters
         .get(udp.cluster)
