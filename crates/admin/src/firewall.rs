@@ -48,7 +48,11 @@ fn error(status: StatusCode, code: &str, detail: impl Into<String>) -> Response 
 }
 
 fn unavailable() -> Response {
-    error(StatusCode::CONFLICT, "unavailable", "this process has no firewall")
+    error(
+        StatusCode::CONFLICT,
+        "unavailable",
+        "this process has no firewall",
+    )
 }
 
 /// `POST /firewall/block`.

@@ -27,6 +27,12 @@ pub enum CidrError {
     /// The prefix length is not a number within the family's width.
     #[error("prefix length {0:?} is not a number from 0 to {1}")]
     Prefix(String, u8),
+    /// An IPv4-mapped IPv6 network (`::ffff:10.0.0.0/104`): clients are
+    /// matched as IPv4, so it could never match; the IPv4 network is meant.
+    #[error(
+        "{0}/{1} is an IPv4-mapped network, which never matches (clients are matched as IPv4); write the IPv4 network"
+    )]
+    Mapped(IpAddr, u8),
     /// Bits are set past the prefix (`10.0.0.1/8`): probably a typo for
     /// the host or for a wider network, so it is refused, not truncated.
     #[error("{0} has bits set past its /{1} prefix (the network is {2})")]
@@ -81,7 +87,7 @@ impl FromStr for Cidr {
         let ip: IpAddr = addr
             .parse()
             .map_err(|_| CidrError::Address(addr.to_owned()))?;
-        let ip = canonical_for_rule(ip, prefix.is_some());
+        let ip = if prefix.is_some() { ip } else { canonical(ip) };
         let max = width(ip);
         let prefix = match prefix {
             None => max,
@@ -91,6 +97,11 @@ impl FromStr for Cidr {
                 .filter(|n| *n <= max && !p.starts_with('+'))
                 .ok_or_else(|| CidrError::Prefix(p.to_owned(), max))?,
         };
+        if let IpAddr::V6(v6) = ip
+            && v6.to_ipv4_mapped().is_some()
+        {
+            return Err(CidrError::Mapped(ip, prefix));
+        }
         let network = masked(ip, prefix);
         if network != ip {
             return Err(CidrError::HostBits(ip, prefix, network));
@@ -111,12 +122,6 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
     }
-}
-
-/// A rule's address: a bare mapped address means its IPv4 host; a mapped
-/// network with a prefix is kept as IPv6 (its prefix counts 128 bits).
-fn canonical_for_rule(ip: IpAddr, has_prefix: bool) -> IpAddr {
-    if has_prefix { ip } else { canonical(ip) }
 }
 
 fn width(ip: IpAddr) -> u8 {
@@ -204,6 +209,7 @@ mod tests {
         );
         assert_eq!(err("example.com/8"), "\"example.com\" is not an IP address");
         assert_eq!(err(""), "\"\" is not an IP address");
+        assert!(err("::ffff:10.0.0.0/104").contains("IPv4-mapped network"));
     }
 
     #[test]
