@@ -91,7 +91,10 @@ pub(crate) async fn block(State(s): State<AdminState>, body: axum::body::Bytes) 
             }
         },
     };
-    match fw.block(ip, ttl) {
+    // The state file is written on a blocking thread, not the runtime's.
+    let fw = fw.clone();
+    let done = tokio::task::spawn_blocking(move || fw.block(ip, ttl)).await;
+    match done.unwrap_or_else(|e| Err(e.to_string())) {
         Ok(until) => (
             StatusCode::OK,
             Json(json!({"ip": ip.to_string(), "expires_unix_ms": until})),
@@ -113,7 +116,9 @@ pub(crate) async fn unblock(State(s): State<AdminState>, Path(ip): Path<String>)
             format!("{ip:?} is not an IP address"),
         );
     };
-    match fw.unblock(ip) {
+    let fw = fw.clone();
+    let done = tokio::task::spawn_blocking(move || fw.unblock(ip)).await;
+    match done.unwrap_or_else(|e| Err(e.to_string())) {
         Ok(true) => (
             StatusCode::OK,
             Json(json!({"ip": ip.to_string(), "unblocked": true})),

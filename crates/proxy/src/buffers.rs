@@ -19,6 +19,8 @@ use bytes::BytesMut;
 const KEEP: usize = 16;
 /// Response buffers that grew past this are freed, not kept.
 const MAX_OUT: usize = 16 * 1024;
+/// Read buffers that grew past this (a large head) are freed, not kept.
+const MAX_READ: usize = 64 * 1024;
 
 thread_local! {
     static READ: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
@@ -40,7 +42,7 @@ pub(crate) fn take_read(capacity: usize) -> BytesMut {
 /// Hands back an empty read buffer. One that still holds bytes is dropped:
 /// they belong to its connection.
 pub(crate) fn give_back_read(buf: BytesMut) {
-    if !buf.is_empty() {
+    if !buf.is_empty() || buf.capacity() > MAX_READ {
         return;
     }
     READ.with(|f| {

@@ -8,9 +8,13 @@
 //! blocked client nor hand every client a fresh burst.
 //!
 //! The check runs before any byte of the connection is read when the
-//! listener has no PROXY protocol; with it, right after the header, on the
-//! client address the header carries (so the balancer in front is not the
-//! one judged). Either way it comes before TLS or HTTP. With no rules, an
+//! listener has no PROXY protocol; with it, the socket's peer is first
+//! checked against the block list alone (a blocked host cannot speak at
+//! all), then, right after the header, the client the header names gets all
+//! three checks (so the balancer in front is not the one the rules judge).
+//! Either way it comes before TLS or HTTP. A PROXY header is believed as
+//! HAProxy's `accept-proxy` believes it: such a listener must only be
+//! reachable by the balancers that write the header. With no rules, an
 //! allowing default, no connection rate and an empty block list, the check
 //! is one atomic load.
 
@@ -38,6 +42,9 @@ pub struct Blocks {
     hasher: std::collections::hash_map::RandomState,
     origin: Instant,
     state_file: Mutex<Option<PathBuf>>,
+    /// Held from snapshot to rename, so saves land in the order their
+    /// snapshots were taken and never share the temporary file.
+    saving: Mutex<()>,
 }
 
 /// Why a block could not be stored.
@@ -110,11 +117,13 @@ impl Blocks {
             hasher: std::collections::hash_map::RandomState::new(),
             origin: Instant::now(),
             state_file: Mutex::new(state_file),
+            saving: Mutex::new(()),
         }
     }
 
     /// Blocks `ip` for `ttl`; returns when the block ends (ms since the
-    /// Unix epoch). The state file, if any, is rewritten.
+    /// Unix epoch). The state file, if any, is rewritten: blocking file IO,
+    /// so async callers run this on a blocking thread.
     pub fn block(&self, ip: IpAddr, ttl: Duration) -> Result<u64, BlockError> {
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         let until = lock(&self.list)
@@ -139,7 +148,8 @@ impl Blocks {
         lock(&self.list).entries(now_ms())
     }
 
-    fn is_blocked(&self, ip: IpAddr) -> bool {
+    /// Whether `ip` is blocked now (the PROXY path asks this of the peer).
+    pub(crate) fn is_blocked(&self, ip: IpAddr) -> bool {
         if !self.any.load(Ordering::Acquire) {
             return false;
         }
@@ -159,12 +169,20 @@ impl Blocks {
     /// Writes the list to the state file (a temporary file renamed over
     /// it, so a crash leaves the old list or the new, never half of one).
     fn save(&self) -> std::io::Result<()> {
+        let _saving = lock(&self.saving);
         let Some(path) = lock(&self.state_file).clone() else {
             return Ok(());
         };
-        let text = lock(&self.list).encode(now_ms());
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, text)?;
+        // Copy under the list's lock (accepts wait on it), format outside.
+        let snapshot = lock(&self.list).clone();
+        let text = snapshot.encode(now_ms());
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(format!(".{}.tmp", std::process::id()));
+        let tmp = PathBuf::from(tmp);
+        let mut file = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut file, text.as_bytes())?;
+        file.sync_all()?;
+        drop(file);
         std::fs::rename(&tmp, &path)
     }
 
@@ -234,6 +252,26 @@ impl FirewallState {
     /// The process-wide block list.
     pub(crate) fn blocks(&self) -> &Arc<Blocks> {
         &self.blocks
+    }
+
+    /// Decides a connection from its socket peer at accept. When the
+    /// listener takes a PROXY header (`then_header`), only the block list
+    /// applies here; [`FirewallState::admit`] judges the header's client.
+    pub(crate) fn admit_peer(
+        &self,
+        protocol: Protocol,
+        peer: IpAddr,
+        then_header: bool,
+        local: impl FnOnce() -> Option<SocketAddr>,
+    ) -> Result<(), &'static str> {
+        if !then_header {
+            return self.admit(protocol, peer, local);
+        }
+        if self.blocks.is_blocked(peer) {
+            self.blocked.inc();
+            return Err("blocklist");
+        }
+        Ok(())
     }
 
     /// Decides a new connection (or UDP session) from `client` to

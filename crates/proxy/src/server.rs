@@ -75,12 +75,14 @@ async fn serve_connection(
     let Some(listener) = state.listener(&name) else {
         return;
     };
-    // With a PROXY header, the firewall judges the client it names, below.
-    if listener.proxy_protocol.is_none()
-        && let Err(reason) = state
-            .firewall
-            .admit(Protocol::Http, peer.ip(), || stream.local_addr().ok())
-    {
+    // With a PROXY header, the firewall judges the client it names, below;
+    // the peer itself only has to be off the block list.
+    if let Err(reason) = state.firewall.admit_peer(
+        Protocol::Http,
+        peer.ip(),
+        listener.proxy_protocol.is_some(),
+        || stream.local_addr().ok(),
+    ) {
         tracing::debug!(listener = %name, client = %peer, reason, "connection refused by the firewall");
         return;
     }

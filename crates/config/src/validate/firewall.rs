@@ -192,7 +192,7 @@ fn connection_rate(
     let per = ctx.optional(&raw.per, path, "per", |c, l, p| c.timeout(l, p));
     let burst = ctx.optional(&raw.burst, path, "burst", positive);
     let max_clients = ctx.optional(&raw.max_clients, path, "max_clients", |c, l, p| {
-        c.int_in(l, p, 1, 100_000_000)
+        c.int_in(l, p, 1, 10_000_000)
             .map(|n| usize::try_from(n).unwrap_or(DEFAULT_MAX_CLIENTS))
     });
     let limit = limit?;

@@ -304,19 +304,65 @@ sources = ["192.0.2.0/24"]
         "{}",
         String::from_utf8_lossy(&allowed)
     );
+    // A blocked host cannot speak at all, whatever client its header names.
+    let r = admin(
+        &gw,
+        Method::POST,
+        "/firewall/block",
+        r#"{"ip": "127.0.0.5", "ttl": 60}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let spoofed = exchange_from("127.0.0.5", addr, &from("198.51.100.7")).await;
+    assert!(spoofed.is_empty(), "{}", String::from_utf8_lossy(&spoofed));
     let (_, m) = scrape(&gw).await;
-    assert_eq!(
+    let count = |rule: &str, action: &str| {
         m.get(
             "meshgate_firewall_connections_total",
-            &[("rule", "abusers"), ("action", "deny")]
-        ),
-        1.0
+            &[("rule", rule), ("action", action)],
+        )
+    };
+    assert_eq!(count("abusers", "deny"), 1.0);
+    assert_eq!(count("default", "allow"), 1.0);
+    assert_eq!(count("blocklist", "deny"), 1.0);
+}
+
+#[tokio::test]
+async fn tcp_listeners_are_judged_at_accept() {
+    let up = common::upstream::echo("backend").await;
+    let gw = Gateway::start(&format!(
+        r#"
+[[listeners]]
+name = "db"
+address = "127.0.0.1:0"
+protocol = "tcp"
+cluster = "backend"
+
+[[clusters]]
+name = "backend"
+endpoints = [{{ address = "{}" }}]
+
+[firewall]
+[[firewall.rules]]
+name = "no-tcp-from-2"
+action = "deny"
+protocol = "tcp"
+sources = ["127.0.0.2"]
+"#,
+        up.addr
+    ));
+    let addr = gw.addr("db");
+    let denied = exchange_from("127.0.0.2", addr, GET).await;
+    assert!(denied.is_empty(), "{}", String::from_utf8_lossy(&denied));
+    assert_eq!(
+        up.connections(),
+        0,
+        "a refused client never reaches the upstream"
     );
-    assert_eq!(
-        m.get(
-            "meshgate_firewall_connections_total",
-            &[("rule", "default"), ("action", "allow")]
-        ),
-        1.0
+    let allowed = exchange_from("127.0.0.1", addr, GET).await;
+    assert!(
+        allowed.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&allowed)
     );
 }

@@ -70,12 +70,15 @@ pub async fn serve_tcp(
             continue;
         };
         // With a PROXY header, the firewall judges the client it names
-        // once the header is read (`connection`).
+        // once the header is read (`connection`); the peer itself only has
+        // to be off the block list.
         if let Some(listener) = state.listeners.get(index)
-            && listener.proxy_protocol.is_none()
-            && let Err(reason) = state
-                .firewall
-                .admit(Protocol::Tcp, peer.ip(), || stream.local_addr().ok())
+            && let Err(reason) = state.firewall.admit_peer(
+                Protocol::Tcp,
+                peer.ip(),
+                listener.proxy_protocol.is_some(),
+                || stream.local_addr().ok(),
+            )
         {
             tracing::debug!(listener = %name, client = %peer, reason, "connection refused by the firewall");
             continue;
