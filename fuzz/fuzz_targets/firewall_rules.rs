@@ -9,8 +9,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use libfuzzer_sys::fuzz_target;
-use meshgate_config::{Cidr, Firewall, FirewallAction, FirewallProtocol, FirewallRule};
-use meshgate_firewall::{BlockList, Flow, Protocol, RuleSet};
+use meshgate_config::{Cidr, Firewall, FirewallAction, FirewallProtocol, FirewallRule, ListenerProtocol};
+use meshgate_firewall::{BlockList, Flow, RuleSet};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
     });
     for net in &nets {
         let flow = Flow {
-            protocol: Protocol::Tcp,
+            protocol: ListenerProtocol::Tcp,
             source: net.network(),
             destination: SocketAddr::from(([127, 0, 0, 1], 80)),
         };

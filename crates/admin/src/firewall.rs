@@ -1,8 +1,9 @@
 //! The firewall's block list on the admin API.
 //!
 //! - `POST /firewall/block` with `{"ip": "203.0.113.7", "ttl": "10m"}`
-//!   (`ttl` a duration string or a number of seconds; default 1h) blocks
-//!   the IP until then: its new connections are closed at accept.
+//!   (`ttl` a duration as the config writes them, or a number of seconds;
+//!   default 1h, at most one year) blocks the IP until then: its new
+//!   connections are closed at accept.
 //! - `DELETE /firewall/block/{ip}` lifts a block (404 if there was none).
 //! - `GET /firewall/blocks` lists the live blocks.
 //!
@@ -21,9 +22,8 @@ use serde_json::{Value, json};
 
 use crate::AdminState;
 
-/// Longest block one call may set: ten years is forever for a block list,
-/// and keeps deadlines far from overflow.
-const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// Longest block one call may set: the config's longest duration.
+const MAX_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 
 /// What the admin API may do to the block list.
@@ -86,7 +86,7 @@ pub(crate) async fn block(State(s): State<AdminState>, body: axum::body::Bytes) 
                 return error(
                     StatusCode::BAD_REQUEST,
                     "bad_ttl",
-                    r#"expected "ttl": seconds (600) or a duration ("90s", "10m", "2h", "7d"), above 0 and at most 10 years"#,
+                    r#"expected "ttl": seconds (600) or a duration ("90s", "10m", "1h30m"), above 0 and at most one year"#,
                 );
             }
         },
@@ -146,26 +146,13 @@ pub(crate) async fn list(State(s): State<AdminState>) -> Response {
     Json(json!({ "blocks": blocks })).into_response()
 }
 
-/// A TTL: whole seconds, or a number with one unit (s, m, h, d).
+/// A TTL: whole seconds, or a duration string as in the config.
 fn ttl(v: &Value) -> Option<Duration> {
-    let secs = match v {
-        Value::Number(n) => n.as_u64()?,
-        Value::String(s) => {
-            let split = s.find(|c: char| !c.is_ascii_digit())?;
-            let (n, unit) = s.split_at(split);
-            let n: u64 = n.parse().ok()?;
-            let scale = match unit {
-                "s" => 1,
-                "m" => 60,
-                "h" => 3600,
-                "d" => 86_400,
-                _ => return None,
-            };
-            n.checked_mul(scale)?
-        }
+    let ttl = match v {
+        Value::Number(n) => Duration::from_secs(n.as_u64()?),
+        Value::String(s) => meshgate_config::parse_duration(s)?,
         _ => return None,
     };
-    let ttl = Duration::from_secs(secs);
     (!ttl.is_zero() && ttl <= MAX_TTL).then_some(ttl)
 }
 
@@ -179,7 +166,8 @@ mod tests {
         assert_eq!(ttl(&json!("90s")), Some(Duration::from_secs(90)));
         assert_eq!(ttl(&json!("10m")), Some(Duration::from_secs(600)));
         assert_eq!(ttl(&json!("2h")), Some(Duration::from_secs(7200)));
-        assert_eq!(ttl(&json!("7d")), Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(ttl(&json!("168h")), Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(ttl(&json!("1h30m")), Some(Duration::from_secs(5400)));
         for bad in [
             json!(0),
             json!(-5),
@@ -187,6 +175,8 @@ mod tests {
             json!("10"),
             json!("m"),
             json!("5w"),
+            json!("7d"),
+            json!("8761h"),
             json!("1 h"),
             json!(null),
             json!("99999999999d"),

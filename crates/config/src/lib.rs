@@ -130,6 +130,13 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     }
 }
 
+/// Parses a duration written as the config writes them (`"250ms"`,
+/// `"10m"`, `"1h30m"`); `None` when malformed or over one year. For other
+/// front ends (the admin API) that take durations from users.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    duration::parse_duration(text).ok()
+}
+
 /// Reads, parses and validates the config file at `path`.
 ///
 /// Errors name the file as `path` was given. A file that cannot be read (or

@@ -135,13 +135,15 @@ fn masked(ip: IpAddr, prefix: u8) -> IpAddr {
     }
 }
 
-fn mask32(prefix: u8) -> u32 {
+/// The netmask of a /`prefix` IPv4 network (prefixes past the width count as the width).
+pub fn mask32(prefix: u8) -> u32 {
     u32::MAX
         .checked_shl(32 - u32::from(prefix.min(32)))
         .unwrap_or(0)
 }
 
-fn mask128(prefix: u8) -> u128 {
+/// The netmask of a /`prefix` IPv6 network (prefixes past the width count as the width).
+pub fn mask128(prefix: u8) -> u128 {
     u128::MAX
         .checked_shl(128 - u32::from(prefix.min(128)))
         .unwrap_or(0)

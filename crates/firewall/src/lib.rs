@@ -13,4 +13,4 @@ pub mod blocklist;
 pub mod rules;
 
 pub use blocklist::BlockList;
-pub use rules::{Flow, Matched, Protocol, RuleSet};
+pub use rules::{Flow, Matched, RuleSet};

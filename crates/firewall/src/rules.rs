@@ -8,25 +8,16 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use meshgate_config::{Cidr, Firewall, FirewallAction, FirewallProtocol, FirewallRule};
-use meshgate_core::cidr::canonical;
-
-/// The kind of listener a connection arrived on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// A `protocol = "tcp"` listener.
-    Tcp,
-    /// A `protocol = "udp"` listener.
-    Udp,
-    /// A `protocol = "http"` listener.
-    Http,
-}
+use meshgate_config::{
+    Cidr, Firewall, FirewallAction, FirewallProtocol, FirewallRule, ListenerProtocol,
+};
+use meshgate_core::cidr::{canonical, mask32, mask128};
 
 /// One connection (or UDP session) as the firewall sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flow {
-    /// The listener's kind.
-    pub protocol: Protocol,
+    /// The kind of listener it arrived on.
+    pub protocol: ListenerProtocol,
     /// The client's address: the peer, or the address a PROXY header
     /// carried (IPv4-mapped IPv6 is matched as IPv4).
     pub source: IpAddr,
@@ -114,12 +105,18 @@ impl Compiled {
         }
     }
 
-    fn matches(&self, protocol: Protocol, source: IpAddr, destination: IpAddr, port: u16) -> bool {
+    fn matches(
+        &self,
+        protocol: ListenerProtocol,
+        source: IpAddr,
+        destination: IpAddr,
+        port: u16,
+    ) -> bool {
         let protocol = match (self.protocol, protocol) {
             (FirewallProtocol::Any, _) => true,
-            (FirewallProtocol::Tcp, p) => p == Protocol::Tcp,
-            (FirewallProtocol::Udp, p) => p == Protocol::Udp,
-            (FirewallProtocol::Http, p) => p == Protocol::Http,
+            (FirewallProtocol::Tcp, p) => p == ListenerProtocol::Tcp,
+            (FirewallProtocol::Udp, p) => p == ListenerProtocol::Udp,
+            (FirewallProtocol::Http, p) => p == ListenerProtocol::Http,
         };
         protocol
             && (self.ports.0..=self.ports.1).contains(&port)
@@ -135,16 +132,9 @@ impl Nets {
             ..Self::default()
         };
         for net in nets {
-            let bits = u32::from(net.prefix());
             match net.network() {
-                IpAddr::V4(a) => {
-                    let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
-                    out.v4.push((u32::from(a), mask));
-                }
-                IpAddr::V6(a) => {
-                    let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
-                    out.v6.push((u128::from(a), mask));
-                }
+                IpAddr::V4(a) => out.v4.push((u32::from(a), mask32(net.prefix()))),
+                IpAddr::V6(a) => out.v6.push((u128::from(a), mask128(net.prefix()))),
             }
         }
         out
@@ -184,7 +174,7 @@ mod tests {
         }
     }
 
-    fn flow(protocol: Protocol, source: &str, destination: &str) -> Flow {
+    fn flow(protocol: ListenerProtocol, source: &str, destination: &str) -> Flow {
         Flow {
             protocol,
             source: source.parse().unwrap(),
@@ -204,7 +194,7 @@ mod tests {
         };
         let set = RuleSet::new(&config);
         assert!(!set.allows_all());
-        let decide = |src, dst| set.evaluate(&flow(Protocol::Tcp, src, dst));
+        let decide = |src, dst| set.evaluate(&flow(ListenerProtocol::Tcp, src, dst));
         assert_eq!(decide("10.0.0.66", "127.0.0.1:8000").rule, Some(0));
         assert_eq!(
             decide("10.0.0.66", "127.0.0.1:8000").action,
@@ -231,15 +221,31 @@ mod tests {
             ..Firewall::default()
         });
         let deny = |f: Flow| set.evaluate(&f).action == FirewallAction::Deny;
-        assert!(deny(flow(Protocol::Udp, "1.2.3.4", "127.0.0.2:53")));
-        assert!(deny(flow(Protocol::Udp, "::1", "[fd12::1]:53")));
+        assert!(deny(flow(ListenerProtocol::Udp, "1.2.3.4", "127.0.0.2:53")));
+        assert!(deny(flow(ListenerProtocol::Udp, "::1", "[fd12::1]:53")));
         assert!(
-            deny(flow(Protocol::Udp, "1.2.3.4", "[::ffff:127.0.0.2]:53")),
+            deny(flow(
+                ListenerProtocol::Udp,
+                "1.2.3.4",
+                "[::ffff:127.0.0.2]:53"
+            )),
             "mapped destinations are IPv4"
         );
-        assert!(!deny(flow(Protocol::Tcp, "1.2.3.4", "127.0.0.2:53")));
-        assert!(!deny(flow(Protocol::Http, "1.2.3.4", "127.0.0.2:53")));
-        assert!(!deny(flow(Protocol::Udp, "1.2.3.4", "127.0.0.3:53")));
+        assert!(!deny(flow(
+            ListenerProtocol::Tcp,
+            "1.2.3.4",
+            "127.0.0.2:53"
+        )));
+        assert!(!deny(flow(
+            ListenerProtocol::Http,
+            "1.2.3.4",
+            "127.0.0.2:53"
+        )));
+        assert!(!deny(flow(
+            ListenerProtocol::Udp,
+            "1.2.3.4",
+            "127.0.0.3:53"
+        )));
     }
 
     #[test]

@@ -10,9 +10,11 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use meshgate_config::{Cidr, Firewall, FirewallAction, FirewallProtocol, FirewallRule, PortRange};
+use meshgate_config::{
+    Cidr, Firewall, FirewallAction, FirewallProtocol, FirewallRule, ListenerProtocol, PortRange,
+};
 use meshgate_core::{FastRng, Rng};
-use meshgate_firewall::{Flow, Protocol, RuleSet};
+use meshgate_firewall::{Flow, RuleSet};
 
 const RULES: usize = 1_000;
 const FLOWS: usize = 10_000;
@@ -27,9 +29,9 @@ fn reference(config: &Firewall, flow: &Flow) -> (FirewallAction, Option<usize>) 
         let protocol = matches!(
             (rule.protocol, flow.protocol),
             (FirewallProtocol::Any, _)
-                | (FirewallProtocol::Tcp, Protocol::Tcp)
-                | (FirewallProtocol::Udp, Protocol::Udp)
-                | (FirewallProtocol::Http, Protocol::Http)
+                | (FirewallProtocol::Tcp, ListenerProtocol::Tcp)
+                | (FirewallProtocol::Udp, ListenerProtocol::Udp)
+                | (FirewallProtocol::Http, ListenerProtocol::Http)
         );
         let sources = rule.sources.is_empty() || rule.sources.iter().any(|n| n.contains(src));
         let dests =
@@ -175,7 +177,11 @@ impl Gen {
             source = IpAddr::V6(v4.to_ipv6_mapped());
         }
         Flow {
-            protocol: [Protocol::Tcp, Protocol::Udp, Protocol::Http][self.below(3) as usize],
+            protocol: [
+                ListenerProtocol::Tcp,
+                ListenerProtocol::Udp,
+                ListenerProtocol::Http,
+            ][self.below(3) as usize],
             source,
             destination: SocketAddr::new(self.ip(), self.port()),
         }

@@ -25,8 +25,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use meshgate_config::{Config, FirewallAction};
-use meshgate_firewall::{BlockList, Flow, Protocol, RuleSet};
+use meshgate_config::{Config, FirewallAction, ListenerProtocol};
+use meshgate_firewall::{BlockList, Flow, RuleSet};
 use meshgate_ratelimit::{Decision, KeyedLimiter, Quota};
 use meshgate_telemetry::{Counter, Registry};
 
@@ -259,15 +259,20 @@ impl FirewallState {
     /// applies here; [`FirewallState::admit`] judges the header's client.
     pub(crate) fn admit_peer(
         &self,
-        protocol: Protocol,
+        protocol: ListenerProtocol,
         peer: IpAddr,
         then_header: bool,
         local: impl FnOnce() -> Option<SocketAddr>,
     ) -> Result<(), &'static str> {
-        if !then_header {
-            return self.admit(protocol, peer, local);
+        if then_header {
+            self.not_blocked(peer)
+        } else {
+            self.admit(protocol, peer, local)
         }
-        if self.blocks.is_blocked(peer) {
+    }
+
+    fn not_blocked(&self, ip: IpAddr) -> Result<(), &'static str> {
+        if self.blocks.is_blocked(ip) {
             self.blocked.inc();
             return Err("blocklist");
         }
@@ -279,14 +284,11 @@ impl FirewallState {
     /// `Err` names the reason for logs; the caller closes the connection.
     pub(crate) fn admit(
         &self,
-        protocol: Protocol,
+        protocol: ListenerProtocol,
         client: IpAddr,
         local: impl FnOnce() -> Option<SocketAddr>,
     ) -> Result<(), &'static str> {
-        if self.blocks.is_blocked(client) {
-            self.blocked.inc();
-            return Err("blocklist");
-        }
+        self.not_blocked(client)?;
         if let Some(quota) = &self.quota
             && let Decision::Deny { .. } = self.blocks.rate(quota, self.max_clients, client)
         {

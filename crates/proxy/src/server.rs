@@ -12,7 +12,7 @@ use socket2::{Domain, Socket, Type};
 use tokio::io::AsyncReadExt as _;
 use tokio::net::{TcpListener, TcpStream};
 
-use meshgate_firewall::Protocol;
+use meshgate_config::ListenerProtocol;
 
 use crate::service::ProxyService;
 use crate::shutdown::Shutdown;
@@ -78,7 +78,7 @@ async fn serve_connection(
     // With a PROXY header, the firewall judges the client it names, below;
     // the peer itself only has to be off the block list.
     if let Err(reason) = state.firewall.admit_peer(
-        Protocol::Http,
+        ListenerProtocol::Http,
         peer.ip(),
         listener.proxy_protocol.is_some(),
         || stream.local_addr().ok(),
@@ -115,7 +115,9 @@ async fn serve_connection(
         let client = preamble.client;
         if let Err(reason) = state
             .firewall
-            .admit(Protocol::Http, client.ip(), || stream.local_addr().ok())
+            .admit(ListenerProtocol::Http, client.ip(), || {
+                stream.local_addr().ok()
+            })
         {
             tracing::debug!(listener = %name, %client, reason, "connection refused by the firewall");
             return;

@@ -21,9 +21,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use meshgate_balance::ActiveGuard;
+use meshgate_config::ListenerProtocol;
 use meshgate_config::ProxyProtocolVersion;
 use meshgate_core::ErrorKind;
-use meshgate_firewall::Protocol;
 use meshgate_l4wire::proxy_protocol::{Transport, encode_v1, encode_v2};
 use meshgate_resilience::breaker::Permit;
 use meshgate_resilience::retry::Attempt;
@@ -74,7 +74,7 @@ pub async fn serve_tcp(
         // to be off the block list.
         if let Some(listener) = state.listeners.get(index)
             && let Err(reason) = state.firewall.admit_peer(
-                Protocol::Tcp,
+                ListenerProtocol::Tcp,
                 peer.ip(),
                 listener.proxy_protocol.is_some(),
                 || stream.local_addr().ok(),
@@ -136,11 +136,12 @@ async fn connection(
         }
     };
     if listener.proxy_protocol.is_some()
-        && let Err(reason) = state
-            .firewall
-            .admit(Protocol::Tcp, preamble.client.ip(), || {
-                client.local_addr().ok()
-            })
+        && let Err(reason) =
+            state
+                .firewall
+                .admit(ListenerProtocol::Tcp, preamble.client.ip(), || {
+                    client.local_addr().ok()
+                })
     {
         tracing::debug!(listener = %listener.name, client = %preamble.client, reason, "connection refused by the firewall");
         return;

@@ -29,7 +29,7 @@ mod table;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use meshgate_firewall::Protocol;
+use meshgate_config::ListenerProtocol;
 use tokio::net::UdpSocket;
 
 use self::session::{Origin, Relay, Session, Table, lock};
@@ -199,7 +199,9 @@ fn open(
     // A session is UDP's connection: the firewall decides when one starts.
     state
         .firewall
-        .admit(Protocol::Udp, client.ip(), || listener.local_addr().ok())
+        .admit(ListenerProtocol::Udp, client.ip(), || {
+            listener.local_addr().ok()
+        })
         .map_err(|_| NotOpened::Denied)?;
     let cluster = state
         .clusters
