@@ -98,6 +98,16 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         admin: Option<SocketAddr>,
     },
+    /// API keys: create one for a service (see docs/security.md).
+    Apikey {
+        #[command(subcommand)]
+        command: crate::cli_auth::ApikeyCommand,
+    },
+    /// Session tokens: make a key file, issue a token (see docs/security.md).
+    Token {
+        #[command(subcommand)]
+        command: crate::cli_auth::TokenCommand,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -186,6 +196,8 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = proxy_config(from, &to, upstream_protocol, admin);
             meshgate_app::run(ConfigSource::Config(Box::new(config)), opts)?;
         }
+        Some(Command::Apikey { command }) => return crate::cli_auth::apikey(command),
+        Some(Command::Token { command }) => return crate::cli_auth::token(command),
     }
     Ok(ExitCode::SUCCESS)
 }

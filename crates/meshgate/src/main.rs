@@ -1,7 +1,9 @@
 //! The `meshgate` command line. It parses arguments, sets up logging and
-//! hands over to `meshgate-app`; nothing else lives here.
+//! hands over to `meshgate-app`, or, for `apikey` and `token`, to
+//! `cli_auth`; nothing else lives here.
 
 mod cli;
+mod cli_auth;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;

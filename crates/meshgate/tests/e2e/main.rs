@@ -7,6 +7,7 @@
 mod common;
 
 mod admin;
+mod auth_cli;
 mod balancing;
 mod breakers;
 mod default_config;
