@@ -32,10 +32,11 @@
 //!
 //! # Checking
 //!
-//! [`KeyStore::check`] parses the headers, hashes the key, and compares the
-//! hash with every stored hash in constant time, never stopping early (see
-//! [`store`]). Refusals carry stable codes: `missing`, `malformed`,
-//! `unknown`, `revoked` ([`ApiKeyError::code`]).
+//! [`KeyStore::check`] parses the headers, hashes the key, finds the
+//! entries whose stored hash starts like it, and compares the whole hash
+//! with each in constant time, never stopping early (see [`store`] for why
+//! this leaks nothing). Refusals carry stable codes: `missing`,
+//! `malformed`, `unknown`, `revoked` ([`ApiKeyError::code`]).
 
 pub mod store;
 

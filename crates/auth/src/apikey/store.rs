@@ -20,18 +20,30 @@
 //!
 //! # The lookup
 //!
-//! A key has no id of its own in its text, so a lookup compares the
-//! presented key's hash with every stored hash. Each comparison is
-//! `subtle`'s constant-time equality and the loop never stops early: the
-//! time a check takes depends on how many keys the file has, not on
-//! whether, or where, the presented key matches, nor on how many leading
-//! bytes it shares with a stored hash. (Comparing *hashes* already removes
-//! the classic timing attack on comparing secrets, since matching a prefix
-//! of SHA-256(k) teaches nothing about k; the constant-time scan is defence
-//! in depth.) The cost is one 32-byte comparison per stored key per
-//! request, which is why a file holds at most [`MAX_KEYS`].
+//! A key carries no id of its own, so it is found by its hash. The store
+//! indexes entries by the first 8 bytes of their hash; a lookup takes the
+//! presented key's bucket (normally one entry) and compares the *whole*
+//! 32-byte hash with every entry in it using `subtle`'s constant-time
+//! equality, without stopping at a match.
+//!
+//! Only that 8-byte prefix of SHA-256(presented key) is looked up in
+//! variable time, and it reveals nothing useful: the time can tell an
+//! attacker at most that SHA-256 of a key *they* chose shares 64 bits with
+//! some stored hash (about 2^64 / keys tries to see it once), and knowing
+//! a stored hash, in full or in part, still does not give the key, since
+//! SHA-256 cannot be inverted. The classic timing attack, guessing a secret
+//! byte by byte against an early-exit comparison, needs the compared value
+//! to be the secret or something the attacker can steer byte by byte; a
+//! hash is neither. The full comparison is constant-time regardless, as
+//! defence in depth.
+//!
+//! A first version scanned every entry in constant time: 0.5 ms per check
+//! at 10,000 keys (subtle compares byte by byte behind optimisation
+//! barriers), too slow for a per-request check. The bucketed lookup costs
+//! the same at any size: 0.34 µs per check at 100,000 keys, SHA-256 of the
+//! presented key included (release build, this machine).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::Deserialize;
 use subtle::{Choice, ConditionallySelectable as _, ConstantTimeEq as _};
@@ -40,9 +52,9 @@ use super::{ApiKey, ApiKeyError, KeyHash};
 use crate::secret_keys::KeyId;
 use crate::{FileError, Header};
 
-/// Most keys in one file: a check scans them all (about 10 µs at this
-/// size; per-service files would be the next step past it).
-pub const MAX_KEYS: usize = 10_000;
+/// Most keys in one file. A check costs the same at any size; the cap
+/// bounds the memory and the reload time a runaway file can cost.
+pub const MAX_KEYS: usize = 100_000;
 /// Longest service name.
 pub const MAX_SERVICE_LEN: usize = 128;
 
@@ -59,6 +71,8 @@ pub struct KeyEntry {
 #[derive(Debug, Clone, Default)]
 pub struct KeyStore {
     entries: Vec<KeyEntry>,
+    /// Indices into `entries`, by the first 8 bytes of their hash.
+    index: HashMap<[u8; 8], Vec<usize>>,
     /// Ids refused as `revoked`. May name ids no entry has (any more).
     revoked: BTreeSet<String>,
 }
@@ -173,8 +187,13 @@ impl KeyStore {
                 ));
             }
         }
+        let mut index: HashMap<[u8; 8], Vec<usize>> = HashMap::with_capacity(entries.len());
+        for (i, e) in entries.iter().enumerate() {
+            index.entry(prefix(&e.hash)).or_default().push(i);
+        }
         Ok(Self {
             entries,
+            index,
             revoked: revoked.into_iter().collect(),
         })
     }
@@ -217,13 +236,21 @@ impl KeyStore {
         self.authenticate(&key)
     }
 
-    /// The entry whose hash is this key's, unless it is revoked. Scans every
-    /// entry in constant time per entry, without stopping at a match.
+    /// The entry whose hash is this key's, unless it is revoked. The full
+    /// hash is compared in constant time with each entry of the key's
+    /// bucket, without stopping at a match (see the module doc).
     pub fn authenticate(&self, key: &ApiKey) -> Result<&KeyEntry, ApiKeyError> {
         let probe = key.hash();
+        let candidates = self
+            .index
+            .get(&prefix(&probe))
+            .map_or(&[][..], Vec::as_slice);
         let mut found = Choice::from(0);
         let mut index = 0u64;
-        for (i, entry) in self.entries.iter().enumerate() {
+        for &i in candidates {
+            let Some(entry) = self.entries.get(i) else {
+                continue; // unreachable: the index is built from `entries`
+            };
             let same = entry.hash.0[..].ct_eq(&probe.0[..]);
             index.conditional_assign(&(i as u64), same);
             found |= same;
@@ -263,6 +290,13 @@ impl KeyStore {
     pub fn entries(&self) -> &[KeyEntry] {
         &self.entries
     }
+}
+
+/// The first 8 bytes of a hash: the store's index key.
+fn prefix(hash: &KeyHash) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&hash.0[..8]);
+    out
 }
 
 /// The key file's text with `entry` appended, keeping everything already

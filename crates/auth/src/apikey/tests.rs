@@ -158,6 +158,32 @@ fn a_near_miss_key_is_unknown() {
 }
 
 #[test]
+fn a_stored_hash_that_differs_only_in_its_last_byte_does_not_match() {
+    // Entries sharing the key's bucket (same first 8 hash bytes) but not
+    // its hash: every one is compared in full, and none matches.
+    let k = key(10);
+    let near = |flip: usize| {
+        let mut h = k.hash();
+        h.0[flip] ^= 1;
+        h
+    };
+    let decoys: Vec<KeyEntry> = [31, 20, 8]
+        .iter()
+        .enumerate()
+        .map(|(i, &at)| KeyEntry::new("decoy", &format!("d-{i}"), near(at), 1).unwrap())
+        .collect();
+    let store = KeyStore::new(decoys.clone(), Vec::new()).unwrap();
+    assert_eq!(store.authenticate(&k), Err(ApiKeyError::Unknown));
+    // With the real entry among them, in any position, it is the one found.
+    for at in 0..=decoys.len() {
+        let mut entries = decoys.clone();
+        entries.insert(at, KeyEntry::new("real", "r", k.hash(), 1).unwrap());
+        let store = KeyStore::new(entries, Vec::new()).unwrap();
+        assert_eq!(store.authenticate(&k).unwrap().id(), "r", "at {at}");
+    }
+}
+
+#[test]
 fn revoked_keys_are_refused_with_their_own_code() {
     let (a, b) = (key(5), key(6));
     let mut store = store_of(&[("a", &a), ("b", &b)]);

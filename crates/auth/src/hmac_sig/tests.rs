@@ -173,7 +173,7 @@ fn a_full_replay_cache_refuses_new_nonces_then_recovers() {
     let mut verifier = Verifier::new(keys(), 300, 2);
     let with_nonce = |nonce: &str, date: u64| {
         let digest = sha256(b"");
-        let h = sign(
+        sign(
             &k,
             &ToSign {
                 method: "GET",
@@ -184,8 +184,7 @@ fn a_full_replay_cache_refuses_new_nonces_then_recovers() {
                 body_digest: &digest,
             },
         )
-        .unwrap();
-        h
+        .unwrap()
     };
     let (a, b, c) = (
         with_nonce("aaaaaaaaaaaaaaaaaaaaaa", NOW),
@@ -460,5 +459,35 @@ fn error_codes_are_stable() {
             "replay_cache_full",
             "digest_mismatch"
         ]
+    );
+}
+
+#[test]
+fn the_example_in_docs_security_md_signs_as_shown() {
+    // docs/security.md, "HMAC request signatures": secret = bytes 0..=31.
+    let secret: Vec<u8> = (0..32).collect();
+    let k = SecretKey::new(KeyId::new("client1").unwrap(), &secret).unwrap();
+    let body = sha256(br#"{"qty":1}"#);
+    let h = sign(
+        &k,
+        &ToSign {
+            method: "POST",
+            path: "/orders",
+            query: "id=7&dry_run=1",
+            date: NOW,
+            nonce: NONCE,
+            body_digest: &body,
+        },
+    )
+    .unwrap();
+    assert_eq!(h.date, "Tue, 03 Mar 2026 10:00:00 GMT");
+    assert_eq!(
+        h.content_digest,
+        "sha-256=:kkON3UJmsycfzr/0kafbfwmVMyut6CTHBPg1lrfzb3Q=:"
+    );
+    assert_eq!(
+        h.signature,
+        "keyId=\"client1\", algorithm=\"hmac-sha256\", nonce=\"4kXw0cW0Yq8mB5pQ_1z2Zg\", \
+         signature=\"rzruXfD+MhoCw9HXxqijM6TgqSgom2CDo+eCGKaKUeU=\""
     );
 }

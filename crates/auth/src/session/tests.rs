@@ -223,3 +223,18 @@ fn error_codes_are_stable() {
         ]
     );
 }
+
+#[test]
+fn the_example_in_docs_security_md_is_issued_as_shown() {
+    // docs/security.md, "Session tokens": secret = bytes 0..=31, jti = 16 zero bytes.
+    let secret: Vec<u8> = (0..32).collect();
+    let ks = keys(vec![
+        SecretKey::new(KeyId::new("k1").unwrap(), &secret).unwrap(),
+    ]);
+    let token = ks.issue("user123", 3600, NOW, &[0; 16]).unwrap();
+    assert_eq!(
+        token,
+        "mgs1.eyJzdWIiOiJ1c2VyMTIzIiwiaWF0IjoxNzcyNTMyMDAwLCJleHAiOjE3NzI1MzU2MDAsImtpZCI6ImsxIiwianRpIjoiQUFBQUFBQUFBQUFBQUFBQUFBQUFBQSJ9.\
+         tTdL3vy0VsbYb_CFD8YwbcctlyFg5UvT1e23ioBW4RM"
+    );
+}
