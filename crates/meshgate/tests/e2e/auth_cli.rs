@@ -1,6 +1,7 @@
 //! `meshgate apikey` and `meshgate token` through the real binary: what
 //! they print, what they write (and with which mode), and that what they
 //! make is accepted by `meshgate-auth` itself.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
