@@ -18,7 +18,7 @@
 //! protection off. Refusing turns the same flood into a visible outage of
 //! signed requests (counted, and answered 503) that ends by itself within
 //! `ttl`. Size the cache for the peak rate of signed requests times `ttl`
-//! (about 60 bytes per entry).
+//! (at most about 85 bytes per entry, the tables' spare room included).
 //!
 //! Only nonces of signatures that verified are inserted, so a client
 //! without a key cannot fill the cache at all. Entries are keyed by a
