@@ -60,7 +60,7 @@ pub struct ApiKey(String);
 
 /// SHA-256 of a key's text: what the key file stores, written
 /// `sha256:<hex>`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KeyHash(pub(crate) [u8; 32]);
 
 /// Why a request's API key was refused. Each variant has a stable code.
