@@ -55,7 +55,10 @@ pub const KEY_LEN: usize = PREFIX.len() + 43;
 
 /// An API key's full text. This is the secret: it is shown once, when it is
 /// created, and never stored or logged (`Debug` prints only the prefix).
-#[derive(Clone, PartialEq, Eq)]
+///
+/// It has no `==` on purpose: comparing secrets belongs to
+/// [`KeyStore::authenticate`], in constant time.
+#[derive(Clone)]
 pub struct ApiKey(String);
 
 /// SHA-256 of a key's text: what the key file stores, written

@@ -118,17 +118,19 @@ impl FileError {
         }
     }
 
-    /// A TOML syntax or shape error; toml's message carries line:col.
-    pub(crate) fn toml(error: &toml::de::Error) -> Self {
-        // toml's Display spans several lines (a snippet of the file); one
-        // line reads better in logs and in the CLI's error.
-        let text = error.to_string();
-        let message = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('|') && !l.chars().all(|c| c == '^'))
-            .collect::<Vec<_>>()
-            .join("; ");
-        Self::new("", message)
+    /// A TOML syntax or shape error, as `line L, column C: message`.
+    ///
+    /// Built from the error's span and message rather than its `Display`,
+    /// which quotes the offending line of the file: in a key file that
+    /// line can hold a secret.
+    pub(crate) fn toml(error: &toml::de::Error, text: &str) -> Self {
+        let message = error.message().replace('\n', "; ");
+        let Some(span) = error.span() else {
+            return Self::new("", message);
+        };
+        let before = text.get(..span.start).unwrap_or(text);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Self::new("", format!("line {line}, column {column}: {message}"))
     }
 }

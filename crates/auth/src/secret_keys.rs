@@ -175,7 +175,7 @@ impl SecretKeys {
 
     /// Parses a key file (see the module doc).
     pub fn parse(text: &str) -> Result<Self, FileError> {
-        let raw: RawFile = toml::from_str(text).map_err(|e| FileError::toml(&e))?;
+        let raw: RawFile = toml::from_str(text).map_err(|e| FileError::toml(&e, text))?;
         let mut keys = Vec::with_capacity(raw.keys.len().min(MAX_KEYS));
         for (i, entry) in raw.keys.iter().enumerate() {
             let kid = KeyId::new(&entry.kid).ok_or_else(|| {
@@ -280,7 +280,12 @@ mod tests {
             assert!(!err.to_string().contains(&secret(1, 32)));
         }
         let err = SecretKeys::parse("[[keys]]\nkid = \"k\"\nsecret = 1\n").unwrap_err();
-        assert!(err.message.contains("line 3"), "{err}");
+        assert!(err.message.starts_with("line 3, column 10: "), "{err}");
+        // A syntax error on the secret's line does not quote the line.
+        let leaky = format!("[[keys]]\nkid = \"k\"\nsecret = \"{}\n", secret(3, 32));
+        let err = SecretKeys::parse(&leaky).unwrap_err();
+        assert!(err.message.starts_with("line 3"), "{err}");
+        assert!(!err.to_string().contains(&secret(3, 32)[..8]), "{err}");
         let err = SecretKeys::parse("[[keys]]\nkid = \"k\"\nsecrt = \"x\"\n").unwrap_err();
         assert!(err.message.contains("unknown field"), "{err}");
     }

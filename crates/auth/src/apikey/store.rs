@@ -204,7 +204,7 @@ impl KeyStore {
     /// Parses a key file (see the module doc). An empty file is an empty
     /// store, which refuses every key as `unknown`.
     pub fn parse(text: &str) -> Result<Self, FileError> {
-        let raw: RawFile = toml::from_str(text).map_err(|e| FileError::toml(&e))?;
+        let raw: RawFile = toml::from_str(text).map_err(|e| FileError::toml(&e, text))?;
         for (i, id) in raw.revoked.iter().enumerate() {
             if KeyId::new(id).is_none() {
                 return Err(FileError::new(

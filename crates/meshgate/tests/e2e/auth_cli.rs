@@ -78,7 +78,7 @@ fn apikey_create_prints_the_key_once_and_the_file_holds_only_its_hash() {
         "--file",
         path,
     ]));
-    assert_ne!(first, second);
+    assert_ne!(first.expose(), second.expose());
 
     let text = std::fs::read_to_string(&file).unwrap();
     assert_eq!(mode(&file), 0o600);
