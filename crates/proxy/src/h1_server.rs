@@ -147,7 +147,11 @@ pub(crate) async fn serve(
 
         // Boxed: the pipeline's future lives only while a request does, so
         // an idle keep-alive connection's task does not carry its ~2.5 KiB.
-        let resp = match Box::pin(service.clone().handle(Request::from_parts(parts, body))).await {
+        let resp = match crate::service::boxed(|| {
+            service.clone().handle(Request::from_parts(parts, body))
+        })
+        .await
+        {
             Ok(resp) => resp,
             Err(never) => match never {},
         };

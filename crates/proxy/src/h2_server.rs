@@ -410,7 +410,7 @@ fn stream_future(
 ) -> (StreamFuture, AbortHandle) {
     abortable(Tagged {
         id,
-        fut: Box::pin(service.handle(req)),
+        fut: crate::service::boxed(|| service.handle(req)),
     })
 }
 
