@@ -168,7 +168,17 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Some(Command::Validate { file }) => match meshgate_config::load(&file) {
-            Ok(_) => {
+            // The files the config names (TLS certificates and keys) must be
+            // usable too: `run` would refuse them.
+            Ok(config) => {
+                let problems = meshgate_app::check_files(&config);
+                for p in &problems {
+                    eprintln!("{p}");
+                }
+                if !problems.is_empty() {
+                    eprintln!("{}: {} error(s)", file.display(), problems.len());
+                    return Ok(ExitCode::FAILURE);
+                }
                 println!("{}: ok", file.display());
             }
             Err(errors) => {
@@ -214,6 +224,7 @@ fn proxy_config(
             protocol: ListenerProtocol::Http,
             l4: None,
             proxy_protocol: None,
+            tls: None,
             udp: None,
             limits: HttpLimits {
                 idle_timeout: Duration::from_secs(300),

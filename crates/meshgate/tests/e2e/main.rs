@@ -33,6 +33,7 @@ mod sidecar;
 mod streaming;
 mod tcp;
 mod timeouts;
+mod tls;
 mod udp;
 mod upgrade;
 mod validate;
