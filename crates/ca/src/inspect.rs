@@ -118,6 +118,13 @@ impl Timestamp {
     }
 }
 
+impl From<SystemTime> for Timestamp {
+    /// Whole seconds, rounded down; saturating far outside X.509's range.
+    fn from(t: SystemTime) -> Timestamp {
+        Timestamp(unix_seconds(t))
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let rfc3339 = time::OffsetDateTime::from_unix_timestamp(self.0)
@@ -154,10 +161,7 @@ pub fn inspect(
         .split_first()
         .ok_or(InspectError::Cert(ReadError::NoCertificate))?;
     let leaf = parse(leaf_der).map_err(InspectError::Cert)?;
-    let now_secs = match now.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
-    };
+    let now_secs = unix_seconds(now);
     let not_before = leaf.validity().not_before.timestamp();
     let not_after = leaf.validity().not_after.timestamp();
     let validity = if now_secs < not_before {
@@ -196,6 +200,19 @@ pub fn inspect(
         extended_key_usages: extended_key_usages(&leaf),
         chain,
     })
+}
+
+/// Seconds since the epoch, saturating; before it, rounded down.
+fn unix_seconds(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => {
+            let d = before.duration();
+            let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+            // -0.5 s is in second -1, as for any floor.
+            secs.saturating_neg() - i64::from(d.subsec_nanos() > 0)
+        }
+    }
 }
 
 /// Every certificate in `bytes`: the PEM `CERTIFICATE` blocks (other blocks,

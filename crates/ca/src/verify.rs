@@ -127,7 +127,7 @@ fn is_usage_error(e: &webpki::Error) -> bool {
 fn describe(e: &webpki::Error) -> String {
     use webpki::Error as E;
     let words = match e {
-        E::UnknownIssuer => "not issued by the given CA (unknown issuer)",
+        E::UnknownIssuer => "not issued by the given CA",
         E::CertExpired { .. } => "the certificate has expired",
         E::CertNotValidYet { .. } => "the certificate is not valid yet",
         E::InvalidSignatureForPublicKey => "the signature does not match the issuer's key",
