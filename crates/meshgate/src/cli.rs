@@ -98,6 +98,12 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         admin: Option<SocketAddr>,
     },
+    /// The built-in certificate authority (see docs/security.md).
+    #[command(subcommand)]
+    Ca(crate::cli_ca::CaCommand),
+    /// Issue and inspect certificates with the built-in CA.
+    #[command(subcommand)]
+    Cert(crate::cli_ca::CertCommand),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -196,6 +202,8 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = proxy_config(from, &to, upstream_protocol, admin);
             meshgate_app::run(ConfigSource::Config(Box::new(config)), opts)?;
         }
+        Some(Command::Ca(command)) => return crate::cli_ca::ca(command),
+        Some(Command::Cert(command)) => return crate::cli_ca::cert(command),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,9 @@
 //! The `meshgate` command line. It parses arguments, sets up logging and
-//! hands over to `meshgate-app`; nothing else lives here.
+//! hands over to `meshgate-app` (or, for `ca` and `cert`, to `meshgate-ca`
+//! through `cli_ca`); nothing else lives here.
 
 mod cli;
+mod cli_ca;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;

@@ -9,6 +9,7 @@ mod common;
 mod admin;
 mod balancing;
 mod breakers;
+mod ca;
 mod default_config;
 mod errors;
 mod firewall;
