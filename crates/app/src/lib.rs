@@ -12,6 +12,7 @@ mod run;
 mod upgrade;
 
 pub use demo::spawn_demo;
+pub use meshgate_proxy::check_files;
 pub use run::{ConfigSource, RunOptions, run};
 pub use upgrade::UpgradeOptions;
 

@@ -147,7 +147,7 @@ impl Reloader {
             config.clone(),
             &self.registry,
             Some(&current),
-        ));
+        )?);
         drop(current);
         for task in self.health_checks.drain(..) {
             task.abort();

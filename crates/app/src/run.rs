@@ -88,7 +88,9 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
         .context("installing the SIGHUP handler")?;
     let config = Arc::new(config);
     let registry = Registry::new();
-    let live = Live::new(Arc::new(ProxyState::new(config.clone(), &registry)));
+    let state = ProxyState::new(config.clone(), &registry)
+        .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))?;
+    let live = Live::new(Arc::new(state));
     let health_checks = live.current().start_health_checks();
     let (trigger, shutdown) = ShutdownTrigger::new();
 

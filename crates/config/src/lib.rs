@@ -69,6 +69,7 @@ pub mod resilience;
 mod size;
 mod suggest;
 mod template;
+pub mod tls;
 pub mod types;
 mod unknown;
 mod validate;
@@ -79,6 +80,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use firewall::*;
 pub use health::*;
 pub use resilience::*;
+pub use tls::*;
 pub use types::*;
 
 use crate::raw::RawConfig;
@@ -158,6 +160,17 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         && let Some(dir) = path.parent()
     {
         *state = dir.join(&*state);
+    }
+    if let Some(dir) = path.parent() {
+        for file in config
+            .listeners
+            .iter_mut()
+            .filter_map(|l| l.tls.as_mut())
+            .flat_map(ListenerTls::files_mut)
+            .filter(|f| f.path.is_relative())
+        {
+            file.path = dir.join(&file.path);
+        }
     }
     config.source = Some(path.to_path_buf());
     Ok(config)

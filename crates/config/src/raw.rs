@@ -133,6 +133,27 @@ pub(crate) struct RawListener {
     pub(crate) sni: Option<Vec<RawSni>>,
     pub(crate) max_sessions: Field,
     pub(crate) max_datagram_size: Field,
+    pub(crate) tls: Option<RawTls>,
+}
+
+/// A listener's `tls` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawTls {
+    pub(crate) cert: Field,
+    pub(crate) key: Field,
+    pub(crate) certificates: Option<Vec<RawCertificate>>,
+    pub(crate) client_ca: Field,
+    pub(crate) client_auth: Field,
+    pub(crate) min_version: Field,
+}
+
+/// One entry of `tls.certificates`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawCertificate {
+    pub(crate) cert: Field,
+    pub(crate) key: Field,
 }
 
 /// One entry of a tcp listener's `sni` list.

@@ -73,6 +73,8 @@ pub struct Listener {
     /// Whether connections start with a PROXY protocol header (v1 or v2)
     /// that names the real client; `None`: they never do.
     pub proxy_protocol: Option<ProxyProtocolMode>,
+    /// TLS termination (`http` and `tcp` listeners); `None`: plaintext.
+    pub tls: Option<crate::tls::ListenerTls>,
 }
 
 /// Accepting the PROXY protocol on a listener.

@@ -13,11 +13,11 @@ use serde::de::{self, Deserializer, Visitor};
 
 use crate::path::{FieldPath, Seg};
 use crate::raw::{
-    RawAdmin, RawCircuitBreakers, RawCluster, RawConfig, RawConnectionRate, RawDirectResponse,
-    RawEndpoint, RawFirewall, RawFirewallRule, RawHashKey, RawHealthCheck, RawInbound, RawLimits,
-    RawListener, RawMatch, RawOutbound, RawOutlierDetection, RawPool, RawRedirect, RawRetry,
-    RawRetryBudget, RawRoute, RawRuntime, RawSidecar, RawSlowStart, RawSni, RawSuccessRate,
-    RawTransparent, RawValueMatch,
+    RawAdmin, RawCertificate, RawCircuitBreakers, RawCluster, RawConfig, RawConnectionRate,
+    RawDirectResponse, RawEndpoint, RawFirewall, RawFirewallRule, RawHashKey, RawHealthCheck,
+    RawInbound, RawLimits, RawListener, RawMatch, RawOutbound, RawOutlierDetection, RawPool,
+    RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRuntime, RawSidecar, RawSlowStart, RawSni,
+    RawSuccessRate, RawTls, RawTransparent, RawValueMatch,
 };
 
 /// Converts a `serde_ignored` path into a [`FieldPath`].
@@ -53,6 +53,8 @@ pub(crate) fn valid_fields(table: &FieldPath) -> &'static [&'static str] {
         ["listeners"] => fields_of::<RawListener>(),
         ["listeners", "limits"] => fields_of::<RawLimits>(),
         ["listeners", "sni"] => fields_of::<RawSni>(),
+        ["listeners", "tls"] => fields_of::<RawTls>(),
+        ["listeners", "tls", "certificates"] => fields_of::<RawCertificate>(),
         ["routes"] => fields_of::<RawRoute>(),
         ["routes", "match"] => fields_of::<RawMatch>(),
         ["routes", "match", "headers" | "query"] => fields_of::<RawValueMatch>(),

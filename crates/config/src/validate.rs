@@ -20,6 +20,7 @@ mod names;
 mod resilience;
 mod route;
 mod sidecar;
+mod tls;
 
 use std::ops::Range;
 
@@ -247,6 +248,13 @@ impl<'a> Ctx<'a> {
             message,
         });
         Reported
+    }
+
+    /// `file:line:col: field`, as an error about `leaf` would start: for
+    /// checks made later, outside validation (files the config names).
+    pub(crate) fn origin(&self, leaf: &Spanned<Leaf>, path: &FieldPath) -> String {
+        let (line, col) = self.lines.position(leaf.span().start);
+        format!("{}:{line}:{col}: {path}", self.file)
     }
 
     /// Records an error about a leaf value, at the value.

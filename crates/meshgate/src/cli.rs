@@ -98,6 +98,12 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         admin: Option<SocketAddr>,
     },
+    /// The built-in certificate authority (see docs/security.md).
+    #[command(subcommand)]
+    Ca(crate::cli_ca::CaCommand),
+    /// Issue and inspect certificates with the built-in CA.
+    #[command(subcommand)]
+    Cert(crate::cli_ca::CertCommand),
     /// API keys: create one for a service (see docs/security.md).
     Apikey {
         #[command(subcommand)]
@@ -178,7 +184,17 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Some(Command::Validate { file }) => match meshgate_config::load(&file) {
-            Ok(_) => {
+            // The files the config names (TLS certificates and keys) must be
+            // usable too: `run` would refuse them.
+            Ok(config) => {
+                let problems = meshgate_app::check_files(&config);
+                for p in &problems {
+                    eprintln!("{p}");
+                }
+                if !problems.is_empty() {
+                    eprintln!("{}: {} error(s)", file.display(), problems.len());
+                    return Ok(ExitCode::FAILURE);
+                }
                 println!("{}: ok", file.display());
             }
             Err(errors) => {
@@ -196,6 +212,8 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = proxy_config(from, &to, upstream_protocol, admin);
             meshgate_app::run(ConfigSource::Config(Box::new(config)), opts)?;
         }
+        Some(Command::Ca(command)) => return crate::cli_ca::ca(command),
+        Some(Command::Cert(command)) => return crate::cli_ca::cert(command),
         Some(Command::Apikey { command }) => return crate::cli_auth::apikey(command),
         Some(Command::Token { command }) => return crate::cli_auth::token(command),
     }
@@ -226,6 +244,7 @@ fn proxy_config(
             protocol: ListenerProtocol::Http,
             l4: None,
             proxy_protocol: None,
+            tls: None,
             udp: None,
             limits: HttpLimits {
                 idle_timeout: Duration::from_secs(300),

@@ -1,9 +1,10 @@
 //! The `meshgate` command line. It parses arguments, sets up logging and
-//! hands over to `meshgate-app`, or, for `apikey` and `token`, to
-//! `cli_auth`; nothing else lives here.
+//! hands over to `meshgate-app`, or to `cli_ca` (`ca`, `cert`: the
+//! built-in CA) or `cli_auth` (`apikey`, `token`); nothing else lives here.
 
 mod cli;
 mod cli_auth;
+mod cli_ca;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;

@@ -27,8 +27,6 @@ use http_body_util::BodyExt as _;
 use meshgate_config::HttpLimits;
 use meshgate_core::{Error, ErrorKind};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -38,6 +36,7 @@ use self::codec::{Delimit, HeadLimits, RequestHead};
 use crate::body::{ClientBody, ResponseBody};
 use crate::date;
 use crate::deadline::Deadline;
+use crate::downstream::{Stream, WriteHalf};
 use crate::h1::Framing;
 use crate::h1::decode::Decoder;
 use crate::service::ProxyService;
@@ -69,7 +68,7 @@ enum HeadEnd {
 /// Serves HTTP/1.1 on `stream` until the client leaves, a timeout fires or
 /// the drain ends it. `prefix` holds bytes already read (protocol detection).
 pub(crate) async fn serve(
-    stream: TcpStream,
+    stream: Stream,
     prefix: &[u8],
     service: ProxyService,
     limits: &HttpLimits,
@@ -116,7 +115,7 @@ pub(crate) async fn serve(
             Err(HeadEnd::Reply(err)) => {
                 tracing::debug!(error = %err, "refusing a request head");
                 let reply = crate::respond::raw_error(err.kind());
-                if wr.write_all(&reply).await.is_ok() {
+                if write_flushed(&mut wr, &reply).await.is_ok() {
                     linger(&mut wr, s).await;
                 }
                 return;
@@ -138,7 +137,7 @@ pub(crate) async fn serve(
                 (Framing::Length(n), Some(max)) => n <= max,
                 _ => true,
             };
-            if expect_continue && within && wr.write_all(CONTINUE).await.is_err() {
+            if expect_continue && within && write_flushed(&mut wr, CONTINUE).await.is_err() {
                 return;
             }
             let (tx, rx) = oneshot::channel();
@@ -147,7 +146,11 @@ pub(crate) async fn serve(
 
         // Boxed: the pipeline's future lives only while a request does, so
         // an idle keep-alive connection's task does not carry its ~2.5 KiB.
-        let resp = match Box::pin(service.clone().handle(Request::from_parts(parts, body))).await {
+        let resp = match crate::service::boxed(|| {
+            service.clone().handle(Request::from_parts(parts, body))
+        })
+        .await
+        {
             Ok(resp) => resp,
             Err(never) => match never {},
         };
@@ -226,7 +229,7 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 /// Writes the upstream's `101` and joins the client to the upgraded
 /// upstream connection until the tunnel ends.
 async fn switch(
-    mut wr: OwnedWriteHalf,
+    mut wr: WriteHalf,
     side: ReadSide,
     resp: Response<ResponseBody>,
     upstream: Upgraded,
@@ -247,13 +250,13 @@ async fn switch(
         out,
     );
     crate::maps::give_back(parts.headers);
-    if wr.write_all(out).await.is_err() {
+    if write_flushed(&mut wr, out).await.is_err() {
         return;
     }
     let ReadSide { rd, buf, .. } = side;
     match rd.reunite(wr) {
-        Ok(client) => crate::tunnel::tunnel(client, &buf, upstream, idle).await,
-        Err(e) => tracing::debug!(error = %e, "halves of different sockets"),
+        Some(client) => crate::tunnel::tunnel(client, &buf, upstream, idle).await,
+        None => tracing::debug!("halves of different sockets"),
     }
     drop(guards);
 }
@@ -339,11 +342,13 @@ async fn read_some(side: &mut ReadSide, empty: bool) -> std::io::Result<usize> {
                 side.buf = crate::buffers::take_read(READ_CHUNK);
             }
             match side.rd.try_read_buf(&mut side.buf) {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     crate::buffers::give_back_read(std::mem::take(&mut side.buf));
                     side.rd.readable().await?;
                 }
-                read => return read,
+                Some(read) => return read,
+                // TLS: rustls reads into its own buffers; wait holding ours.
+                None => break,
             }
         }
     }
@@ -355,7 +360,7 @@ async fn read_some(side: &mut ReadSide, empty: bool) -> std::io::Result<usize> {
 /// request (the head says `connection: close` otherwise); `Err` means the
 /// response could not be completed and the connection must close.
 async fn write_response(
-    wr: &mut OwnedWriteHalf,
+    wr: &mut WriteHalf,
     out: &mut Vec<u8>,
     resp: Response<ResponseBody>,
     head_only: bool,
@@ -470,7 +475,7 @@ fn poll_now(
 }
 
 /// Queues `data` behind `out`: copied if small, else written with it.
-async fn push(wr: &mut OwnedWriteHalf, out: &mut Vec<u8>, data: Bytes) -> Result<(), ()> {
+async fn push(wr: &mut WriteHalf, out: &mut Vec<u8>, data: Bytes) -> Result<(), ()> {
     if data.len() <= COPY_MAX {
         out.extend_from_slice(&data);
         if out.len() >= FLUSH_AT {
@@ -482,7 +487,7 @@ async fn push(wr: &mut OwnedWriteHalf, out: &mut Vec<u8>, data: Bytes) -> Result
 }
 
 /// Writes `out` (then `extra`) in full and clears `out`.
-async fn flush(wr: &mut OwnedWriteHalf, out: &mut Vec<u8>, extra: Option<&[u8]>) -> Result<(), ()> {
+async fn flush(wr: &mut WriteHalf, out: &mut Vec<u8>, extra: Option<&[u8]>) -> Result<(), ()> {
     let mut slices = [IoSlice::new(out), IoSlice::new(extra.unwrap_or_default())];
     let mut bufs: &mut [IoSlice<'_>] = &mut slices;
     while bufs.iter().any(|b| !b.is_empty()) {
@@ -492,7 +497,14 @@ async fn flush(wr: &mut OwnedWriteHalf, out: &mut Vec<u8>, extra: Option<&[u8]>)
         }
     }
     out.clear();
-    Ok(())
+    // TLS may hold back encrypted bytes the socket had no room for.
+    wr.flush().await.map_err(|_| ())
+}
+
+/// Writes `bytes` in full and flushes them.
+async fn write_flushed(wr: &mut WriteHalf, bytes: &[u8]) -> std::io::Result<()> {
+    wr.write_all(bytes).await?;
+    wr.flush().await
 }
 
 /// Reads and drops the rest of a request body nobody wanted, within
@@ -525,7 +537,7 @@ async fn skip_body(side: &mut ReadSide, timeout: Duration) -> bool {
 /// Closes our side, then reads and drops what the client still sends for a
 /// moment: closing with unread bytes makes the kernel send a reset, which
 /// can destroy the response we just wrote before the client reads it.
-async fn linger(wr: &mut OwnedWriteHalf, mut side: ReadSide) {
+async fn linger(wr: &mut WriteHalf, mut side: ReadSide) {
     if wr.shutdown().await.is_err() {
         return;
     }

@@ -25,6 +25,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::downstream::Stream as Downstream;
 use bytes::{Bytes, BytesMut};
 use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
@@ -33,7 +34,7 @@ use meshgate_config::HttpLimits;
 use meshgate_core::{Error, ErrorKind};
 use meshgate_h2::frame::{self, FrameError, Reason};
 use meshgate_h2::hpack;
-use tokio::net::TcpStream;
+use tokio::io::AsyncWrite as _;
 use tokio::time::Instant;
 
 pub(crate) use self::recv::H2Body;
@@ -133,7 +134,7 @@ impl std::hash::Hasher for IdHasher {
 struct Fatal(Reason, &'static str);
 
 struct Conn {
-    io: TcpStream,
+    io: Downstream,
     rbuf: BytesMut,
     wbuf: Vec<u8>,
     decoder: hpack::Decoder,
@@ -171,7 +172,7 @@ struct Conn {
 /// Serves h2c on `stream` until the client leaves, an error, the idle
 /// timeout or the drain ends it. `prefix` holds bytes already read.
 pub(crate) async fn serve(
-    stream: TcpStream,
+    stream: Downstream,
     prefix: &[u8],
     service: ProxyService,
     limits: &HttpLimits,
@@ -217,7 +218,7 @@ pub(crate) async fn serve(
 
 impl Conn {
     fn new(
-        io: TcpStream,
+        io: Downstream,
         prefix: &[u8],
         service: ProxyService,
         limits: &HttpLimits,
@@ -327,33 +328,23 @@ impl Conn {
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-        loop {
-            std::task::ready!(self.io.poll_read_ready(cx))?;
-            self.rbuf.reserve(READ_CHUNK);
-            match self.io.try_read_buf(&mut self.rbuf) {
-                Ok(n) => return Poll::Ready(Ok(n)),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        self.io.poll_read_buf(cx, &mut self.rbuf, READ_CHUNK)
     }
 
     /// Writes what is queued; `Ready(Ok)` when all of it went out.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
         while !self.wbuf.is_empty() {
-            if std::task::ready!(self.io.poll_write_ready(cx)).is_err() {
-                return Poll::Ready(Err(()));
-            }
-            match self.io.try_write(&self.wbuf) {
-                Ok(0) => return Poll::Ready(Err(())),
+            match std::task::ready!(self.io.poll_write_some(cx, &self.wbuf)) {
+                Ok(0) | Err(_) => return Poll::Ready(Err(())),
                 Ok(n) => {
                     self.wbuf.drain(..n);
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => return Poll::Ready(Err(())),
             }
         }
-        Poll::Ready(Ok(()))
+        // TLS may hold back encrypted bytes; plain TCP is ready at once.
+        std::pin::Pin::new(&mut self.io)
+            .poll_flush(cx)
+            .map_err(|_| ())
     }
 
     fn send_goaway(&mut self, reason: Reason) {
@@ -410,7 +401,7 @@ fn stream_future(
 ) -> (StreamFuture, AbortHandle) {
     abortable(Tagged {
         id,
-        fut: Box::pin(service.handle(req)),
+        fut: crate::service::boxed(|| service.handle(req)),
     })
 }
 

@@ -22,6 +22,7 @@ mod buffers;
 mod cluster;
 mod date;
 mod deadline;
+mod downstream;
 mod firewall;
 mod h1;
 mod h1_client;
@@ -40,6 +41,7 @@ mod service;
 pub mod shutdown;
 mod socket;
 mod state;
+mod tls;
 mod tunnel;
 
 pub use body::ResponseBody;
@@ -74,6 +76,7 @@ pub async fn serve(
 }
 pub use shutdown::{Shutdown, ShutdownTrigger, Tracked};
 pub use state::{Live, ProxyState};
+pub use tls::check_files;
 
 /// Entry points for the fuzz targets in `fuzz/`; not a stable API.
 #[doc(hidden)]

@@ -12,8 +12,10 @@ use socket2::{Domain, Socket, Type};
 use tokio::io::AsyncReadExt as _;
 use tokio::net::{TcpListener, TcpStream};
 
-use meshgate_config::ListenerProtocol;
+use meshgate_config::{HttpLimits, ListenerProtocol};
+use tokio::time::Instant;
 
+use crate::downstream::{Rewind, Stream};
 use crate::service::ProxyService;
 use crate::shutdown::Shutdown;
 use crate::state::Live;
@@ -94,10 +96,13 @@ async fn serve_connection(
     }
     let limits = listener.limits.clone();
     let accepted = tokio::time::Instant::now();
+    let tls = listener.tls.clone();
+    // The real client, from the balancer in front: for X-Forwarded-For,
+    // source-IP hashing and logs. Its own (rare) path, so the common one
+    // below keeps its fixed-size prefix.
+    let mut client = peer;
+    let mut early = None;
     if let Some(mode) = listener.proxy_protocol {
-        // The real client, from the balancer in front: for X-Forwarded-For,
-        // source-IP hashing and logs. Its own (rare) path, so the common
-        // one below keeps its fixed-size prefix.
         let read = crate::l4::preamble::proxy_header(&mut stream, mode, limits.header_read_timeout);
         let preamble = tokio::select! {
             biased;
@@ -112,7 +117,7 @@ async fn serve_connection(
                 return;
             }
         };
-        let client = preamble.client;
+        client = preamble.client;
         if let Err(reason) = state
             .firewall
             .admit(ListenerProtocol::Http, client.ip(), || {
@@ -122,33 +127,43 @@ async fn serve_connection(
             tracing::debug!(listener = %name, %client, reason, "connection refused by the firewall");
             return;
         }
-        drop(state);
+        early = Some(preamble.buf);
+    }
+    drop(state);
+    let service = ProxyService {
+        live,
+        listener: name,
+        client,
+        client_ip: crate::headers::ip_header(client.ip()),
+        scheme: if tls.is_some() { "https" } else { "http" },
+    };
+    if let Some(tls) = tls {
+        let early = early.unwrap_or_default();
+        // Boxed, as below: the connection's future stays small.
+        Box::pin(serve_tls(
+            stream, early, &tls, service, &limits, accepted, shutdown,
+        ))
+        .await;
+        return;
+    }
+    if let Some(early) = early {
         let left = limits
             .header_read_timeout
             .saturating_sub(accepted.elapsed());
-        let detect = tokio::time::timeout(left, detect_after(&mut stream, preamble.buf));
+        let detect = tokio::time::timeout(left, detect_after(&mut stream, early));
         let Ok(Ok((http2, prefix))) = detect.await else {
             return; // closed, or silent past the header-read timeout
         };
-        let service = ProxyService {
-            live,
-            listener: name,
-            client: preamble.client,
-            client_ip: crate::headers::ip_header(preamble.client.ip()),
-            scheme: "http",
-        };
-        // Boxed, as below: the connection's future stays small.
-        if http2 {
-            Box::pin(crate::h2_server::serve(
-                stream, &prefix, service, &limits, accepted, shutdown,
-            ))
-            .await;
-        } else {
-            Box::pin(crate::h1_server::serve(
-                stream, &prefix, service, &limits, accepted, shutdown,
-            ))
-            .await;
-        }
+        serve_detected(
+            Stream::Tcp(stream),
+            http2,
+            &prefix,
+            service,
+            &limits,
+            accepted,
+            shutdown,
+        )
+        .await;
         return;
     }
     let detect = tokio::time::timeout(limits.header_read_timeout, detect_h2(&mut stream));
@@ -166,27 +181,99 @@ async fn serve_connection(
         // flight, so close it instead of holding the drain.
         () = shutdown.signalled() => return,
     };
-    // Only the connection's own settings come from this generation; each
-    // request looks up the current one.
-    drop(state);
-    let service = ProxyService {
-        live,
-        listener: name,
-        client: peer,
-        client_ip: crate::headers::ip_header(peer.ip()),
-        scheme: "http",
-    };
     let prefix = &prefix.buf[..prefix.len];
     if !http2 {
-        crate::h1_server::serve(stream, prefix, service, &limits, accepted, shutdown).await;
+        crate::h1_server::serve(
+            Stream::Tcp(stream),
+            prefix,
+            service,
+            &limits,
+            accepted,
+            shutdown,
+        )
+        .await;
         return;
     }
     // Boxed: the h2c server's state would otherwise size every HTTP/1.1
     // connection's task too (a task is as large as its largest state).
     Box::pin(crate::h2_server::serve(
-        stream, prefix, service, &limits, accepted, shutdown,
+        Stream::Tcp(stream),
+        prefix,
+        service,
+        &limits,
+        accepted,
+        shutdown,
     ))
     .await;
+}
+
+/// Serves a connection whose protocol is known.
+async fn serve_detected(
+    stream: Stream,
+    http2: bool,
+    prefix: &[u8],
+    service: ProxyService,
+    limits: &HttpLimits,
+    accepted: Instant,
+    shutdown: Shutdown,
+) {
+    if http2 {
+        Box::pin(crate::h2_server::serve(
+            stream, prefix, service, limits, accepted, shutdown,
+        ))
+        .await;
+    } else {
+        Box::pin(crate::h1_server::serve(
+            stream, prefix, service, limits, accepted, shutdown,
+        ))
+        .await;
+    }
+}
+
+/// Terminates TLS, then serves what ALPN chose: `h2`, or HTTP/1.1 (a client
+/// that offered no ALPN may still start with the h2 preface). The handshake
+/// must finish within the header-read timeout, counted from accept.
+async fn serve_tls(
+    stream: TcpStream,
+    early: Vec<u8>,
+    tls: &crate::tls::ServerTls,
+    service: ProxyService,
+    limits: &HttpLimits,
+    accepted: Instant,
+    mut shutdown: Shutdown,
+) {
+    let until = accepted + limits.header_read_timeout;
+    let handshake = tls.acceptor().accept(Rewind::new(early, stream));
+    let conn = tokio::select! {
+        biased;
+        r = tokio::time::timeout_at(until, handshake) => r,
+        () = shutdown.signalled() => return,
+    };
+    let mut conn = match conn {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => {
+            tracing::debug!(client = %service.client, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(client = %service.client, "TLS handshake not finished in time");
+            return;
+        }
+    };
+    let alpn_h2 = conn.get_ref().1.alpn_protocol() == Some(b"h2");
+    let (http2, prefix) = if alpn_h2 {
+        (true, Vec::new())
+    } else {
+        let detect = tokio::time::timeout_at(until, detect_after(&mut conn, Vec::new()));
+        match detect.await {
+            Ok(Ok(detected)) => detected,
+            Ok(Err(_)) => return,
+            // The HTTP/1.1 server answers 408 at once.
+            Err(_) => (false, Vec::new()),
+        }
+    };
+    let stream = Stream::Tls(Box::new(conn));
+    serve_detected(stream, http2, &prefix, service, limits, accepted, shutdown).await;
 }
 
 /// Reads until the first bytes tell HTTP/1.1 from the h2 preface, and
@@ -215,7 +302,7 @@ async fn detect_h2(stream: &mut TcpStream) -> std::io::Result<(bool, Prefix)> {
 /// [`detect_h2`] for a connection whose first bytes were already read
 /// (after a PROXY header): reads on until they decide.
 async fn detect_after(
-    stream: &mut TcpStream,
+    stream: &mut (impl tokio::io::AsyncRead + Unpin),
     mut buf: Vec<u8>,
 ) -> std::io::Result<(bool, Vec<u8>)> {
     const PREFIX: &[u8] = b"PRI ";

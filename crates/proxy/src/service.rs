@@ -52,6 +52,15 @@ pub(crate) fn with_rng<T>(f: impl FnOnce(&mut FastRng) -> T) -> T {
     RNG.with(|r| f(&mut r.borrow_mut()))
 }
 
+/// Boxes a future, allocating before it is built: with the heap slot
+/// already there, the compiler can build the (several KiB) future in place
+/// instead of on the stack and then copying it.
+#[inline(always)]
+pub(crate) fn boxed<F: std::future::Future>(make: impl FnOnce() -> F) -> std::pin::Pin<Box<F>> {
+    let slot = Box::<F>::new_uninit();
+    Box::into_pin(Box::write(slot, make()))
+}
+
 /// The pipeline for one downstream connection, driven inline by our
 /// HTTP/1.1 and h2c servers.
 #[derive(Clone)]

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use meshgate_balance::Policy;
-use meshgate_config::{Config, HttpLimits, LbPolicy, RouteAction, UpstreamProtocol};
+use meshgate_config::{
+    Config, HttpLimits, LbPolicy, ListenerProtocol, RouteAction, UpstreamProtocol,
+};
 use meshgate_router::Router;
 use meshgate_telemetry::{Counter, Gauge, Histogram, LATENCY_BUCKETS, Registry};
 
@@ -65,6 +67,8 @@ pub(crate) struct ListenerState {
     /// Whether connections start with a PROXY header.
     pub(crate) proxy_protocol: Option<meshgate_config::ProxyProtocolMode>,
     pub(crate) refusals: crate::l4::preamble::Refusals,
+    /// TLS termination, when the listener has `tls`.
+    pub(crate) tls: Option<Arc<crate::tls::ServerTls>>,
 }
 
 pub(crate) struct RouteState {
@@ -77,14 +81,38 @@ pub(crate) struct RouteState {
 
 impl ProxyState {
     /// Builds the runtime state for `config`, registering its metrics.
-    pub fn new(config: Arc<Config>, registry: &Registry) -> Self {
+    /// Fails when a file the config names cannot be used (a TLS
+    /// certificate or key), with one message per problem.
+    pub fn new(config: Arc<Config>, registry: &Registry) -> Result<Self, Vec<String>> {
         Self::next(config, registry, None)
     }
 
     /// Builds the generation after `previous` (a reload): unchanged
     /// endpoints keep their pooled upstream connections, their outlier
     /// history (ejections included) and their health-check state.
-    pub fn next(config: Arc<Config>, registry: &Registry, previous: Option<&ProxyState>) -> Self {
+    pub fn next(
+        config: Arc<Config>,
+        registry: &Registry,
+        previous: Option<&ProxyState>,
+    ) -> Result<Self, Vec<String>> {
+        let mut problems = Vec::new();
+        let tls: Vec<Option<Arc<crate::tls::ServerTls>>> = config
+            .listeners
+            .iter()
+            .map(|l| {
+                let spec = l.tls.as_ref()?;
+                let alpn: &[&[u8]] = match l.protocol {
+                    ListenerProtocol::Http => &[b"h2", b"http/1.1"],
+                    _ => &[],
+                };
+                crate::tls::ServerTls::load(spec, alpn, &l.name, registry)
+                    .map_err(|e| problems.push(e))
+                    .ok()
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
         let listeners = config
             .listeners
             .iter()
@@ -95,6 +123,7 @@ impl ProxyState {
                     .and_then(|p| p.listener(&l.name))
                     .and_then(|o| o.l4.as_ref());
                 ListenerState {
+                    tls: tls.get(i).cloned().flatten(),
                     proxy_protocol: l.proxy_protocol,
                     refusals: crate::l4::preamble::Refusals::new(registry, &l.name),
                     l4: l
@@ -191,13 +220,13 @@ impl ProxyState {
             registry,
             previous.map(|p| p.firewall.blocks().clone()),
         );
-        Self {
+        Ok(Self {
             config,
             listeners,
             routes,
             clusters,
             firewall,
-        }
+        })
     }
 
     /// The process-wide firewall block list (the same one in every

@@ -113,7 +113,7 @@ impl Pending {
 /// bytes the client sent after its request head (a first frame may arrive
 /// with the handshake); the upstream's early bytes are in `upstream.buf`.
 pub(crate) async fn tunnel(
-    mut client: TcpStream,
+    mut client: crate::downstream::Stream,
     from_client: &[u8],
     upstream: Upgraded,
     idle: Duration,
@@ -128,7 +128,8 @@ pub(crate) async fn tunnel(
     }
     let early = async {
         up.write_all(from_client).await?;
-        client.write_all(&from_upstream).await
+        client.write_all(&from_upstream).await?;
+        client.flush().await
     };
     if early.await.is_err() {
         return;
@@ -165,12 +166,12 @@ pub(crate) async fn tunnel(
 }
 
 /// A tunnel end that notes when it reads anything.
-struct Active {
-    io: TcpStream,
+struct Active<T> {
+    io: T,
     seen: Arc<AtomicBool>,
 }
 
-impl AsyncRead for Active {
+impl<T: AsyncRead + Unpin> AsyncRead for Active<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -186,7 +187,7 @@ impl AsyncRead for Active {
     }
 }
 
-impl tokio::io::AsyncWrite for Active {
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Active<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -82,8 +82,22 @@ pub(super) fn listener(
             ],
         )
     });
+    let tls = match (&raw.tls, protocol) {
+        (Some(raw), Ok(protocol)) => {
+            super::tls::tls(ctx, raw, &path.key("tls"), protocol).map(Some)
+        }
+        (None, _) => Ok(None),
+        (Some(_), Err(Reported)) => Err(Reported),
+    };
+    if raw.tls.is_some() && raw.sni.is_some() {
+        return Err(ctx.at_key(
+            &path.key("sni"),
+            "sni routes TLS by its server name without terminating it, and tls terminates it: a listener does one or the other",
+        ));
+    }
     let (l4, udp) = forwarding?;
     Ok(Listener {
+        tls: tls?,
         name: name?,
         address: address?,
         protocol: protocol?,

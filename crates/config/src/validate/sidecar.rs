@@ -263,5 +263,6 @@ pub(super) fn transparent_listener(
         }),
         udp: None,
         proxy_protocol: None,
+        tls: None,
     })
 }

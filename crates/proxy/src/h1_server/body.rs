@@ -14,7 +14,6 @@ use std::task::{Context, Poll, ready};
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::AsyncReadExt as _;
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::oneshot;
 
 use super::READ_CHUNK;
@@ -24,7 +23,7 @@ use crate::h1::decode::{BodyError, Decoder, Step};
 /// A connection's read side: the socket half, bytes read but not yet used,
 /// and where the current request body stands.
 pub(crate) struct ReadSide {
-    pub(crate) rd: OwnedReadHalf,
+    pub(crate) rd: crate::downstream::ReadHalf,
     pub(crate) buf: BytesMut,
     pub(crate) decoder: Decoder,
 }

@@ -101,6 +101,84 @@ pub(crate) async fn forward(
     }
 }
 
+/// [`forward`] for a client that is not a bare socket (TLS terminated
+/// here): the bytes go through user space both ways, in buffers that live
+/// as long as the connection (TLS holds buffers of its own anyway).
+pub(crate) async fn forward_stream(
+    client: crate::downstream::Stream,
+    upstream: TcpStream,
+    early: &[u8],
+    idle: Duration,
+    up_meter: &Meter,
+    down_meter: &Meter,
+) -> Totals {
+    use tokio::io::AsyncWriteExt as _;
+    let start = Instant::now();
+    let last = AtomicU64::new(0);
+    let up_bytes = AtomicU64::new(0);
+    let down_bytes = AtomicU64::new(0);
+    let moved = |counter: &AtomicU64, meter: &Meter, n: usize| {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+        meter.listener.add(n as u64);
+        meter.cluster.add(n as u64);
+        let ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        last.store(ms, Ordering::Relaxed);
+    };
+    let (mut from_client, mut to_client) = tokio::io::split(client);
+    let (mut from_upstream, mut to_upstream) = upstream.into_split();
+    let run = async {
+        if !early.is_empty() {
+            to_upstream.write_all(early).await?;
+            moved(&up_bytes, up_meter, early.len());
+        }
+        let up = async {
+            copy_stream(&mut from_client, &mut to_upstream, |n| {
+                moved(&up_bytes, up_meter, n);
+            })
+            .await?;
+            // The client is done sending (close_notify or FIN): a FIN upstream.
+            to_upstream.shutdown().await
+        };
+        let down = async {
+            copy_stream(&mut from_upstream, &mut to_client, |n| {
+                moved(&down_bytes, down_meter, n);
+            })
+            .await?;
+            // close_notify, then a FIN, to the client.
+            to_client.shutdown().await
+        };
+        tokio::try_join!(up, down).map(|_| ())
+    };
+    let ended = tokio::select! {
+        r = run => if r.is_ok() { Ended::Closed } else { Ended::Error },
+        () = idle_watch(start, &last, idle) => Ended::Idle,
+    };
+    Totals {
+        upstream: up_bytes.load(Ordering::Relaxed),
+        downstream: down_bytes.load(Ordering::Relaxed),
+        ended,
+    }
+}
+
+/// Copies until `from` ends, flushing after each write (TLS buffers).
+async fn copy_stream(
+    from: &mut (impl tokio::io::AsyncRead + Unpin),
+    to: &mut (impl tokio::io::AsyncWrite + Unpin),
+    mut moved: impl FnMut(usize),
+) -> io::Result<()> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buf = vec![0u8; COPY_BUF];
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        to.write_all(buf.get(..n).unwrap_or_default()).await?;
+        to.flush().await?;
+        moved(n);
+    }
+}
+
 /// One direction, until `from` ends: spliced where a pipe is available,
 /// else copied.
 async fn direction(from: &TcpStream, to: &TcpStream, moved: impl FnMut(usize)) -> io::Result<u64> {

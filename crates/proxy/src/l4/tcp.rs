@@ -32,6 +32,7 @@ use tokio::net::{TcpListener, TcpStream};
 use super::L4State;
 use super::forward::{self, Ended};
 use super::preamble::{self, Preamble, Refused};
+use crate::downstream::{Rewind, Stream};
 use crate::pool::ConnSlot;
 use crate::service::with_rng;
 use crate::shutdown::Shutdown;
@@ -127,7 +128,7 @@ async fn connection(
         tracing::debug!(error = %e, "set_nodelay failed");
     }
     let routed = route(&mut client, peer, listener, l4).await;
-    let (preamble, target) = match routed {
+    let (mut preamble, target) = match routed {
         Ok(r) => r,
         Err(refused) => {
             listener.refusals.count(&refused);
@@ -146,6 +147,26 @@ async fn connection(
         tracing::debug!(listener = %listener.name, client = %preamble.client, reason, "connection refused by the firewall");
         return;
     }
+    // TLS ends here, before any upstream connection: a client that fails
+    // the handshake (a bad or missing client certificate) never costs one.
+    let client = match &listener.tls {
+        None => Stream::Tcp(client),
+        Some(tls) => {
+            let early = std::mem::take(&mut preamble.buf);
+            let handshake = tls.acceptor().accept(Rewind::new(early, client));
+            match tokio::time::timeout_at(started + PREAMBLE_TIMEOUT, handshake).await {
+                Ok(Ok(conn)) => Stream::Tls(Box::new(conn)),
+                Ok(Err(e)) => {
+                    tracing::debug!(listener = %listener.name, client = %preamble.client, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(listener = %listener.name, client = %preamble.client, "TLS handshake not finished in time");
+                    return;
+                }
+            }
+        }
+    };
     let joined = match target {
         Target::Cluster(target) => {
             let (Some(cluster), Some(meters)) =
@@ -202,15 +223,30 @@ async fn connection(
         }
         None => preamble.buf,
     };
-    let totals = forward::forward(
-        client,
-        upstream,
-        &early,
-        l4.idle_timeout,
-        &up_meter,
-        &down_meter,
-    )
-    .await;
+    let totals = match client {
+        Stream::Tcp(client) => {
+            forward::forward(
+                client,
+                upstream,
+                &early,
+                l4.idle_timeout,
+                &up_meter,
+                &down_meter,
+            )
+            .await
+        }
+        tls => {
+            forward::forward_stream(
+                tls,
+                upstream,
+                &early,
+                l4.idle_timeout,
+                &up_meter,
+                &down_meter,
+            )
+            .await
+        }
+    };
     if totals.ended == Ended::Idle {
         l4.idle_timeouts.inc();
     }

@@ -1,0 +1,264 @@
+//! TLS termination: a listener's certificates, chosen by SNI, and its
+//! client-certificate policy, built into a rustls `ServerConfig` (ring
+//! provider) that is rebuilt when any of its files changes.
+//!
+//! Policy: TLS 1.2 and 1.3 only (rustls has nothing older), and only the
+//! ring provider's suites, all ECDHE key exchange with AES-GCM or
+//! ChaCha20-Poly1305. A rebuild swaps the config used for new handshakes;
+//! connections already established keep their session, so a certificate
+//! rotation drops nothing. A rebuild that fails (a half-written file, a key
+//! that does not match) is logged and counted, and the last good config
+//! stays.
+
+use std::path::Path;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use meshgate_config::{ClientAuth, ListenerTls, SourceFile, TlsVersion};
+use meshgate_telemetry::{Counter, Registry};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::{RootCertStore, ServerConfig};
+
+/// How often the files are checked for changes.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// A listener's TLS termination.
+pub(crate) struct ServerTls {
+    config: ArcSwap<ServerConfig>,
+    spec: ListenerTls,
+    alpn: Vec<Vec<u8>>,
+    stamps: std::sync::Mutex<Vec<Stamp>>,
+    reloads_ok: Arc<Counter>,
+    reloads_failed: Arc<Counter>,
+}
+
+/// What a file looked like when last loaded.
+type Stamp = Option<(SystemTime, u64)>;
+
+impl ServerTls {
+    /// Loads `spec`'s files (blocking: at start-up and reload, like the
+    /// config file itself). `alpn` is what the listener offers, in order.
+    pub(crate) fn load(
+        spec: &ListenerTls,
+        alpn: &[&[u8]],
+        listener: &str,
+        registry: &Registry,
+    ) -> Result<Arc<Self>, String> {
+        let alpn: Vec<Vec<u8>> = alpn.iter().map(|p| p.to_vec()).collect();
+        let stamps = stamps(spec);
+        let config = build(spec, &alpn, None)?;
+        let counter = |result| {
+            registry.counter(
+                "meshgate_tls_certificate_reloads_total",
+                "Rebuilds of a listener's TLS settings after its files changed, by result.",
+                &[("listener", listener), ("result", result)],
+            )
+        };
+        let tls = Arc::new(Self {
+            config: ArcSwap::from_pointee(config),
+            spec: spec.clone(),
+            alpn,
+            stamps: std::sync::Mutex::new(stamps),
+            reloads_ok: counter("ok"),
+            reloads_failed: counter("failed"),
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(watch(Arc::downgrade(&tls), listener.to_owned()));
+        }
+        Ok(tls)
+    }
+
+    /// An acceptor with the current settings.
+    pub(crate) fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        tokio_rustls::TlsAcceptor::from(self.config.load_full())
+    }
+
+    /// Rebuilds if a file changed since the last load. Blocking.
+    fn refresh(&self, listener: &str) {
+        let now = stamps(&self.spec);
+        let mut seen = self.stamps.lock().unwrap_or_else(|e| e.into_inner());
+        if *seen == now {
+            return;
+        }
+        *seen = now;
+        let previous = self.config.load();
+        match build(&self.spec, &self.alpn, Some(&previous)) {
+            Ok(config) => {
+                self.config.store(Arc::new(config));
+                self.reloads_ok.inc();
+                tracing::info!(listener, "TLS certificates reloaded");
+            }
+            Err(e) => {
+                self.reloads_failed.inc();
+                tracing::warn!(listener, error = %e, "TLS files changed but cannot be used; the previous certificates stay");
+            }
+        }
+    }
+}
+
+/// Loads every TLS file `config` names, as a start or a reload would: one
+/// message per file that cannot be used (for `meshgate validate`).
+pub fn check_files(config: &meshgate_config::Config) -> Vec<String> {
+    config
+        .listeners
+        .iter()
+        .filter_map(|l| l.tls.as_ref())
+        .filter_map(|spec| build(spec, &[], None).err())
+        .collect()
+}
+
+/// Polls the files of `tls` until it is dropped (its config generation
+/// ended).
+async fn watch(tls: Weak<ServerTls>, listener: String) {
+    loop {
+        tokio::time::sleep(WATCH_EVERY).await;
+        let Some(tls) = tls.upgrade() else { return };
+        let listener = listener.clone();
+        // File reads and key parsing stay off the workers.
+        let _ = tokio::task::spawn_blocking(move || tls.refresh(&listener)).await;
+    }
+}
+
+fn stamps(spec: &ListenerTls) -> Vec<Stamp> {
+    spec.files()
+        .map(|f| {
+            let meta = std::fs::metadata(&f.path).ok()?;
+            Some((meta.modified().ok()?, meta.len()))
+        })
+        .collect()
+}
+
+/// The rustls config for `spec`. `previous` lends its session cache, so
+/// resumption survives a certificate reload.
+fn build(
+    spec: &ListenerTls,
+    alpn: &[Vec<u8>],
+    previous: Option<&ServerConfig>,
+) -> Result<ServerConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certs = spec
+        .certificates
+        .iter()
+        .map(|c| {
+            let chain = read_certs(&c.cert)?;
+            let key = PrivateKeyDer::from_pem_file(&c.key.path).map_err(|e| {
+                format!(
+                    "{}: {}: {}",
+                    c.key.origin,
+                    shown(&c.key.path),
+                    pem_error(&e, "PRIVATE KEY")
+                )
+            })?;
+            CertifiedKey::from_der(chain, key, &provider)
+                .map(Arc::new)
+                .map_err(|e| {
+                    format!(
+                        "{}: the key in {} does not fit the certificate in {}: {e}",
+                        c.key.origin,
+                        shown(&c.key.path),
+                        shown(&c.cert.path)
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let versions: &[&rustls::SupportedProtocolVersion] = match spec.min_version {
+        TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        TlsVersion::Tls13 => &[&rustls::version::TLS13],
+    };
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .map_err(|e| format!("TLS settings: {e}"))?;
+    let builder = match &spec.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = RootCertStore::empty();
+            for cert in read_certs(ca)? {
+                roots.add(cert).map_err(|e| {
+                    format!(
+                        "{}: {}: not a usable CA certificate: {e}",
+                        ca.origin,
+                        shown(&ca.path)
+                    )
+                })?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = match spec.client_auth {
+                ClientAuth::Required => verifier,
+                ClientAuth::Optional => verifier.allow_unauthenticated(),
+            };
+            let verifier = verifier
+                .build()
+                .map_err(|e| format!("{}: {}: {e}", ca.origin, shown(&ca.path)))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(BySni { certs }));
+    config.alpn_protocols = alpn.to_vec();
+    if let Some(previous) = previous {
+        config.session_storage = previous.session_storage.clone();
+    }
+    Ok(config)
+}
+
+fn read_certs(file: &SourceFile) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_file_iter(&file.path)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            format!(
+                "{}: {}: {}",
+                file.origin,
+                shown(&file.path),
+                pem_error(&e, "CERTIFICATE")
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{}: {}: no CERTIFICATE block in the file",
+            file.origin,
+            shown(&file.path)
+        ));
+    }
+    Ok(certs)
+}
+
+fn shown(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn pem_error(e: &rustls::pki_types::pem::Error, what: &str) -> String {
+    match e {
+        rustls::pki_types::pem::Error::Io(io) => format!("cannot read it: {io}"),
+        rustls::pki_types::pem::Error::NoItemsFound => format!("no {what} block in the file"),
+        other => format!("not valid PEM: {other:?}"),
+    }
+}
+
+/// Picks the first certificate valid for the client's SNI, else the first.
+#[derive(Debug)]
+struct BySni {
+    certs: Vec<Arc<CertifiedKey>>,
+}
+
+impl ResolvesServerCert for BySni {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let name = hello
+            .server_name()
+            .and_then(|n| ServerName::try_from(n).ok());
+        if let Some(name) = name {
+            let fits = |c: &&Arc<CertifiedKey>| {
+                c.cert.first().is_some_and(|der| {
+                    webpki::EndEntityCert::try_from(der)
+                        .is_ok_and(|ee| ee.verify_is_valid_for_subject_name(&name).is_ok())
+                })
+            };
+            if let Some(cert) = self.certs.iter().find(fits) {
+                return Some(cert.clone());
+            }
+        }
+        self.certs.first().cloned()
+    }
+}
