@@ -60,44 +60,84 @@ pub(crate) async fn forward(
     up_meter: &Meter,
     down_meter: &Meter,
 ) -> Totals {
-    let start = Instant::now();
-    // Milliseconds since `start` at the last byte moved, either way.
-    let last = AtomicU64::new(0);
-    let up_bytes = AtomicU64::new(0);
-    let down_bytes = AtomicU64::new(0);
-    let moved = |counter: &AtomicU64, meter: &Meter, n: usize| {
-        counter.fetch_add(n as u64, Ordering::Relaxed);
-        meter.listener.add(n as u64);
-        meter.cluster.add(n as u64);
-        let ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        last.store(ms, Ordering::Relaxed);
-    };
+    let progress = Progress::new(up_meter, down_meter);
     let run = async {
         if !early.is_empty() {
             write_all(&upstream, early).await?;
-            moved(&up_bytes, up_meter, early.len());
+            progress.up(early.len());
         }
         let up = async {
-            direction(&client, &upstream, |n| moved(&up_bytes, up_meter, n)).await?;
+            direction(&client, &upstream, |n| progress.up(n)).await?;
             // The client is done sending: tell the upstream, keep reading.
             half_close(&upstream);
             Ok::<_, io::Error>(())
         };
         let down = async {
-            direction(&upstream, &client, |n| moved(&down_bytes, down_meter, n)).await?;
+            direction(&upstream, &client, |n| progress.down(n)).await?;
             half_close(&client);
             Ok::<_, io::Error>(())
         };
         tokio::try_join!(up, down).map(|_| ())
     };
-    let ended = tokio::select! {
-        r = run => if r.is_ok() { Ended::Closed } else { Ended::Error },
-        () = idle_watch(start, &last, idle) => Ended::Idle,
-    };
-    Totals {
-        upstream: up_bytes.load(Ordering::Relaxed),
-        downstream: down_bytes.load(Ordering::Relaxed),
-        ended,
+    progress.until_done(run, idle).await
+}
+
+/// What a forwarded connection has moved each way, and when it last moved
+/// anything (for the idle timeout).
+struct Progress<'m> {
+    start: Instant,
+    /// Milliseconds since `start` at the last byte moved, either way.
+    last: AtomicU64,
+    up_bytes: AtomicU64,
+    down_bytes: AtomicU64,
+    up_meter: &'m Meter,
+    down_meter: &'m Meter,
+}
+
+impl<'m> Progress<'m> {
+    fn new(up_meter: &'m Meter, down_meter: &'m Meter) -> Self {
+        Self {
+            start: Instant::now(),
+            last: AtomicU64::new(0),
+            up_bytes: AtomicU64::new(0),
+            down_bytes: AtomicU64::new(0),
+            up_meter,
+            down_meter,
+        }
+    }
+
+    fn up(&self, n: usize) {
+        self.moved(&self.up_bytes, self.up_meter, n);
+    }
+
+    fn down(&self, n: usize) {
+        self.moved(&self.down_bytes, self.down_meter, n);
+    }
+
+    fn moved(&self, counter: &AtomicU64, meter: &Meter, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+        meter.listener.add(n as u64);
+        meter.cluster.add(n as u64);
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(ms, Ordering::Relaxed);
+    }
+
+    /// Runs `run` (both directions) until it ends or nothing moves for
+    /// `idle`.
+    async fn until_done(
+        &self,
+        run: impl Future<Output = io::Result<()>>,
+        idle: Duration,
+    ) -> Totals {
+        let ended = tokio::select! {
+            r = run => if r.is_ok() { Ended::Closed } else { Ended::Error },
+            () = idle_watch(self.start, &self.last, idle) => Ended::Idle,
+        };
+        Totals {
+            upstream: self.up_bytes.load(Ordering::Relaxed),
+            downstream: self.down_bytes.load(Ordering::Relaxed),
+            ended,
+        }
     }
 }
 
@@ -113,51 +153,27 @@ pub(crate) async fn forward_stream(
     down_meter: &Meter,
 ) -> Totals {
     use tokio::io::AsyncWriteExt as _;
-    let start = Instant::now();
-    let last = AtomicU64::new(0);
-    let up_bytes = AtomicU64::new(0);
-    let down_bytes = AtomicU64::new(0);
-    let moved = |counter: &AtomicU64, meter: &Meter, n: usize| {
-        counter.fetch_add(n as u64, Ordering::Relaxed);
-        meter.listener.add(n as u64);
-        meter.cluster.add(n as u64);
-        let ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        last.store(ms, Ordering::Relaxed);
-    };
+    let progress = Progress::new(up_meter, down_meter);
     let (mut from_client, mut to_client) = tokio::io::split(client);
     let (mut from_upstream, mut to_upstream) = upstream.into_split();
     let run = async {
         if !early.is_empty() {
             to_upstream.write_all(early).await?;
-            moved(&up_bytes, up_meter, early.len());
+            progress.up(early.len());
         }
         let up = async {
-            copy_stream(&mut from_client, &mut to_upstream, |n| {
-                moved(&up_bytes, up_meter, n);
-            })
-            .await?;
+            copy_stream(&mut from_client, &mut to_upstream, |n| progress.up(n)).await?;
             // The client is done sending (close_notify or FIN): a FIN upstream.
             to_upstream.shutdown().await
         };
         let down = async {
-            copy_stream(&mut from_upstream, &mut to_client, |n| {
-                moved(&down_bytes, down_meter, n);
-            })
-            .await?;
+            copy_stream(&mut from_upstream, &mut to_client, |n| progress.down(n)).await?;
             // close_notify, then a FIN, to the client.
             to_client.shutdown().await
         };
         tokio::try_join!(up, down).map(|_| ())
     };
-    let ended = tokio::select! {
-        r = run => if r.is_ok() { Ended::Closed } else { Ended::Error },
-        () = idle_watch(start, &last, idle) => Ended::Idle,
-    };
-    Totals {
-        upstream: up_bytes.load(Ordering::Relaxed),
-        downstream: down_bytes.load(Ordering::Relaxed),
-        ended,
-    }
+    progress.until_done(run, idle).await
 }
 
 /// Copies until `from` ends, flushing after each write (TLS buffers).
