@@ -57,7 +57,7 @@ pub(crate) enum CertCommand {
         #[arg(long, value_name = "DIR")]
         ca: PathBuf,
         /// Certificate name: its CN and its file names (A-Z, a-z, 0-9, '.', '-', '_').
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", value_parser = leaf_name)]
         name: ServiceName,
         /// A name the certificate is valid for; repeat for more. One of
         /// dns:NAME, ip:ADDRESS, uri:URI.
@@ -290,4 +290,17 @@ fn text(r: &Inspection, ca_file: Option<&Path>) -> String {
         .into_iter()
         .map(|(label, value)| format!("{:<11} {value}\n", format!("{label}:")))
         .collect()
+}
+
+/// `--name`: a [`ServiceName`] whose files cannot land on another
+/// certificate's key (`--name api-key` would write `api-key.pem`, which is
+/// `api`'s key file).
+fn leaf_name(text: &str) -> Result<ServiceName, String> {
+    if text.ends_with("-key") {
+        return Err(format!(
+            "{text:?} ends in \"-key\": its certificate file would be {text}.pem, the key file of a certificate named {:?}; choose another name",
+            text.trim_end_matches("-key")
+        ));
+    }
+    text.parse::<ServiceName>().map_err(|e| e.to_string())
 }

@@ -308,14 +308,15 @@ impl Conn {
             }
             self.grant_credit();
             progress |= self.pump_bodies(cx);
-            if let Poll::Ready(Err(())) = self.poll_flush(cx) {
-                return Poll::Ready(());
-            }
+            // Flushed means written out, TLS included (rustls may still
+            // hold bytes when `wbuf` is empty).
+            let flushed = match self.poll_flush(cx) {
+                Poll::Ready(Err(())) => return Poll::Ready(()),
+                Poll::Ready(Ok(())) => true,
+                Poll::Pending => false,
+            };
             let quiet = self.streams.is_empty() && self.futures.is_empty();
-            if quiet
-                && self.wbuf.is_empty()
-                && (self.read_closed || self.goaway || self.peer_goaway)
-            {
+            if quiet && flushed && (self.read_closed || self.goaway || self.peer_goaway) {
                 return Poll::Ready(());
             }
             if !progress {

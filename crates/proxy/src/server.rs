@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use meshgate_config::{HttpLimits, ListenerProtocol};
 use tokio::time::Instant;
 
-use crate::downstream::{Rewind, Stream};
+use crate::downstream::Stream;
 use crate::service::ProxyService;
 use crate::shutdown::Shutdown;
 use crate::state::Live;
@@ -96,7 +96,9 @@ async fn serve_connection(
     }
     let limits = listener.limits.clone();
     let accepted = tokio::time::Instant::now();
-    let tls = listener.tls.clone();
+    // The acceptor only: a connection does not keep its listener's TLS
+    // state (and file watcher) alive.
+    let tls = listener.tls.as_ref().map(|t| t.acceptor());
     // The real client, from the balancer in front: for X-Forwarded-For,
     // source-IP hashing and logs. Its own (rare) path, so the common one
     // below keeps its fixed-size prefix.
@@ -141,7 +143,7 @@ async fn serve_connection(
         let early = early.unwrap_or_default();
         // Boxed, as below: the connection's future stays small.
         Box::pin(serve_tls(
-            stream, early, &tls, service, &limits, accepted, shutdown,
+            stream, early, tls, service, &limits, accepted, shutdown,
         ))
         .await;
         return;
@@ -182,28 +184,15 @@ async fn serve_connection(
         () = shutdown.signalled() => return,
     };
     let prefix = &prefix.buf[..prefix.len];
-    if !http2 {
-        crate::h1_server::serve(
-            Stream::Tcp(stream),
-            prefix,
-            service,
-            &limits,
-            accepted,
-            shutdown,
-        )
-        .await;
-        return;
-    }
-    // Boxed: the h2c server's state would otherwise size every HTTP/1.1
-    // connection's task too (a task is as large as its largest state).
-    Box::pin(crate::h2_server::serve(
+    serve_detected(
         Stream::Tcp(stream),
+        http2,
         prefix,
         service,
         &limits,
         accepted,
         shutdown,
-    ))
+    )
     .await;
 }
 
@@ -218,59 +207,54 @@ async fn serve_detected(
     shutdown: Shutdown,
 ) {
     if http2 {
+        // Boxed: the h2c server's state would otherwise size every HTTP/1.1
+        // connection's task too (a task is as large as its largest state).
         Box::pin(crate::h2_server::serve(
             stream, prefix, service, limits, accepted, shutdown,
         ))
         .await;
     } else {
-        Box::pin(crate::h1_server::serve(
-            stream, prefix, service, limits, accepted, shutdown,
-        ))
-        .await;
+        crate::h1_server::serve(stream, prefix, service, limits, accepted, shutdown).await;
     }
 }
 
-/// Terminates TLS, then serves what ALPN chose: `h2`, or HTTP/1.1 (a client
-/// that offered no ALPN may still start with the h2 preface). The handshake
-/// must finish within the header-read timeout, counted from accept.
+/// Terminates TLS, then serves what ALPN chose: `h2` or `http/1.1` (a
+/// client that offered no ALPN may still start with the h2 preface). The
+/// handshake must finish within the header-read timeout, counted from
+/// accept; a drain closes a connection that has sent no request yet.
 async fn serve_tls(
     stream: TcpStream,
     early: Vec<u8>,
-    tls: &crate::tls::ServerTls,
+    acceptor: tokio_rustls::TlsAcceptor,
     service: ProxyService,
     limits: &HttpLimits,
     accepted: Instant,
     mut shutdown: Shutdown,
 ) {
     let until = accepted + limits.header_read_timeout;
-    let handshake = tls.acceptor().accept(Rewind::new(early, stream));
-    let conn = tokio::select! {
+    let ready = async {
+        let mut conn =
+            crate::tls::handshake(acceptor, stream, early, until, service.client).await?;
+        let detected = match conn.get_ref().1.alpn_protocol() {
+            Some(b"h2") => (true, Vec::new()),
+            Some(_) => (false, Vec::new()),
+            None => match tokio::time::timeout_at(until, detect_after(&mut conn, Vec::new())).await
+            {
+                Ok(Ok(detected)) => detected,
+                Ok(Err(_)) => return None,
+                // The HTTP/1.1 server answers 408 at once.
+                Err(_) => (false, Vec::new()),
+            },
+        };
+        Some((conn, detected))
+    };
+    let ready = tokio::select! {
         biased;
-        r = tokio::time::timeout_at(until, handshake) => r,
+        r = ready => r,
         () = shutdown.signalled() => return,
     };
-    let mut conn = match conn {
-        Ok(Ok(conn)) => conn,
-        Ok(Err(e)) => {
-            tracing::debug!(client = %service.client, error = %e, "TLS handshake failed");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(client = %service.client, "TLS handshake not finished in time");
-            return;
-        }
-    };
-    let alpn_h2 = conn.get_ref().1.alpn_protocol() == Some(b"h2");
-    let (http2, prefix) = if alpn_h2 {
-        (true, Vec::new())
-    } else {
-        let detect = tokio::time::timeout_at(until, detect_after(&mut conn, Vec::new()));
-        match detect.await {
-            Ok(Ok(detected)) => detected,
-            Ok(Err(_)) => return,
-            // The HTTP/1.1 server answers 408 at once.
-            Err(_) => (false, Vec::new()),
-        }
+    let Some((conn, (http2, prefix))) = ready else {
+        return;
     };
     let stream = Stream::Tls(Box::new(conn));
     serve_detected(stream, http2, &prefix, service, limits, accepted, shutdown).await;

@@ -105,6 +105,15 @@ impl ProxyState {
                     ListenerProtocol::Http => &[b"h2", b"http/1.1"],
                     _ => &[],
                 };
+                // Unchanged settings keep their TLS state (and its file
+                // watcher); a file change is the watcher's to pick up.
+                let kept = previous
+                    .and_then(|p| p.listener(&l.name))
+                    .and_then(|o| o.tls.clone())
+                    .filter(|t| t.serves(spec, alpn));
+                if kept.is_some() {
+                    return kept;
+                }
                 crate::tls::ServerTls::load(spec, alpn, &l.name, registry)
                     .map_err(|e| problems.push(e))
                     .ok()

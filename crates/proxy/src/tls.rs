@@ -6,9 +6,14 @@
 //! ring provider's suites, all ECDHE key exchange with AES-GCM or
 //! ChaCha20-Poly1305. A rebuild swaps the config used for new handshakes;
 //! connections already established keep their session, so a certificate
-//! rotation drops nothing. A rebuild that fails (a half-written file, a key
-//! that does not match) is logged and counted, and the last good config
-//! stays.
+//! rotation drops nothing. Files are taken once they have stopped changing
+//! for one poll (a key written just before its certificate is not a
+//! failure). A rebuild that fails (a broken file, a key that does not
+//! match) is logged and counted, and the last good config stays. A rebuild
+//! starts a fresh session cache: rustls does not re-verify a resumed
+//! session's client certificate, so sessions must not outlive a change of
+//! `client_ca`. A config reload whose `tls` is unchanged keeps the same
+//! [`ServerTls`] (and its watcher).
 
 use std::path::Path;
 use std::sync::{Arc, Weak};
@@ -31,13 +36,19 @@ pub(crate) struct ServerTls {
     config: ArcSwap<ServerConfig>,
     spec: ListenerTls,
     alpn: Vec<Vec<u8>>,
-    stamps: std::sync::Mutex<Vec<Stamp>>,
+    stamps: std::sync::Mutex<Stamps>,
     reloads_ok: Arc<Counter>,
     reloads_failed: Arc<Counter>,
 }
 
-/// What a file looked like when last loaded.
+/// What a file looked like (modified time and length).
 type Stamp = Option<(SystemTime, u64)>;
+
+/// The files as last loaded, and as seen at the last poll if different.
+struct Stamps {
+    loaded: Vec<Stamp>,
+    changing: Option<Vec<Stamp>>,
+}
 
 impl ServerTls {
     /// Loads `spec`'s files (blocking: at start-up and reload, like the
@@ -50,7 +61,7 @@ impl ServerTls {
     ) -> Result<Arc<Self>, String> {
         let alpn: Vec<Vec<u8>> = alpn.iter().map(|p| p.to_vec()).collect();
         let stamps = stamps(spec);
-        let config = build(spec, &alpn, None)?;
+        let config = build(spec, &alpn)?;
         let counter = |result| {
             registry.counter(
                 "meshgate_tls_certificate_reloads_total",
@@ -62,7 +73,10 @@ impl ServerTls {
             config: ArcSwap::from_pointee(config),
             spec: spec.clone(),
             alpn,
-            stamps: std::sync::Mutex::new(stamps),
+            stamps: std::sync::Mutex::new(Stamps {
+                loaded: stamps,
+                changing: None,
+            }),
             reloads_ok: counter("ok"),
             reloads_failed: counter("failed"),
         });
@@ -72,21 +86,32 @@ impl ServerTls {
         Ok(tls)
     }
 
+    /// Whether this serves `spec` offering `alpn` (a reload may keep it).
+    pub(crate) fn serves(&self, spec: &ListenerTls, alpn: &[&[u8]]) -> bool {
+        self.spec == *spec && self.alpn.iter().map(Vec::as_slice).eq(alpn.iter().copied())
+    }
+
     /// An acceptor with the current settings.
     pub(crate) fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
         tokio_rustls::TlsAcceptor::from(self.config.load_full())
     }
 
-    /// Rebuilds if a file changed since the last load. Blocking.
+    /// Rebuilds if the files changed since the last load and have not
+    /// changed since the previous poll. Blocking.
     fn refresh(&self, listener: &str) {
         let now = stamps(&self.spec);
         let mut seen = self.stamps.lock().unwrap_or_else(|e| e.into_inner());
-        if *seen == now {
+        if seen.loaded == now {
+            seen.changing = None;
             return;
         }
-        *seen = now;
-        let previous = self.config.load();
-        match build(&self.spec, &self.alpn, Some(&previous)) {
+        if seen.changing.as_ref() != Some(&now) {
+            seen.changing = Some(now); // still being written, perhaps
+            return;
+        }
+        seen.loaded = now;
+        seen.changing = None;
+        match build(&self.spec, &self.alpn) {
             Ok(config) => {
                 self.config.store(Arc::new(config));
                 self.reloads_ok.inc();
@@ -100,6 +125,29 @@ impl ServerTls {
     }
 }
 
+/// Completes the server side of a handshake on `tcp` (after `early`, bytes
+/// already read from it) by `until`; `None`, logged, if it fails or is late.
+pub(crate) async fn handshake(
+    acceptor: tokio_rustls::TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+    early: Vec<u8>,
+    until: tokio::time::Instant,
+    client: std::net::SocketAddr,
+) -> Option<crate::downstream::TlsConn> {
+    let accept = acceptor.accept(crate::downstream::Rewind::new(early, tcp));
+    match tokio::time::timeout_at(until, accept).await {
+        Ok(Ok(conn)) => Some(conn),
+        Ok(Err(e)) => {
+            tracing::debug!(%client, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%client, "TLS handshake not finished in time");
+            None
+        }
+    }
+}
+
 /// Loads every TLS file `config` names, as a start or a reload would: one
 /// message per file that cannot be used (for `meshgate validate`).
 pub fn check_files(config: &meshgate_config::Config) -> Vec<String> {
@@ -107,7 +155,7 @@ pub fn check_files(config: &meshgate_config::Config) -> Vec<String> {
         .listeners
         .iter()
         .filter_map(|l| l.tls.as_ref())
-        .filter_map(|spec| build(spec, &[], None).err())
+        .filter_map(|spec| build(spec, &[]).err())
         .collect()
 }
 
@@ -132,13 +180,8 @@ fn stamps(spec: &ListenerTls) -> Vec<Stamp> {
         .collect()
 }
 
-/// The rustls config for `spec`. `previous` lends its session cache, so
-/// resumption survives a certificate reload.
-fn build(
-    spec: &ListenerTls,
-    alpn: &[Vec<u8>],
-    previous: Option<&ServerConfig>,
-) -> Result<ServerConfig, String> {
+/// The rustls config for `spec`.
+fn build(spec: &ListenerTls, alpn: &[Vec<u8>]) -> Result<ServerConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certs = spec
         .certificates
@@ -198,9 +241,6 @@ fn build(
     };
     let mut config = builder.with_cert_resolver(Arc::new(BySni { certs }));
     config.alpn_protocols = alpn.to_vec();
-    if let Some(previous) = previous {
-        config.session_storage = previous.session_storage.clone();
-    }
     Ok(config)
 }
 

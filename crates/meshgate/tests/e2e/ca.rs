@@ -529,6 +529,25 @@ fn mistakes_on_the_command_line_are_named_and_exit_non_zero() {
             &["outlive its CA"],
         ),
         (
+            &[
+                "cert",
+                "issue",
+                "--ca",
+                "ca",
+                "--name",
+                "api-key",
+                "--san",
+                "dns:a.local",
+                "--out",
+                "o",
+            ],
+            &[
+                "--name",
+                "api-key",
+                "key file of a certificate named \"api\"",
+            ],
+        ),
+        (
             &["cert", "inspect", "nothing-here.pem"],
             &["nothing-here.pem", "cannot open"],
         ),

@@ -116,20 +116,32 @@ async fn sni_picks_the_certificate_and_alpn_the_protocol() {
             host,
             "/y",
             &ca,
-            &["--http2", "-o", "/dev/null", "-w", "%{http_version}"],
+            &[
+                "--http2",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_version} %{http_code}",
+            ],
         );
         assert!(ok, "{host}");
-        assert_eq!(version, "2", "{host}: ALPN chose h2");
+        assert_eq!(version, "2 200", "{host}: ALPN chose h2, and it was served");
     }
     let (ok, version) = curl_https(
         &gw,
         "a.test",
         "/z",
         &ca,
-        &["--http1.1", "-o", "/dev/null", "-w", "%{http_version}"],
+        &[
+            "--http1.1",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}",
+        ],
     );
     assert!(ok);
-    assert_eq!(version, "1.1");
+    assert_eq!(version, "1.1 200");
 
     // The first certificate is the default: no SNI, or a name none covers.
     let addr = gw.addr("secure");
@@ -304,8 +316,8 @@ async fn changed_files_are_reloaded_and_open_connections_stay() {
     let mut held = tls_client(addr, "a.test", &ca).await;
     assert_eq!(get_on(&mut held).await, 200);
 
-    // Key first, then certificate: a poll between the two sees a pair that
-    // does not match, keeps v1, and takes v2 at the next one.
+    // Key first, then certificate: files are taken only once they have
+    // stopped changing for a poll, so the pair is never read half-written.
     std::fs::copy(&v2.key, &live.key).unwrap();
     std::fs::copy(&v2.cert, &live.cert).unwrap();
     eventually("new handshakes get the new certificate", || async {
@@ -324,8 +336,7 @@ async fn changed_files_are_reloaded_and_open_connections_stay() {
     assert!(ok.unwrap_or(0.0) >= 1.0);
 
     // A broken file keeps the last good certificate.
-    std::fs::write(&live.cert, "-----BEGIN CERTIFICATE-----\nnot base64\n").unwrap();
-    eventually("the broken file is noticed", || async {
+    let failed = || async {
         sample_of(
             &gw,
             "meshgate_tls_certificate_reloads_total",
@@ -333,11 +344,15 @@ async fn changed_files_are_reloaded_and_open_connections_stay() {
         )
         .await
         .unwrap_or(0.0)
-            >= 1.0
+    };
+    let before = failed().await;
+    std::fs::write(&live.cert, "-----BEGIN CERTIFICATE-----\nnot base64\n").unwrap();
+    eventually("the broken file is noticed", || async {
+        failed().await > before
     })
     .await;
-    let (ok, _) = curl_https(&gw, "a.test", "/", &ca, &[]);
-    assert!(ok, "still served with v2");
+    let (ok, out) = s_client(addr, &["-servername", "a.test"]);
+    assert!(ok && out.contains("CN = v2"), "still served with v2: {out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

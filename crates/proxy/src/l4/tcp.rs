@@ -32,7 +32,7 @@ use tokio::net::{TcpListener, TcpStream};
 use super::L4State;
 use super::forward::{self, Ended};
 use super::preamble::{self, Preamble, Refused};
-use crate::downstream::{Rewind, Stream};
+use crate::downstream::Stream;
 use crate::pool::ConnSlot;
 use crate::service::with_rng;
 use crate::shutdown::Shutdown;
@@ -153,17 +153,11 @@ async fn connection(
         None => Stream::Tcp(client),
         Some(tls) => {
             let early = std::mem::take(&mut preamble.buf);
-            let handshake = tls.acceptor().accept(Rewind::new(early, client));
-            match tokio::time::timeout_at(started + PREAMBLE_TIMEOUT, handshake).await {
-                Ok(Ok(conn)) => Stream::Tls(Box::new(conn)),
-                Ok(Err(e)) => {
-                    tracing::debug!(listener = %listener.name, client = %preamble.client, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(listener = %listener.name, client = %preamble.client, "TLS handshake not finished in time");
-                    return;
-                }
+            let until = started + PREAMBLE_TIMEOUT;
+            match crate::tls::handshake(tls.acceptor(), client, early, until, preamble.client).await
+            {
+                Some(conn) => Stream::Tls(Box::new(conn)),
+                None => return,
             }
         }
     };
