@@ -57,6 +57,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod duration;
 mod error;
 pub mod firewall;
@@ -167,6 +168,13 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
             .iter_mut()
             .filter_map(|l| l.tls.as_mut())
             .flat_map(ListenerTls::files_mut)
+            .chain(
+                config
+                    .routes
+                    .iter_mut()
+                    .filter_map(|r| r.auth.as_mut())
+                    .flat_map(auth::RouteAuth::files_mut),
+            )
             .filter(|f| f.path.is_relative())
         {
             file.path = dir.join(&file.path);

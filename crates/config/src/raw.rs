@@ -194,6 +194,67 @@ pub(crate) struct RawRoute {
     pub(crate) host_rewrite: Field,
     pub(crate) hash_key: Option<RawHashKey>,
     pub(crate) retry: Option<RawRetry>,
+    pub(crate) auth: Option<RawRouteAuth>,
+    pub(crate) authz: Option<Vec<RawAuthzRule>>,
+}
+
+/// A route's `auth` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawRouteAuth {
+    pub(crate) realm: Field,
+    pub(crate) api_key: Option<RawApiKeyAuth>,
+    pub(crate) jwt: Option<RawJwtAuth>,
+    pub(crate) session: Option<RawSessionAuth>,
+}
+
+/// `auth.api_key`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawApiKeyAuth {
+    pub(crate) file: Field,
+}
+
+/// `auth.session`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawSessionAuth {
+    pub(crate) keys: Field,
+    pub(crate) leeway: Field,
+}
+
+/// `auth.jwt`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawJwtAuth {
+    pub(crate) jwks_file: Field,
+    pub(crate) jwks_url: Field,
+    pub(crate) public_key: Field,
+    pub(crate) refresh: Field,
+    pub(crate) algorithms: Field,
+    pub(crate) issuer: Field,
+    pub(crate) audience: Field,
+    pub(crate) leeway: Field,
+    pub(crate) forward_claims: Option<Vec<RawForwardClaim>>,
+}
+
+/// One `auth.jwt.forward_claims` entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawForwardClaim {
+    pub(crate) claim: Field,
+    pub(crate) header: Field,
+}
+
+/// One `[[routes.authz]]` rule.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawAuthzRule {
+    pub(crate) action: Field,
+    pub(crate) identities: Field,
+    pub(crate) sources: Field,
+    pub(crate) path_prefix: Field,
+    pub(crate) methods: Field,
 }
 
 /// A route's `match` table.

@@ -249,6 +249,11 @@ pub struct Route {
     pub matcher: RouteMatch,
     /// What to do with a matching request.
     pub action: RouteAction,
+    /// Who the request must prove to be; `None` admits anyone.
+    pub auth: Option<crate::auth::RouteAuth>,
+    /// Ordered allow and deny rules; empty allows everything, and once
+    /// there are rules a request none matches is denied.
+    pub authz: Vec<crate::auth::AuthzRule>,
 }
 
 /// The conditions a request must meet; every present condition must hold.

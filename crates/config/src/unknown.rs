@@ -13,10 +13,11 @@ use serde::de::{self, Deserializer, Visitor};
 
 use crate::path::{FieldPath, Seg};
 use crate::raw::{
-    RawAdmin, RawCertificate, RawCircuitBreakers, RawCluster, RawConfig, RawConnectionRate,
-    RawDirectResponse, RawEndpoint, RawFirewall, RawFirewallRule, RawHashKey, RawHealthCheck,
-    RawInbound, RawLimits, RawListener, RawMatch, RawOutbound, RawOutlierDetection, RawPool,
-    RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRuntime, RawSidecar, RawSlowStart, RawSni,
+    RawAdmin, RawApiKeyAuth, RawAuthzRule, RawCertificate, RawCircuitBreakers, RawCluster,
+    RawConfig, RawConnectionRate, RawDirectResponse, RawEndpoint, RawFirewall, RawFirewallRule,
+    RawForwardClaim, RawHashKey, RawHealthCheck, RawInbound, RawJwtAuth, RawLimits, RawListener,
+    RawMatch, RawOutbound, RawOutlierDetection, RawPool, RawRedirect, RawRetry, RawRetryBudget,
+    RawRoute, RawRouteAuth, RawRuntime, RawSessionAuth, RawSidecar, RawSlowStart, RawSni,
     RawSuccessRate, RawTls, RawTransparent, RawValueMatch,
 };
 
@@ -57,6 +58,12 @@ pub(crate) fn valid_fields(table: &FieldPath) -> &'static [&'static str] {
         ["listeners", "tls", "certificates"] => fields_of::<RawCertificate>(),
         ["routes"] => fields_of::<RawRoute>(),
         ["routes", "match"] => fields_of::<RawMatch>(),
+        ["routes", "auth"] => fields_of::<RawRouteAuth>(),
+        ["routes", "auth", "api_key"] => fields_of::<RawApiKeyAuth>(),
+        ["routes", "auth", "jwt"] => fields_of::<RawJwtAuth>(),
+        ["routes", "auth", "jwt", "forward_claims"] => fields_of::<RawForwardClaim>(),
+        ["routes", "auth", "session"] => fields_of::<RawSessionAuth>(),
+        ["routes", "authz"] => fields_of::<RawAuthzRule>(),
         ["routes", "match", "headers" | "query"] => fields_of::<RawValueMatch>(),
         ["routes", "direct_response"] => fields_of::<RawDirectResponse>(),
         ["routes", "redirect"] => fields_of::<RawRedirect>(),

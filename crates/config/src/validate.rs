@@ -8,6 +8,7 @@
 //! sections, so a cluster with a bad weight still counts as defined and does
 //! not cause a second, misleading "no cluster named" error.
 
+mod auth;
 mod breakers;
 mod cluster;
 mod failover;

@@ -41,6 +41,12 @@ pub enum ErrorKind {
     BadRequest,
     /// A local limit refused the request before it reached an upstream.
     Overloaded,
+    /// The route requires authentication and the request has no valid
+    /// credential (answered with a `WWW-Authenticate` challenge).
+    Unauthenticated,
+    /// The request is authenticated (or needs no authentication) but the
+    /// route's authorization rules deny it.
+    Forbidden,
     /// The request arrived on a connection whose listener a reload removed:
     /// answered, then the connection closes (the listener drains).
     ListenerRemoved,
@@ -69,6 +75,9 @@ pub struct Error {
     source: ErrorSource,
     retryable: bool,
     context: Cow<'static, str>,
+    /// A stable, machine-readable refinement of the kind (`expired`,
+    /// `revoked`, `denied_by_rule`), for clients, logs and metrics.
+    reason: Option<&'static str>,
     cause: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -83,6 +92,8 @@ impl ErrorKind {
             ErrorKind::RequestBodyTooLarge => 413,
             ErrorKind::RequestHeadersTooLarge => 431,
             ErrorKind::BadRequest => 400,
+            ErrorKind::Unauthenticated => 401,
+            ErrorKind::Forbidden => 403,
             ErrorKind::ConnectRefused | ErrorKind::UpstreamReset | ErrorKind::UpstreamProtocol => {
                 502
             }
@@ -109,6 +120,8 @@ impl ErrorKind {
             ErrorKind::RequestBodyTimeout => "request_body_timeout",
             ErrorKind::BadRequest => "bad_request",
             ErrorKind::Overloaded => "overloaded",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::Forbidden => "forbidden",
             ErrorKind::ListenerRemoved => "listener_removed",
             ErrorKind::NotImplemented => "not_implemented",
             ErrorKind::Internal => "internal_error",
@@ -145,6 +158,7 @@ impl Error {
             source,
             retryable: kind.default_retryable(),
             context: context.into(),
+            reason: None,
             cause: None,
         }
     }
@@ -171,6 +185,17 @@ impl Error {
     ) -> Self {
         self.cause = Some(cause.into());
         self
+    }
+
+    /// Attaches a stable reason code, rendered beside the kind's code.
+    pub fn with_reason(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
+    /// The reason code, if one was given.
+    pub fn reason(&self) -> Option<&'static str> {
+        self.reason
     }
 
     /// Overrides the retry flag.

@@ -265,6 +265,8 @@ fn proxy_config(
                 hash_key: None,
                 retry: meshgate_config::RetryPolicy::default(),
             }),
+            auth: None,
+            authz: Vec::new(),
         }],
         clusters: vec![Cluster {
             name: "upstream".into(),

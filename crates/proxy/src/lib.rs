@@ -17,8 +17,11 @@
 #![warn(missing_docs)]
 
 mod attempts;
+mod auth;
+mod authz;
 mod body;
 mod buffers;
+mod caller;
 mod cluster;
 mod date;
 mod deadline;
@@ -76,7 +79,14 @@ pub async fn serve(
 }
 pub use shutdown::{Shutdown, ShutdownTrigger, Tracked};
 pub use state::{Live, ProxyState};
-pub use tls::check_files;
+/// Loads every file `config` names (TLS certificates and keys,
+/// authentication key files) as a start or a reload would: one message per
+/// file that cannot be used (for `meshgate validate`).
+pub fn check_files(config: &meshgate_config::Config) -> Vec<String> {
+    let mut problems = tls::check_files(config);
+    problems.extend(auth::check_files(config));
+    problems
+}
 
 /// Entry points for the fuzz targets in `fuzz/`; not a stable API.
 #[doc(hidden)]

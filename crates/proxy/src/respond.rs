@@ -24,12 +24,15 @@ pub(crate) fn error(
     request_id: &HeaderValue,
     guards: Guards,
 ) -> Response<ResponseBody> {
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "error": err.kind().code(),
         "status": err.status(),
         "message": err.context(),
         "request_id": request_id.to_str().unwrap_or_default(),
     });
+    if let (Some(reason), Some(fields)) = (err.reason(), body.as_object_mut()) {
+        fields.insert("reason".into(), reason.into());
+    }
     let mut bytes = body.to_string().into_bytes();
     bytes.push(b'\n');
     let mut resp = Response::new(ResponseBody::full(Bytes::from(bytes), guards));

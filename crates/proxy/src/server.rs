@@ -138,6 +138,7 @@ async fn serve_connection(
         client,
         client_ip: crate::headers::ip_header(client.ip()),
         scheme: if tls.is_some() { "https" } else { "http" },
+        peer_identity: None,
     };
     if let Some(tls) = tls {
         let early = early.unwrap_or_default();
@@ -226,7 +227,7 @@ async fn serve_tls(
     stream: TcpStream,
     early: Vec<u8>,
     acceptor: tokio_rustls::TlsAcceptor,
-    service: ProxyService,
+    mut service: ProxyService,
     limits: &HttpLimits,
     accepted: Instant,
     mut shutdown: Shutdown,
@@ -256,6 +257,13 @@ async fn serve_tls(
     let Some((conn, (http2, prefix))) = ready else {
         return;
     };
+    // Verified by the listener's client_ca during the handshake.
+    service.peer_identity = conn
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|leaf| crate::auth::identity::of_certificate(leaf));
     let stream = Stream::Tls(Box::new(conn));
     serve_detected(stream, http2, &prefix, service, limits, accepted, shutdown).await;
 }

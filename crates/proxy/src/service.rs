@@ -28,11 +28,13 @@ use meshgate_core::{Error, ErrorKind, FastRng};
 use meshgate_router::RequestView;
 
 use crate::attempts;
+use crate::auth::Denied;
 use crate::body::{ClientBody, Guards, ResponseBody};
+use crate::caller::Caller;
 use crate::headers;
 use crate::request::{authority_of, hash_of, malformed, rewritten_path};
 use crate::respond;
-use crate::state::{ClusterState, Live, ProxyState};
+use crate::state::{ClusterState, Live, ProxyState, RouteState};
 
 thread_local! {
     // Per-thread generator for balancing and request ids: no contention, and
@@ -74,6 +76,8 @@ pub(crate) struct ProxyService {
     /// The client IP as a header value, rendered once per connection.
     pub(crate) client_ip: HeaderValue,
     pub(crate) scheme: &'static str,
+    /// The identity of the client's verified TLS certificate, if any.
+    pub(crate) peer_identity: Option<Arc<str>>,
 }
 
 // === impl ProxyService ===
@@ -122,10 +126,23 @@ impl ProxyService {
                 guards,
             ));
         };
-        let resp = match (malformed(&parts), &route.action) {
-            (Some(err), _) => {
+        let mut caller = Caller {
+            peer_identity: self.peer_identity.clone(),
+            ..Caller::default()
+        };
+        let refused = match malformed(&parts) {
+            Some(error) => Some(Denied {
+                error,
+                challenges: Vec::new(),
+            }),
+            None => self.admit(route_state, &mut parts, &mut caller).err(),
+        };
+        let resp = match (refused, &route.action) {
+            (Some(denied), _) => {
                 let id = with_rng(|r| headers::ensure_request_id(&mut parts.headers, r));
-                respond::error(&err, &id, guards)
+                let mut resp = respond::error(&denied.error, &id, guards);
+                denied.decorate(&mut resp);
+                resp
             }
             (None, RouteAction::Direct(d)) => respond::direct(d, guards),
             (None, RouteAction::Redirect(r)) => {
@@ -168,6 +185,32 @@ impl ProxyService {
         }
         route_state.duration.observe(start.elapsed());
         Ok(resp)
+    }
+
+    /// Phase 1b: the route's authentication, then its authorization
+    /// rules. Routes with neither pay two `None` checks.
+    fn admit(
+        &self,
+        route: &RouteState,
+        parts: &mut http::request::Parts,
+        caller: &mut Caller,
+    ) -> Result<(), Denied> {
+        if let Some(auth) = &route.auth {
+            auth.authenticate(parts, caller, crate::auth::unix_now())?;
+        }
+        if let Some(authz) = &route.authz {
+            let subject = crate::authz::Subject {
+                caller,
+                client: self.client.ip(),
+                method: &parts.method,
+                path: parts.uri.path(),
+            };
+            authz.check(&subject).map_err(|error| Denied {
+                error,
+                challenges: Vec::new(),
+            })?;
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments, reason = "the pipeline's parts, borrowed")]

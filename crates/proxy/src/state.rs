@@ -72,6 +72,10 @@ pub(crate) struct ListenerState {
 }
 
 pub(crate) struct RouteState {
+    /// Who a request must prove to be, when the route has `auth`.
+    pub(crate) auth: Option<crate::auth::RouteAuthState>,
+    /// The route's authorization rules, when it has any.
+    pub(crate) authz: Option<crate::authz::RouteAuthz>,
     /// Requests by status class: index 0 is 1xx ... index 4 is 5xx.
     pub(crate) by_class: [Arc<Counter>; 5],
     pub(crate) duration: Arc<Histogram>,
@@ -164,10 +168,19 @@ impl ProxyState {
                 }
             })
             .collect();
-        let routes = config
+        let routes: Vec<RouteState> = config
             .routes
             .iter()
             .map(|r| {
+                let previous_auth = previous.and_then(|p| {
+                    let i = p.config.routes.iter().position(|o| o.name == r.name)?;
+                    p.routes.get(i)?.auth.as_ref()
+                });
+                let auth = r.auth.as_ref().and_then(|spec| {
+                    crate::auth::RouteAuthState::new(spec, &r.name, registry, previous_auth)
+                        .map_err(|e| problems.push(e))
+                        .ok()
+                });
                 let cluster = match &r.action {
                     RouteAction::Proxy(p) => config
                         .clusters
@@ -193,6 +206,8 @@ impl ProxyState {
                     )
                 };
                 RouteState {
+                    auth,
+                    authz: crate::authz::RouteAuthz::new(&r.authz, &r.name, registry),
                     by_class: [
                         class("1xx"),
                         class("2xx"),
@@ -209,6 +224,9 @@ impl ProxyState {
                 }
             })
             .collect();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
         let clusters = config
             .clusters
             .iter()

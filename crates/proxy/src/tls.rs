@@ -150,7 +150,7 @@ pub(crate) async fn handshake(
 
 /// Loads every TLS file `config` names, as a start or a reload would: one
 /// message per file that cannot be used (for `meshgate validate`).
-pub fn check_files(config: &meshgate_config::Config) -> Vec<String> {
+pub(crate) fn check_files(config: &meshgate_config::Config) -> Vec<String> {
     config
         .listeners
         .iter()

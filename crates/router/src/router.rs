@@ -206,6 +206,8 @@ mod tests {
                 body: Default::default(),
                 content_type: None,
             }),
+            auth: None,
+            authz: Vec::new(),
         };
         let config = Config {
             source: None,

@@ -113,7 +113,7 @@ fn rule(
 }
 
 /// A list of networks: every bad entry is reported at itself.
-fn networks(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<Vec<Cidr>> {
+pub(super) fn networks(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<Vec<Cidr>> {
     let items = ctx.array(leaf, path)?;
     if items.is_empty() {
         let field = path.field_name();

@@ -158,7 +158,7 @@ fn path_match(ctx: &mut Ctx<'_>, raw: &RawMatch, path: &FieldPath) -> Check<Opti
 }
 
 /// `methods`: HTTP method tokens, upper-cased.
-fn methods(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<Vec<Method>> {
+pub(super) fn methods(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<Vec<Method>> {
     let items = ctx.array(leaf, path)?;
     if items.is_empty() {
         return Err(ctx.at_leaf(

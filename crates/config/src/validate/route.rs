@@ -59,11 +59,24 @@ pub(super) fn route(
         None => Ok(RouteMatch::default()),
     };
     let action = action(ctx, raw, path, refs);
+    let name = name?.unwrap_or_else(|| format!("route{index}"));
+    let auth = raw
+        .auth
+        .as_ref()
+        .map(|a| super::auth::auth(ctx, a, &path.key("auth"), &name))
+        .transpose();
+    let authz = super::auth::authz(
+        ctx,
+        raw.authz.as_deref().unwrap_or_default(),
+        &path.key("authz"),
+    );
     Ok(Route {
-        name: name?.unwrap_or_else(|| format!("route{index}")),
+        name,
         listener: listener?,
         matcher: matcher?,
         action: action?,
+        auth: auth?,
+        authz: authz?,
     })
 }
 

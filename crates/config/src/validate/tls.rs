@@ -106,7 +106,7 @@ pub(super) fn tls(
 }
 
 /// A non-empty path, with where the config names it.
-fn file(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<SourceFile> {
+pub(super) fn file(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<SourceFile> {
     let text = ctx.str(leaf, path)?;
     if text.is_empty() {
         return Err(ctx.at_leaf(leaf, path, "expected a file path, found an empty string"));

@@ -29,6 +29,7 @@ mod reload;
 mod replay;
 mod resilience;
 mod route_actions;
+mod route_auth;
 mod routing;
 mod shutdown;
 mod sidecar;

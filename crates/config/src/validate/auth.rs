@@ -1,0 +1,284 @@
+//! A route's `auth` table (API keys, JWT, session tokens) and its `authz`
+//! rules.
+
+use std::time::Duration;
+
+use super::fields::Leafy;
+use super::{Check, Ctx};
+use crate::auth::{
+    ApiKeyAuth, AuthzAction, AuthzRule, ForwardClaim, IdentityPattern, JwtAlgorithm, JwtAuth,
+    JwtKeySource, RouteAuth, SessionAuth,
+};
+use crate::leaf::Leaf;
+use crate::path::FieldPath;
+use crate::raw::{RawAuthzRule, RawJwtAuth, RawRouteAuth};
+
+/// Clock difference allowed by default for token lifetimes.
+const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+/// How often a JWKS URL is fetched again by default.
+const DEFAULT_REFRESH: Duration = Duration::from_secs(300);
+
+/// Checks a route's `auth` table; `route` is the route's name, the default
+/// realm.
+pub(super) fn auth(
+    ctx: &mut Ctx<'_>,
+    raw: &RawRouteAuth,
+    path: &FieldPath,
+    route: &str,
+) -> Check<RouteAuth> {
+    let realm = ctx.optional(&raw.realm, path, "realm", |c, l, p| {
+        let text = c.str(l, p)?;
+        // Quoted inside WWW-Authenticate: no quotes, backslashes or controls.
+        if text.is_empty()
+            || !text
+                .bytes()
+                .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        {
+            return Err(c.at_leaf(
+                l,
+                p,
+                format!(
+                    "invalid realm {text:?}: use printable ASCII without quotes or backslashes"
+                ),
+            ));
+        }
+        Ok(text.to_owned())
+    });
+    let api_key = raw.api_key.as_ref().map(|a| {
+        let at = path.key("api_key");
+        ctx.required(&a.file, &at, "file", super::tls::file)
+            .map(|file| ApiKeyAuth { file })
+    });
+    let session = raw.session.as_ref().map(|s| {
+        let at = path.key("session");
+        let keys = ctx.required(&s.keys, &at, "keys", super::tls::file);
+        let leeway = ctx.optional(&s.leeway, &at, "leeway", Ctx::duration);
+        Ok(SessionAuth {
+            keys: keys?,
+            leeway: leeway?.unwrap_or(DEFAULT_LEEWAY),
+        })
+    });
+    let jwt = raw.jwt.as_ref().map(|j| jwt(ctx, j, &path.key("jwt")));
+    let (realm, api_key, session, jwt) = (
+        realm?,
+        api_key.transpose()?,
+        session.transpose()?,
+        jwt.transpose()?,
+    );
+    if api_key.is_none() && session.is_none() && jwt.is_none() {
+        return Err(ctx.at_value(
+            path,
+            "auth needs at least one method: api_key = { file = ... }, jwt = { ... } or session = { keys = ... }",
+        ));
+    }
+    Ok(RouteAuth {
+        realm: realm.unwrap_or_else(|| route.to_owned()),
+        api_key,
+        jwt,
+        session,
+    })
+}
+
+fn jwt(ctx: &mut Ctx<'_>, raw: &RawJwtAuth, path: &FieldPath) -> Check<JwtAuth> {
+    let present: Vec<&str> = [
+        ("jwks_file", &raw.jwks_file),
+        ("jwks_url", &raw.jwks_url),
+        ("public_key", &raw.public_key),
+    ]
+    .into_iter()
+    .filter(|(_, f)| f.is_some())
+    .map(|(k, _)| k)
+    .collect();
+    let one = ctx.at_most_one(path, &present, "a JWT route takes its keys from one place");
+    let jwks_file = ctx.optional(&raw.jwks_file, path, "jwks_file", super::tls::file);
+    let public_key = ctx.optional(&raw.public_key, path, "public_key", super::tls::file);
+    let url = ctx.optional(&raw.jwks_url, path, "jwks_url", url);
+    let refresh = ctx.optional(&raw.refresh, path, "refresh", Ctx::timeout);
+    let algorithms = ctx.required(&raw.algorithms, path, "algorithms", algorithms);
+    let issuers = ctx.optional(&raw.issuer, path, "issuer", strings);
+    let audiences = ctx.optional(&raw.audience, path, "audience", strings);
+    let leeway = ctx.optional(&raw.leeway, path, "leeway", Ctx::duration);
+    let forward_claims = raw
+        .forward_claims
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let at = path.key("forward_claims").index(i);
+            let claim = ctx.required(&f.claim, &at, "claim", Ctx::string);
+            let header = ctx.required(&f.header, &at, "header", Ctx::header_name);
+            Ok(ForwardClaim {
+                claim: claim?,
+                header: header?,
+            })
+        })
+        .collect::<Vec<Check<_>>>();
+    one?;
+    let (jwks_file, public_key, url, refresh) = (jwks_file?, public_key?, url?, refresh?);
+    if refresh.is_some() && url.is_none() {
+        return Err(ctx.at_key(
+            &path.key("refresh"),
+            "refresh applies to jwks_url only (files are re-read when they change)",
+        ));
+    }
+    let keys = match (jwks_file, public_key, url) {
+        (Some(f), _, _) => JwtKeySource::JwksFile(f),
+        (_, Some(f), _) => JwtKeySource::PublicKey(f),
+        (_, _, Some(url)) => JwtKeySource::JwksUrl {
+            url,
+            refresh: refresh.unwrap_or(DEFAULT_REFRESH),
+        },
+        (None, None, None) => {
+            return Err(ctx.at_value(
+                path,
+                "jwt needs its keys: jwks_file = \"jwks.json\", jwks_url = \"http://...\" or public_key = \"key.pem\"",
+            ));
+        }
+    };
+    Ok(JwtAuth {
+        keys,
+        algorithms: algorithms?,
+        issuers: issuers?.unwrap_or_default(),
+        audiences: audiences?.unwrap_or_default(),
+        leeway: leeway?.unwrap_or(DEFAULT_LEEWAY),
+        forward_claims: forward_claims.into_iter().collect::<Check<Vec<_>>>()?,
+    })
+}
+
+/// An `http://` URL (TLS to a JWKS server needs upstream TLS, not yet
+/// available to the fetcher).
+fn url(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<http::Uri> {
+    let text = ctx.str(leaf, path)?;
+    match text.parse::<http::Uri>() {
+        Ok(uri) if uri.scheme_str() == Some("http") && uri.host().is_some() => Ok(uri),
+        Ok(uri) if uri.scheme_str() == Some("https") => Err(ctx.at_leaf(
+            leaf,
+            path,
+            format!("jwks_url {text:?}: https is not supported yet; use http:// on a trusted network, or jwks_file"),
+        )),
+        _ => Err(ctx.at_leaf(
+            leaf,
+            path,
+            format!("invalid URL {text:?}: expected http://host[:port]/path"),
+        )),
+    }
+}
+
+fn algorithms(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<Vec<JwtAlgorithm>> {
+    const NAMES: [(&str, JwtAlgorithm); 4] = [
+        ("HS256", JwtAlgorithm::Hs256),
+        ("RS256", JwtAlgorithm::Rs256),
+        ("ES256", JwtAlgorithm::Es256),
+        ("EdDSA", JwtAlgorithm::EdDsa),
+    ];
+    let items = ctx.array(leaf, path)?;
+    if items.is_empty() {
+        return Err(ctx.at_leaf(
+            leaf,
+            path,
+            "algorithms must name at least one of HS256, RS256, ES256, EdDSA",
+        ));
+    }
+    let checked: Vec<Check<JwtAlgorithm>> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| ctx.choice(item, &path.index(i), &NAMES))
+        .collect();
+    checked.into_iter().collect()
+}
+
+/// A string or an array of strings.
+fn strings(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<Vec<String>> {
+    if let Leaf::String(s) = leaf.get_ref() {
+        return Ok(vec![s.clone()]);
+    }
+    let items = ctx.array(leaf, path)?;
+    let checked: Vec<Check<String>> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| ctx.string(item, &path.index(i)))
+        .collect();
+    checked.into_iter().collect()
+}
+
+/// Checks a route's `[[authz]]` rules.
+pub(super) fn authz(
+    ctx: &mut Ctx<'_>,
+    raw: &[RawAuthzRule],
+    path: &FieldPath,
+) -> Check<Vec<AuthzRule>> {
+    let rules: Vec<Check<AuthzRule>> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let at = path.index(i);
+            let action = ctx.required(&r.action, &at, "action", |c, l, p| {
+                c.choice(
+                    l,
+                    p,
+                    &[("allow", AuthzAction::Allow), ("deny", AuthzAction::Deny)],
+                )
+            });
+            let identities = ctx.optional(&r.identities, &at, "identities", identities);
+            let sources = ctx.optional(&r.sources, &at, "sources", super::firewall::networks);
+            let path_prefix = ctx.optional(&r.path_prefix, &at, "path_prefix", |c, l, p| {
+                let text = c.str(l, p)?;
+                if !text.starts_with('/') {
+                    return Err(c.at_leaf(
+                        l,
+                        p,
+                        format!("path_prefix {text:?} must start with \"/\""),
+                    ));
+                }
+                Ok(text.to_owned())
+            });
+            let methods = ctx.optional(&r.methods, &at, "methods", super::matcher::methods);
+            Ok(AuthzRule {
+                action: action?,
+                identities: identities?.unwrap_or_default(),
+                sources: sources?.unwrap_or_default(),
+                path_prefix: path_prefix?,
+                methods: methods?.unwrap_or_default(),
+            })
+        })
+        .collect();
+    rules.into_iter().collect()
+}
+
+fn identities(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<Vec<IdentityPattern>> {
+    let items = ctx.array(leaf, path)?;
+    if items.is_empty() {
+        return Err(ctx.at_leaf(
+            leaf,
+            path,
+            "identities must list at least one pattern; leave it out to match any caller",
+        ));
+    }
+    let checked: Vec<Check<IdentityPattern>> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let p = path.index(i);
+            let text = ctx.str(item, &p)?;
+            let pattern = match text.strip_suffix('*') {
+                _ if text == "*" => Some(IdentityPattern::Any),
+                Some(prefix) if prefix.ends_with('/') && !prefix.contains('*') => {
+                    Some(IdentityPattern::Prefix(prefix.to_owned()))
+                }
+                None if !text.is_empty() && !text.contains('*') => {
+                    Some(IdentityPattern::Exact(text.to_owned()))
+                }
+                _ => None,
+            };
+            pattern.ok_or_else(|| {
+                ctx.at_leaf(
+                    item,
+                    &p,
+                    format!(r#"invalid identity pattern {text:?}: write an exact identity ("spiffe://example.org/svc/web"), a prefix ending in "/*" ("spiffe://example.org/svc/*") or "*""#),
+                )
+            })
+        })
+        .collect();
+    checked.into_iter().collect()
+}

@@ -1,0 +1,313 @@
+//! Route authentication: the request filter step that decides who is
+//! calling from the request's credential, before authorization and rate
+//! limits run.
+//!
+//! A route's `auth` lists methods; the credential the request carries picks
+//! the one that judges it, so the answer never depends on the order methods
+//! are tried in:
+//!
+//! - `x-api-key`, or `Authorization: ApiKey ...`: API keys
+//!   (`meshgate_auth::apikey`), when the route has `api_key`;
+//! - `Authorization: Bearer mgs1....`: a session token
+//!   (`meshgate_auth::session`), when the route has `session`;
+//! - any other `Authorization: Bearer ...`: a JWT (`meshgate_jwt`), when
+//!   the route has `jwt`.
+//!
+//! No credential, or one no configured method takes, is a 401 with one
+//! challenge per method; a credential that fails is a 401 with the
+//! method's reason code (`expired`, `revoked`, `bad_signature`, ...) and
+//! its challenge. The cores are pure; this module reads the clock and the
+//! key files (through [`watched`]), nothing else.
+
+pub(crate) mod identity;
+pub(crate) mod jwt;
+pub(crate) mod watched;
+
+use std::sync::Arc;
+
+use http::HeaderValue;
+use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use meshgate_auth::Header;
+use meshgate_auth::apikey::KeyStore;
+use meshgate_auth::session::SessionKeys;
+use meshgate_config::auth::RouteAuth;
+use meshgate_core::{Error, ErrorKind};
+use meshgate_telemetry::{Counter, Registry};
+
+use crate::caller::Caller;
+use watched::Watched;
+
+static X_API_KEY: http::HeaderName = http::HeaderName::from_static("x-api-key");
+
+/// A route's authentication state, built per config generation.
+pub(crate) struct RouteAuthState {
+    realm: String,
+    api_keys: Option<Arc<Watched<KeyStore>>>,
+    session: Option<(Arc<Watched<SessionKeys>>, u64)>,
+    jwt: Option<jwt::JwtState>,
+    /// The challenges of a request with no credential: one per method.
+    challenges: Vec<HeaderValue>,
+    allowed: Arc<Counter>,
+}
+
+/// A refused request: the error to answer with and its challenges.
+pub(crate) struct Denied {
+    pub(crate) error: Error,
+    pub(crate) challenges: Vec<HeaderValue>,
+}
+
+impl RouteAuthState {
+    /// Loads the key files `spec` names and starts any JWKS driver. Files
+    /// an earlier generation already watches are shared, not re-read, so
+    /// an admin revocation survives a reload.
+    pub(crate) fn new(
+        spec: &RouteAuth,
+        route: &str,
+        registry: &Registry,
+        previous: Option<&RouteAuthState>,
+    ) -> Result<Self, String> {
+        let api_keys = match &spec.api_key {
+            None => None,
+            Some(a) => Some(
+                match previous
+                    .and_then(|p| p.api_keys.clone())
+                    .filter(|w| w.watches(&a.file))
+                {
+                    Some(kept) => kept,
+                    None => Watched::load(&a.file, "api_keys", parse_api_keys, registry)?,
+                },
+            ),
+        };
+        let session = match &spec.session {
+            None => None,
+            Some(s) => Some((
+                match previous
+                    .and_then(|p| p.session.as_ref().map(|(w, _)| w.clone()))
+                    .filter(|w| w.watches(&s.keys))
+                {
+                    Some(kept) => kept,
+                    None => Watched::load(&s.keys, "session_keys", parse_session_keys, registry)?,
+                },
+                s.leeway.as_secs(),
+            )),
+        };
+        let jwt = spec
+            .jwt
+            .as_ref()
+            .map(|j| jwt::JwtState::new(j, registry))
+            .transpose()?;
+        let quoted = format!("realm=\"{}\"", spec.realm);
+        let challenges = [
+            jwt.is_some().then(|| format!("Bearer {quoted}")),
+            session
+                .is_some()
+                .then(|| format!("Bearer {quoted}"))
+                .filter(|_| jwt.is_none()),
+            api_keys.is_some().then(|| format!("ApiKey {quoted}")),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|c| HeaderValue::from_str(&c).ok())
+        .collect();
+        Ok(Self {
+            realm: spec.realm.clone(),
+            api_keys,
+            session,
+            jwt,
+            challenges,
+            allowed: registry.counter(
+                "meshgate_auth_allowed_total",
+                "Requests that authenticated on a route requiring it.",
+                &[("route", route)],
+            ),
+        })
+    }
+
+    /// Authenticates the request in `parts` at `now` (unix seconds),
+    /// recording who it is in `caller` and writing forwarded claims into
+    /// its headers.
+    pub(crate) fn authenticate(
+        &self,
+        parts: &mut http::request::Parts,
+        caller: &mut Caller,
+        now: u64,
+    ) -> Result<(), Denied> {
+        let headers = &parts.headers;
+        let authorization = Header::from_values(
+            headers
+                .get_all(AUTHORIZATION)
+                .iter()
+                .map(HeaderValue::as_bytes),
+        );
+        let x_api_key = Header::from_values(
+            headers
+                .get_all(&X_API_KEY)
+                .iter()
+                .map(HeaderValue::as_bytes),
+        );
+        let scheme = match authorization {
+            Header::One(v) => scheme_of(v),
+            _ => Scheme::Other,
+        };
+        let api_key_sent = !matches!(x_api_key, Header::Absent) || scheme == Scheme::ApiKey;
+        if let (true, Some(store)) = (api_key_sent, &self.api_keys) {
+            let store = store.get();
+            let entry = store.check(x_api_key, authorization).map_err(|e| {
+                self.refuse(
+                    "api key",
+                    e.code(),
+                    format!("ApiKey realm=\"{}\"", self.realm),
+                )
+            })?;
+            caller.api_key_id = Some(Arc::from(entry.id()));
+            self.allowed.inc();
+            return Ok(());
+        }
+        if matches!(authorization, Header::Repeated) {
+            return Err(self.refuse("credential", "malformed", String::new()));
+        }
+        if let Scheme::Bearer(token) = scheme {
+            if let (true, Some((keys, leeway))) = (
+                token.starts_with(meshgate_auth::session::PREFIX),
+                &self.session,
+            ) {
+                keys.get()
+                    .verify(token, now, *leeway)
+                    .map_err(|e| self.refuse("session token", e.code(), self.bearer_error()))?;
+                self.allowed.inc();
+                return Ok(());
+            }
+            if let Some(jwt) = &self.jwt {
+                let claims = jwt
+                    .validate(token, now)
+                    .map_err(|e| self.refuse("JWT", e.reason(), e.www_authenticate(&self.realm)))?;
+                for (claim, header) in &jwt.forward {
+                    parts.headers.remove(header);
+                    let value = claims.header_value(claim).ok().flatten();
+                    if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                        parts.headers.insert(header.clone(), v);
+                    }
+                }
+                caller.jwt = Some(Arc::new(claims));
+                self.allowed.inc();
+                return Ok(());
+            }
+        }
+        if let Some(jwt) = &self.jwt {
+            // Forwarded-claim headers are ours even when no token came.
+            for (_, header) in &jwt.forward {
+                parts.headers.remove(header);
+            }
+        }
+        Err(Denied {
+            error: Error::downstream(
+                ErrorKind::Unauthenticated,
+                "this route requires authentication",
+            )
+            .with_reason("missing"),
+            challenges: self.challenges.clone(),
+        })
+    }
+
+    fn refuse(&self, what: &str, reason: &'static str, challenge: String) -> Denied {
+        let challenges = if challenge.is_empty() {
+            self.challenges.clone()
+        } else {
+            HeaderValue::from_str(&challenge).ok().into_iter().collect()
+        };
+        Denied {
+            error: Error::downstream(
+                ErrorKind::Unauthenticated,
+                format!("{what} refused: {reason}"),
+            )
+            .with_reason(reason),
+            challenges,
+        }
+    }
+
+    fn bearer_error(&self) -> String {
+        format!("Bearer realm=\"{}\", error=\"invalid_token\"", self.realm)
+    }
+}
+
+impl Denied {
+    /// Adds the challenges to the 401 answer.
+    pub(crate) fn decorate(&self, resp: &mut http::Response<crate::body::ResponseBody>) {
+        for c in &self.challenges {
+            resp.headers_mut().append(WWW_AUTHENTICATE, c.clone());
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme<'a> {
+    ApiKey,
+    Bearer(&'a str),
+    Other,
+}
+
+/// The scheme of one `Authorization` value (case-insensitive, RFC 9110).
+fn scheme_of(value: &[u8]) -> Scheme<'_> {
+    let Ok(text) = std::str::from_utf8(value) else {
+        return Scheme::Other;
+    };
+    let text = text.trim_matches([' ', '\t']);
+    let (scheme, rest) = text.split_once([' ', '\t']).unwrap_or((text, ""));
+    if scheme.eq_ignore_ascii_case("apikey") {
+        Scheme::ApiKey
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer(rest.trim_matches([' ', '\t']))
+    } else {
+        Scheme::Other
+    }
+}
+
+fn parse_api_keys(bytes: &[u8]) -> Result<KeyStore, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_owned())?;
+    KeyStore::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_session_keys(bytes: &[u8]) -> Result<SessionKeys, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_owned())?;
+    SessionKeys::parse(text).map_err(|e| e.to_string())
+}
+
+/// Checks every key file `config`'s routes name, as a start would: one
+/// message per file that cannot be used (for `meshgate validate`).
+pub(crate) fn check_files(config: &meshgate_config::Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    for auth in config.routes.iter().filter_map(|r| r.auth.as_ref()) {
+        if let Some(a) = &auth.api_key {
+            problems.extend(watched::read(&a.file, parse_api_keys).err());
+        }
+        if let Some(s) = &auth.session {
+            problems.extend(watched::read(&s.keys, parse_session_keys).err());
+        }
+        if let Some(j) = &auth.jwt {
+            problems.extend(jwt::check(j));
+        }
+    }
+    problems
+}
+
+/// Seconds since the Unix epoch, for token lifetimes.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Scheme, scheme_of};
+
+    #[test]
+    fn schemes() {
+        assert_eq!(scheme_of(b"Bearer abc"), Scheme::Bearer("abc"));
+        assert_eq!(scheme_of(b"bearer   abc "), Scheme::Bearer("abc"));
+        assert_eq!(scheme_of(b"APIKEY mgk_x"), Scheme::ApiKey);
+        assert_eq!(scheme_of(b"Basic dXNlcg=="), Scheme::Other);
+        assert_eq!(scheme_of(b"Bearer"), Scheme::Bearer(""));
+        assert_eq!(scheme_of(&[0xff, 0xfe]), Scheme::Other);
+    }
+}
