@@ -47,6 +47,9 @@ pub struct SessionAuth {
     pub keys: SourceFile,
     /// Clock difference allowed between issuer and verifier.
     pub leeway: Duration,
+    /// A file listing revoked token ids (`revoked = ["<jti>", ...]`),
+    /// re-read when it changes.
+    pub revoked: Option<SourceFile>,
 }
 
 /// `auth.jwt`.
@@ -165,8 +168,11 @@ impl RouteAuth {
             JwtKeySource::JwksUrl { .. } => None,
         });
         let api = self.api_key.as_mut().map(|a| &mut a.file);
-        let session = self.session.as_mut().map(|s| &mut s.keys);
-        api.into_iter().chain(jwt).chain(session)
+        let (session, revoked) = match self.session.as_mut() {
+            Some(s) => (Some(&mut s.keys), s.revoked.as_mut()),
+            None => (None, None),
+        };
+        api.into_iter().chain(jwt).chain(session).chain(revoked)
     }
 }
 

@@ -221,6 +221,7 @@ pub(crate) struct RawApiKeyAuth {
 pub(crate) struct RawSessionAuth {
     pub(crate) keys: Field,
     pub(crate) leeway: Field,
+    pub(crate) revoked: Field,
 }
 
 /// `auth.jwt`.
