@@ -64,6 +64,7 @@ pub mod firewall;
 pub mod health;
 mod leaf;
 mod locate;
+pub mod mesh;
 mod path;
 mod raw;
 pub mod resilience;
@@ -175,6 +176,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
                     .filter_map(|r| r.auth.as_mut())
                     .flat_map(auth::RouteAuth::files_mut),
             )
+            .chain(config.mesh.as_mut().map(|m| &mut m.ca_dir))
             .filter(|f| f.path.is_relative())
         {
             file.path = dir.join(&file.path);

@@ -31,6 +31,17 @@ pub(crate) struct RawConfig {
     pub(crate) clusters: Option<Vec<RawCluster>>,
     pub(crate) sidecar: Option<RawSidecar>,
     pub(crate) firewall: Option<RawFirewall>,
+    pub(crate) mesh: Option<RawMesh>,
+}
+
+/// `[mesh]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawMesh {
+    pub(crate) trust_domain: Field,
+    pub(crate) ca_dir: Field,
+    pub(crate) service: Field,
+    pub(crate) cert_ttl: Field,
 }
 
 /// `[firewall]`.

@@ -34,6 +34,8 @@ pub struct Config {
     pub clusters: Vec<Cluster>,
     /// Who may connect; the default allows everyone.
     pub firewall: crate::firewall::Firewall,
+    /// Automatic mTLS between sidecars, when `[mesh]` is set.
+    pub mesh: Option<crate::mesh::Mesh>,
 }
 
 /// `[runtime]`: process-wide settings.

@@ -16,9 +16,9 @@ use crate::raw::{
     RawAdmin, RawApiKeyAuth, RawAuthzRule, RawCertificate, RawCircuitBreakers, RawCluster,
     RawConfig, RawConnectionRate, RawDirectResponse, RawEndpoint, RawFirewall, RawFirewallRule,
     RawForwardClaim, RawHashKey, RawHealthCheck, RawInbound, RawJwtAuth, RawLimits, RawListener,
-    RawMatch, RawOutbound, RawOutlierDetection, RawPool, RawRedirect, RawRetry, RawRetryBudget,
-    RawRoute, RawRouteAuth, RawRuntime, RawSessionAuth, RawSidecar, RawSlowStart, RawSni,
-    RawSuccessRate, RawTls, RawTransparent, RawValueMatch,
+    RawMatch, RawMesh, RawOutbound, RawOutlierDetection, RawPool, RawRedirect, RawRetry,
+    RawRetryBudget, RawRoute, RawRouteAuth, RawRuntime, RawSessionAuth, RawSidecar, RawSlowStart,
+    RawSni, RawSuccessRate, RawTls, RawTransparent, RawValueMatch,
 };
 
 /// Converts a `serde_ignored` path into a [`FieldPath`].
@@ -51,6 +51,7 @@ pub(crate) fn valid_fields(table: &FieldPath) -> &'static [&'static str] {
         [] => fields_of::<RawConfig>(),
         ["runtime"] => fields_of::<RawRuntime>(),
         ["admin"] => fields_of::<RawAdmin>(),
+        ["mesh"] => fields_of::<RawMesh>(),
         ["listeners"] => fields_of::<RawListener>(),
         ["listeners", "limits"] => fields_of::<RawLimits>(),
         ["listeners", "sni"] => fields_of::<RawSni>(),

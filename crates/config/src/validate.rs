@@ -17,6 +17,7 @@ mod firewall;
 mod health;
 mod listener;
 mod matcher;
+mod mesh;
 mod names;
 mod resilience;
 mod route;
@@ -81,6 +82,25 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
         Some(s) => sidecar::expand(ctx, s, &root.key("sidecar")),
         None => sidecar::Expanded::default(),
     };
+    // The mesh applies to the sidecar's inbound listener and outbound
+    // clusters.
+    let mesh = raw
+        .mesh
+        .as_ref()
+        .map(|m| {
+            let listeners = expanded.mesh_listeners();
+            let clusters = raw
+                .sidecar
+                .iter()
+                .flat_map(|s| s.outbound.as_deref().unwrap_or_default())
+                .filter_map(|o| match o.cluster.as_ref().map(|c| c.get_ref()) {
+                    Some(crate::leaf::Leaf::String(name)) => Some(name.clone()),
+                    _ => None,
+                })
+                .collect();
+            mesh::mesh(ctx, m, &root.key("mesh"), listeners, clusters)
+        })
+        .transpose();
     let cluster_path = root.key("clusters");
     let raw_clusters: Vec<(&RawCluster, FieldPath)> = raw_clusters
         .iter()
@@ -215,6 +235,7 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
         routes: routes.into_iter().collect::<Check<_>>()?,
         clusters: clusters.into_iter().collect::<Check<_>>()?,
         firewall: firewall?,
+        mesh: mesh?,
     })
 }
 

@@ -295,5 +295,6 @@ fn proxy_config(
             panic_threshold: 50,
         }],
         firewall: meshgate_config::Firewall::default(),
+        mesh: None,
     }
 }

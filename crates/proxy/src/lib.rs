@@ -35,6 +35,7 @@ mod headers;
 mod health_check;
 mod l4;
 mod maps;
+mod mesh;
 mod pool;
 mod request;
 mod respond;

@@ -27,6 +27,8 @@ pub struct ProxyState {
     pub(crate) routes: Vec<RouteState>,
     pub(crate) clusters: Vec<ClusterState>,
     pub(crate) firewall: crate::firewall::FirewallState,
+    /// This node's mesh identity, when `[mesh]` is set.
+    pub(crate) mesh: Option<Arc<crate::mesh::MeshIdentity>>,
 }
 
 /// The running config generation, swapped whole by a reload. A request
@@ -69,6 +71,19 @@ pub(crate) struct ListenerState {
     pub(crate) refusals: crate::l4::preamble::Refusals,
     /// TLS termination, when the listener has `tls`.
     pub(crate) tls: Option<Arc<crate::tls::ServerTls>>,
+    /// Mesh mTLS termination, when `[mesh]` applies to the listener.
+    pub(crate) mesh: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl ListenerState {
+    /// The TLS acceptor for a new connection, if the listener terminates
+    /// TLS (its own certificates, or the mesh identity).
+    pub(crate) fn acceptor(&self) -> Option<tokio_rustls::TlsAcceptor> {
+        match &self.tls {
+            Some(tls) => Some(tls.acceptor()),
+            None => self.mesh.clone(),
+        }
+    }
 }
 
 pub(crate) struct RouteState {
@@ -123,6 +138,18 @@ impl ProxyState {
                     .ok()
             })
             .collect();
+        let mesh = match &config.mesh {
+            None => None,
+            Some(spec) => match previous
+                .and_then(|p| p.mesh.clone())
+                .filter(|m| m.serves(spec))
+            {
+                Some(kept) => Some(kept),
+                None => crate::mesh::MeshIdentity::start(spec, registry)
+                    .map_err(|e| problems.push(e))
+                    .ok(),
+            },
+        };
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -135,7 +162,12 @@ impl ProxyState {
                 let old = previous
                     .and_then(|p| p.listener(&l.name))
                     .and_then(|o| o.l4.as_ref());
+                let terminates_mesh = config.mesh.as_ref().is_some_and(|m| m.terminates(&l.name));
                 ListenerState {
+                    mesh: mesh
+                        .as_ref()
+                        .filter(|_| terminates_mesh)
+                        .map(|m| m.acceptor(l.protocol == ListenerProtocol::Http)),
                     tls: tls.get(i).cloned().flatten(),
                     proxy_protocol: l.proxy_protocol,
                     refusals: crate::l4::preamble::Refusals::new(registry, &l.name),
@@ -253,6 +285,7 @@ impl ProxyState {
             routes,
             clusters,
             firewall,
+            mesh,
         })
     }
 

@@ -23,6 +23,7 @@ mod health_checks;
 mod http1_server;
 mod l4_preamble;
 mod limits;
+mod mesh;
 mod mtls_negatives;
 mod pool;
 mod protocols;

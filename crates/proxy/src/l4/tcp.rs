@@ -149,13 +149,12 @@ async fn connection(
     }
     // TLS ends here, before any upstream connection: a client that fails
     // the handshake (a bad or missing client certificate) never costs one.
-    let client = match &listener.tls {
+    let client = match listener.acceptor() {
         None => Stream::Tcp(client),
-        Some(tls) => {
+        Some(acceptor) => {
             let early = std::mem::take(&mut preamble.buf);
             let until = started + PREAMBLE_TIMEOUT;
-            match crate::tls::handshake(tls.acceptor(), client, early, until, preamble.client).await
-            {
+            match crate::tls::handshake(acceptor, client, early, until, preamble.client).await {
                 Some(conn) => Stream::Tls(Box::new(conn)),
                 None => return,
             }
