@@ -226,7 +226,7 @@ async fn serve_detected(
 async fn serve_tls(
     stream: TcpStream,
     early: Vec<u8>,
-    acceptor: tokio_rustls::TlsAcceptor,
+    acceptor: crate::tls::Terminator,
     mut service: ProxyService,
     limits: &HttpLimits,
     accepted: Instant,

@@ -73,16 +73,22 @@ pub(crate) struct ListenerState {
     pub(crate) tls: Option<Arc<crate::tls::ServerTls>>,
     /// Mesh mTLS termination, when `[mesh]` applies to the listener.
     pub(crate) mesh: Option<tokio_rustls::TlsAcceptor>,
+    /// Failed TLS handshakes, when the listener terminates TLS.
+    pub(crate) handshake_failures: Option<Arc<Counter>>,
 }
 
 impl ListenerState {
     /// The TLS acceptor for a new connection, if the listener terminates
     /// TLS (its own certificates, or the mesh identity).
-    pub(crate) fn acceptor(&self) -> Option<tokio_rustls::TlsAcceptor> {
-        match &self.tls {
-            Some(tls) => Some(tls.acceptor()),
-            None => self.mesh.clone(),
-        }
+    pub(crate) fn acceptor(&self) -> Option<crate::tls::Terminator> {
+        let acceptor = match &self.tls {
+            Some(tls) => tls.acceptor(),
+            None => self.mesh.clone()?,
+        };
+        Some(crate::tls::Terminator {
+            acceptor,
+            failures: self.handshake_failures.clone()?,
+        })
     }
 }
 
@@ -163,12 +169,21 @@ impl ProxyState {
                     .and_then(|p| p.listener(&l.name))
                     .and_then(|o| o.l4.as_ref());
                 let terminates_mesh = config.mesh.as_ref().is_some_and(|m| m.terminates(&l.name));
+                let mesh = mesh
+                    .as_ref()
+                    .filter(|_| terminates_mesh)
+                    .map(|m| m.acceptor(l.protocol == ListenerProtocol::Http));
+                let tls_state = tls.get(i).cloned().flatten();
                 ListenerState {
-                    mesh: mesh
-                        .as_ref()
-                        .filter(|_| terminates_mesh)
-                        .map(|m| m.acceptor(l.protocol == ListenerProtocol::Http)),
-                    tls: tls.get(i).cloned().flatten(),
+                    handshake_failures: (mesh.is_some() || tls_state.is_some()).then(|| {
+                        registry.counter(
+                            "meshgate_tls_handshake_failures_total",
+                            "TLS handshakes that failed or did not finish in time.",
+                            &labels,
+                        )
+                    }),
+                    mesh,
+                    tls: tls_state,
                     proxy_protocol: l.proxy_protocol,
                     refusals: crate::l4::preamble::Refusals::new(registry, &l.name),
                     l4: l

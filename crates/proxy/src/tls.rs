@@ -125,23 +125,36 @@ impl ServerTls {
     }
 }
 
+/// What a connection needs to terminate TLS: the acceptor with the
+/// listener's current settings, and where failed handshakes are counted.
+#[derive(Clone)]
+pub(crate) struct Terminator {
+    pub(crate) acceptor: tokio_rustls::TlsAcceptor,
+    pub(crate) failures: Arc<Counter>,
+}
+
 /// Completes the server side of a handshake on `tcp` (after `early`, bytes
-/// already read from it) by `until`; `None`, logged, if it fails or is late.
+/// already read from it) by `until`; `None`, logged and counted, if it
+/// fails or is late.
 pub(crate) async fn handshake(
-    acceptor: tokio_rustls::TlsAcceptor,
+    tls: Terminator,
     tcp: tokio::net::TcpStream,
     early: Vec<u8>,
     until: tokio::time::Instant,
     client: std::net::SocketAddr,
 ) -> Option<crate::downstream::TlsConn> {
-    let accept = acceptor.accept(crate::downstream::Rewind::new(early, tcp));
+    let accept = tls
+        .acceptor
+        .accept(crate::downstream::Rewind::new(early, tcp));
     match tokio::time::timeout_at(until, accept).await {
         Ok(Ok(conn)) => Some(conn),
         Ok(Err(e)) => {
+            tls.failures.inc();
             tracing::debug!(%client, error = %e, "TLS handshake failed");
             None
         }
         Err(_) => {
+            tls.failures.inc();
             tracing::debug!(%client, "TLS handshake not finished in time");
             None
         }

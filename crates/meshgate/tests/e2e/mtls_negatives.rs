@@ -195,6 +195,16 @@ endpoints = [{{ address = "{}" }}]
         Some("HTTP/1.1 403 Forbidden")
     );
     assert_eq!(up.connections(), 0, "no negative reached the upstream");
+    assert_eq!(
+        common::metrics::sample_of(
+            &gw,
+            "meshgate_tls_handshake_failures_total",
+            &[("listener", "mesh")]
+        )
+        .await,
+        Some(cases.len() as f64),
+        "each refused handshake is counted"
+    );
 
     let ok = with(&good);
     let ok: Vec<&str> = ok.iter().map(String::as_str).collect();
