@@ -19,6 +19,7 @@
 //! its challenge. The cores are pure; this module reads the clock and the
 //! key files (through [`watched`]), nothing else.
 
+mod admin;
 pub(crate) mod identity;
 pub(crate) mod jwt;
 pub(crate) mod session;
@@ -222,6 +223,18 @@ impl RouteAuthState {
 
     fn bearer_error(&self) -> String {
         format!("Bearer realm=\"{}\", error=\"invalid_token\"", self.realm)
+    }
+}
+
+impl RouteAuthState {
+    /// The route's API key file, if it takes API keys.
+    pub(crate) fn api_keys(&self) -> Option<&Arc<Watched<KeyStore>>> {
+        self.api_keys.as_ref()
+    }
+
+    /// The route's session-token state, if it takes session tokens.
+    pub(crate) fn session(&self) -> Option<&session::SessionState> {
+        self.session.as_ref()
     }
 }
 
