@@ -13,11 +13,11 @@ use serde::de::{self, Deserializer, Visitor};
 
 use crate::path::{FieldPath, Seg};
 use crate::raw::{
-    RawAdmin, RawCertificate, RawCircuitBreakers, RawCluster, RawConfig, RawConnectionRate,
-    RawDirectResponse, RawEndpoint, RawFirewall, RawFirewallRule, RawHashKey, RawHealthCheck,
-    RawInbound, RawLimits, RawListener, RawMatch, RawOutbound, RawOutlierDetection, RawPool,
-    RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRuntime, RawSidecar, RawSlowStart, RawSni,
-    RawSuccessRate, RawTls, RawTransparent, RawValueMatch,
+    RawAdmin, RawCertificate, RawCircuitBreakers, RawCluster, RawClusterTls, RawConfig,
+    RawConnectionRate, RawDirectResponse, RawEndpoint, RawFirewall, RawFirewallRule, RawHashKey,
+    RawHealthCheck, RawInbound, RawLimits, RawListener, RawMatch, RawOutbound, RawOutlierDetection,
+    RawPool, RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRuntime, RawSidecar, RawSlowStart,
+    RawSni, RawSuccessRate, RawTls, RawTransparent, RawValueMatch,
 };
 
 /// Converts a `serde_ignored` path into a [`FieldPath`].
@@ -71,6 +71,7 @@ pub(crate) fn valid_fields(table: &FieldPath) -> &'static [&'static str] {
         ["clusters", "retry_budget"] => fields_of::<RawRetryBudget>(),
         ["clusters", "circuit_breakers"] => fields_of::<RawCircuitBreakers>(),
         ["clusters", "health_check"] => fields_of::<RawHealthCheck>(),
+        ["clusters", "tls"] => fields_of::<RawClusterTls>(),
         ["sidecar"] => fields_of::<RawSidecar>(),
         ["sidecar", "inbound"] => fields_of::<RawInbound>(),
         ["sidecar", "outbound"] => fields_of::<RawOutbound>(),
@@ -177,6 +178,7 @@ mod tests {
             root.key("clusters").index(0).key("circuit_breakers"),
             root.key("clusters").index(0).key("health_check"),
             root.key("clusters").index(0).key("slow_start"),
+            root.key("clusters").index(0).key("tls"),
         ] {
             assert!(!valid_fields(&shape).is_empty(), "{shape}");
         }
