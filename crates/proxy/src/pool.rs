@@ -22,8 +22,9 @@
 //! the handshake is part of connecting (within the same connect timeout),
 //! so everything pooled or shared is already TLS, and a handshake that
 //! fails is a connect failure (`upstream_tls_failed`) that hands the
-//! request back unsent. A plain cluster's pool has no TLS state and takes
-//! no TLS branch but the one in `connect`.
+//! request back unsent. A plain cluster's pool holds no TLS state; its
+//! requests allocate nothing more, and pay one branch per read or write
+//! (the TCP-or-TLS enum) and one after writing the head (TLS flushes).
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
