@@ -181,6 +181,15 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         {
             file.path = dir.join(&file.path);
         }
+        for file in config
+            .clusters
+            .iter_mut()
+            .filter_map(|c| c.tls.as_mut())
+            .flat_map(ClusterTls::files_mut)
+            .filter(|f| f.path.is_relative())
+        {
+            file.path = dir.join(&file.path);
+        }
     }
     config.source = Some(path.to_path_buf());
     Ok(config)

@@ -356,6 +356,19 @@ pub(crate) struct RawCluster {
     pub(crate) circuit_breakers: Option<RawCircuitBreakers>,
     pub(crate) health_check: Option<RawHealthCheck>,
     pub(crate) send_proxy_protocol: Field,
+    pub(crate) tls: Option<RawClusterTls>,
+}
+
+/// A cluster's `tls` table: TLS to its endpoints.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawClusterTls {
+    pub(crate) ca: Field,
+    pub(crate) sni: Field,
+    pub(crate) cert: Field,
+    pub(crate) key: Field,
+    pub(crate) min_version: Field,
+    pub(crate) dangerous_skip_verify: Field,
 }
 
 /// A cluster's `pool` table.

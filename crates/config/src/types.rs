@@ -449,6 +449,8 @@ pub struct Cluster {
     /// When fewer than this percentage of endpoints are available (not
     /// ejected), balance across all of them anyway (Envoy's panic mode).
     pub panic_threshold: u8,
+    /// TLS to the endpoints; `None`: plaintext.
+    pub tls: Option<crate::tls::ClusterTls>,
 }
 
 impl Cluster {

@@ -14,10 +14,11 @@ use serde::de::{self, Deserializer, Visitor};
 use crate::path::{FieldPath, Seg};
 use crate::raw::{
     RawAdmin, RawApiKeyAuth, RawAuthzRule, RawCertificate, RawCircuitBreakers, RawCluster,
-    RawConfig, RawConnectionRate, RawDirectResponse, RawEndpoint, RawFirewall, RawFirewallRule,
-    RawForwardClaim, RawHashKey, RawHealthCheck, RawInbound, RawJwtAuth, RawLimits, RawListener,
-    RawMatch, RawMesh, RawOutbound, RawOutlierDetection, RawPool, RawRedirect, RawRetry,
-    RawRetryBudget, RawRoute, RawRouteAuth, RawRuntime, RawSessionAuth, RawSidecar, RawSlowStart,
+    RawClusterTls, RawConfig, RawConnectionRate, RawDirectResponse, RawEndpoint, RawFirewall,
+    RawFirewallRule, RawForwardClaim, RawHashKey, RawHealthCheck, RawInbound, RawJwtAuth,
+    RawLimits, RawListener, RawMatch, RawMesh, RawOutbound, RawOutlierDetection, RawPool,
+    RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRouteAuth, RawRuntime, RawSessionAuth,
+    RawSidecar, RawSlowStart,
     RawSni, RawSuccessRate, RawTls, RawTransparent, RawValueMatch,
 };
 
@@ -79,6 +80,7 @@ pub(crate) fn valid_fields(table: &FieldPath) -> &'static [&'static str] {
         ["clusters", "retry_budget"] => fields_of::<RawRetryBudget>(),
         ["clusters", "circuit_breakers"] => fields_of::<RawCircuitBreakers>(),
         ["clusters", "health_check"] => fields_of::<RawHealthCheck>(),
+        ["clusters", "tls"] => fields_of::<RawClusterTls>(),
         ["sidecar"] => fields_of::<RawSidecar>(),
         ["sidecar", "inbound"] => fields_of::<RawInbound>(),
         ["sidecar", "outbound"] => fields_of::<RawOutbound>(),
@@ -185,6 +187,7 @@ mod tests {
             root.key("clusters").index(0).key("circuit_breakers"),
             root.key("clusters").index(0).key("health_check"),
             root.key("clusters").index(0).key("slow_start"),
+            root.key("clusters").index(0).key("tls"),
         ] {
             assert!(!valid_fields(&shape).is_empty(), "{shape}");
         }

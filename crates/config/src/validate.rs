@@ -279,6 +279,16 @@ impl<'a> Ctx<'a> {
         format!("{}:{line}:{col}: {path}", self.file)
     }
 
+    /// `file:line:col: field` for the key at `path` (a table, say), as
+    /// [`Ctx::origin`] gives it for a leaf.
+    pub(crate) fn key_origin(&self, path: &FieldPath) -> String {
+        let (line, col) = self
+            .locator
+            .key_span(path)
+            .map_or((0, 0), |s| self.lines.position(s.start));
+        format!("{}:{line}:{col}: {path}", self.file)
+    }
+
     /// Records an error about a leaf value, at the value.
     pub(crate) fn at_leaf(
         &mut self,

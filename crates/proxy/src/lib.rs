@@ -45,8 +45,10 @@ mod service;
 pub mod shutdown;
 mod socket;
 mod state;
+mod stream;
 mod tls;
 mod tunnel;
+mod upstream_tls;
 
 pub use body::ResponseBody;
 pub use l4::tcp::serve_tcp;

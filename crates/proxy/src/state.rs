@@ -19,6 +19,7 @@ use meshgate_telemetry::{Counter, Gauge, Histogram, LATENCY_BUCKETS, Registry};
 use crate::cluster::Breakers;
 pub(crate) use crate::cluster::ClusterState;
 use crate::pool::{ConnLimits, EndpointPool, PoolConfig, PoolMetrics};
+use crate::upstream_tls::UpstreamTls;
 
 /// Everything the data path needs for one config generation.
 pub struct ProxyState {
@@ -156,6 +157,27 @@ impl ProxyState {
                     .ok(),
             },
         };
+        // Each cluster's TLS origination: kept when neither its settings nor
+        // its files changed (with its session cache, and the pools), else
+        // loaded anew.
+        let upstream_tls: Vec<Option<Arc<UpstreamTls>>> = config
+            .clusters
+            .iter()
+            .map(|c| {
+                let spec = c.tls.as_ref()?;
+                let kept = previous
+                    .and_then(|p| p.cluster(&c.name))
+                    .and_then(|o| o.endpoints.first())
+                    .and_then(|e| e.tls().cloned())
+                    .filter(|t| t.keeps(spec));
+                if kept.is_some() {
+                    return kept;
+                }
+                UpstreamTls::load(spec, &c.name, registry)
+                    .map_err(|e| problems.push(e))
+                    .ok()
+            })
+            .collect();
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -277,12 +299,14 @@ impl ProxyState {
         let clusters = config
             .clusters
             .iter()
-            .map(|c| {
+            .enumerate()
+            .map(|(i, c)| {
                 let old = previous.and_then(|p| {
                     let i = p.config.clusters.iter().position(|o| o.name == c.name)?;
                     Some((p.config.clusters.get(i)?, p.clusters.get(i)?))
                 });
-                let cluster = build_cluster(c, registry, old);
+                let tls = upstream_tls.get(i).cloned().flatten();
+                let cluster = build_cluster(c, registry, old, tls);
                 if let Some((_, old)) = old {
                     cluster.carry_from(old);
                 }
@@ -316,6 +340,11 @@ impl ProxyState {
         crate::health_check::spawn(self)
     }
 
+    /// The cluster named `name`, if this generation has one.
+    fn cluster(&self, name: &str) -> Option<&ClusterState> {
+        self.clusters.iter().find(|c| c.name == name)
+    }
+
     /// The listener named `name`, if this generation has one.
     pub(crate) fn listener(&self, name: &str) -> Option<&ListenerState> {
         self.listeners.iter().find(|l| &*l.name == name)
@@ -345,6 +374,7 @@ fn build_cluster(
     c: &meshgate_config::Cluster,
     registry: &Registry,
     old: Option<(&meshgate_config::Cluster, &ClusterState)>,
+    tls: Option<Arc<UpstreamTls>>,
 ) -> ClusterState {
     let policy = match c.lb {
         LbPolicy::RoundRobin => Policy::RoundRobin,
@@ -382,12 +412,19 @@ fn build_cluster(
     let overflow = |breaker| crate::cluster::breaker_overflow(registry, &c.name, breaker);
     // When nothing about connections changed, the pools of unchanged
     // endpoints (and their idle connections) carry over, with the limits
-    // they share.
-    let reuse = old.filter(|(o, _)| {
+    // they share. TLS is unchanged when the same `UpstreamTls` was kept.
+    let reuse = old.filter(|(o, state)| {
+        let old_tls = state.endpoints.first().and_then(|e| e.tls());
+        let same_tls = match (old_tls, &tls) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
         o.protocol == c.protocol
             && o.connect_timeout == c.connect_timeout
             && o.pool == c.pool
             && o.circuit_breakers == c.circuit_breakers
+            && same_tls
     });
     let limits = reuse
         .and_then(|(_, state)| state.endpoints.first().map(|p| p.limits().clone()))
@@ -416,6 +453,7 @@ fn build_cluster(
                     pool,
                     metrics.clone(),
                     limits.clone(),
+                    tls.clone(),
                 ))
             })
         })

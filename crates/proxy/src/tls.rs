@@ -161,15 +161,21 @@ pub(crate) async fn handshake(
     }
 }
 
-/// Loads every TLS file `config` names, as a start or a reload would: one
-/// message per file that cannot be used (for `meshgate validate`).
+/// Loads every TLS file `config` names (listeners' and clusters'), as a
+/// start or a reload would: one message per `tls` table that cannot be
+/// used (for `meshgate validate`).
 pub(crate) fn check_files(config: &meshgate_config::Config) -> Vec<String> {
-    config
+    let listeners = config
         .listeners
         .iter()
         .filter_map(|l| l.tls.as_ref())
-        .filter_map(|spec| build(spec, &[]).err())
-        .collect()
+        .filter_map(|spec| build(spec, &[]).err());
+    let clusters = config
+        .clusters
+        .iter()
+        .filter_map(|c| c.tls.as_ref())
+        .filter_map(|spec| crate::upstream_tls::check(spec).err());
+    listeners.chain(clusters).collect()
 }
 
 /// Polls the files of `tls` until it is dropped (its config generation
@@ -257,7 +263,7 @@ fn build(spec: &ListenerTls, alpn: &[Vec<u8>]) -> Result<ServerConfig, String> {
     Ok(config)
 }
 
-fn read_certs(file: &SourceFile) -> Result<Vec<CertificateDer<'static>>, String> {
+pub(crate) fn read_certs(file: &SourceFile) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs = CertificateDer::pem_file_iter(&file.path)
         .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
         .map_err(|e| {
@@ -278,11 +284,11 @@ fn read_certs(file: &SourceFile) -> Result<Vec<CertificateDer<'static>>, String>
     Ok(certs)
 }
 
-fn shown(path: &Path) -> String {
+pub(crate) fn shown(path: &Path) -> String {
     path.display().to_string()
 }
 
-fn pem_error(e: &rustls::pki_types::pem::Error, what: &str) -> String {
+pub(crate) fn pem_error(e: &rustls::pki_types::pem::Error, what: &str) -> String {
     match e {
         rustls::pki_types::pem::Error::Io(io) => format!("cannot read it: {io}"),
         rustls::pki_types::pem::Error::NoItemsFound => format!("no {what} block in the file"),

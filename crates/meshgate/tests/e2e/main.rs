@@ -41,5 +41,6 @@ mod timeouts;
 mod tls;
 mod udp;
 mod upgrade;
+mod upstream_tls;
 mod validate;
 mod websocket;
