@@ -31,6 +31,14 @@ pub(crate) struct RawConfig {
     pub(crate) clusters: Option<Vec<RawCluster>>,
     pub(crate) sidecar: Option<RawSidecar>,
     pub(crate) firewall: Option<RawFirewall>,
+    pub(crate) secrets: Option<RawSecrets>,
+}
+
+/// `[secrets]`: where the master key for `enc:` values comes from.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawSecrets {
+    pub(crate) master_key_file: Field,
 }
 
 /// `[firewall]`.
@@ -115,6 +123,8 @@ pub(crate) struct RawRuntime {
 #[serde(expecting = "a table")]
 pub(crate) struct RawAdmin {
     pub(crate) address: Field,
+    pub(crate) token_file: Field,
+    pub(crate) token: Field,
 }
 
 /// One `[[listeners]]`.

@@ -25,7 +25,7 @@ pub struct Config {
     /// Process-wide runtime settings.
     pub runtime: Runtime,
     /// The admin listener, if any.
-    pub admin: Option<Admin>,
+    pub admin: Option<crate::admin::Admin>,
     /// Listeners, in config order. Names are unique.
     pub listeners: Vec<Listener>,
     /// Routes, in config order. Each names an existing listener.
@@ -34,6 +34,10 @@ pub struct Config {
     pub clusters: Vec<Cluster>,
     /// Who may connect; the default allows everyone.
     pub firewall: crate::firewall::Firewall,
+    /// What the file does that is allowed but unwise (a secret file other
+    /// users can read, say), each positioned like an error. The app logs
+    /// them at start and at every reload; `meshgate validate` prints them.
+    pub warnings: Vec<crate::ConfigError>,
 }
 
 /// `[runtime]`: process-wide settings.
@@ -43,13 +47,6 @@ pub struct Runtime {
     pub workers: Option<NonZeroUsize>,
     /// How long in-flight requests may run after SIGTERM/SIGINT before exit.
     pub drain_timeout: Duration,
-}
-
-/// `[admin]`: the admin API listener.
-#[derive(Debug, Clone)]
-pub struct Admin {
-    /// Where the admin API listens.
-    pub address: SocketAddr,
 }
 
 /// `[[listeners]]`: a socket that accepts client traffic.

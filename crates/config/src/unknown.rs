@@ -16,8 +16,8 @@ use crate::raw::{
     RawAdmin, RawCertificate, RawCircuitBreakers, RawCluster, RawConfig, RawConnectionRate,
     RawDirectResponse, RawEndpoint, RawFirewall, RawFirewallRule, RawHashKey, RawHealthCheck,
     RawInbound, RawLimits, RawListener, RawMatch, RawOutbound, RawOutlierDetection, RawPool,
-    RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRuntime, RawSidecar, RawSlowStart, RawSni,
-    RawSuccessRate, RawTls, RawTransparent, RawValueMatch,
+    RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRuntime, RawSecrets, RawSidecar,
+    RawSlowStart, RawSni, RawSuccessRate, RawTls, RawTransparent, RawValueMatch,
 };
 
 /// Converts a `serde_ignored` path into a [`FieldPath`].
@@ -78,6 +78,7 @@ pub(crate) fn valid_fields(table: &FieldPath) -> &'static [&'static str] {
         ["firewall"] => fields_of::<RawFirewall>(),
         ["firewall", "rules"] => fields_of::<RawFirewallRule>(),
         ["firewall", "connection_rate"] => fields_of::<RawConnectionRate>(),
+        ["secrets"] => fields_of::<RawSecrets>(),
         _ => &[],
     }
 }
@@ -177,6 +178,8 @@ mod tests {
             root.key("clusters").index(0).key("circuit_breakers"),
             root.key("clusters").index(0).key("health_check"),
             root.key("clusters").index(0).key("slow_start"),
+            root.key("admin"),
+            root.key("secrets"),
         ] {
             assert!(!valid_fields(&shape).is_empty(), "{shape}");
         }
