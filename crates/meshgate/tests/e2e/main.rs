@@ -7,6 +7,7 @@
 mod common;
 
 mod admin;
+mod admin_auth;
 mod auth_cli;
 mod balancing;
 mod breakers;
@@ -30,6 +31,7 @@ mod replay;
 mod resilience;
 mod route_actions;
 mod routing;
+mod secrets;
 mod shutdown;
 mod sidecar;
 mod streaming;
