@@ -20,7 +20,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::AdminState;
+use crate::{AdminState, error};
 
 /// Longest block one call may set: the config's longest duration.
 const MAX_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -38,14 +38,6 @@ pub trait FirewallControl: Send + Sync {
 
 /// The shared handle the admin state carries.
 pub type Firewall = Arc<dyn FirewallControl>;
-
-fn error(status: StatusCode, code: &str, detail: impl Into<String>) -> Response {
-    (
-        status,
-        Json(json!({"error": code, "detail": detail.into()})),
-    )
-        .into_response()
-}
 
 fn unavailable() -> Response {
     error(

@@ -1,11 +1,16 @@
-//! The admin API: health probes, stats, Prometheus metrics and config
-//! reload.
+//! The admin API: health probes, stats, Prometheus metrics, config reload
+//! and the firewall's block list.
 //!
 //! It listens on its own address (default `127.0.0.1:9901`), apart from client
 //! traffic. Later capabilities (clusters, members, chaos) add routes here;
 //! they all read shared state or ask the app, and never sit on the data path.
+//!
+//! Every request that changes something (any method but `GET` and `HEAD`)
+//! needs the admin token as a bearer token: [`router`] puts the check
+//! ([`auth`]) over every route of [`routes`] at once.
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod firewall;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +20,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{delete, get, post};
 use meshgate_telemetry::Registry;
@@ -38,6 +44,8 @@ pub struct AdminState {
     pub reload: Option<ReloadRequests>,
     /// The firewall's block list; `None` when there is none to change.
     pub firewall: Option<firewall::Firewall>,
+    /// The token changing requests need; replaced by reloads.
+    pub token: auth::AdminAuth,
 }
 
 /// Where `POST /config/reload` sends its requests, each with a channel for
@@ -45,8 +53,20 @@ pub struct AdminState {
 pub type ReloadRequests =
     tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<(), Vec<String>>>>;
 
-/// Builds the admin router.
+/// Builds the admin router: [`routes`], every one of them behind the
+/// token check for changing requests.
 pub fn router(state: AdminState) -> Router {
+    let guard = auth::Guard::new(state.token.clone(), &state.registry);
+    // Last, so it wraps every route and the fallback: a route added to
+    // `routes` is guarded without a word about it there.
+    routes()
+        .layer(middleware::from_fn_with_state(guard, auth::guard))
+        .with_state(state)
+}
+
+/// Every route of the admin API. `GET` routes read; a route with any other
+/// method changes something, and [`router`] makes it need the admin token.
+fn routes() -> Router<AdminState> {
     Router::new()
         .route("/live", get(live))
         .route("/ready", get(ready))
@@ -56,7 +76,15 @@ pub fn router(state: AdminState) -> Router {
         .route("/firewall/block", post(firewall::block))
         .route("/firewall/block/{ip}", delete(firewall::unblock))
         .route("/firewall/blocks", get(firewall::list))
-        .with_state(state)
+}
+
+/// An error answer: `{"error": code, "detail": ...}`.
+pub(crate) fn error(status: StatusCode, code: &str, detail: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({"error": code, "detail": detail.into()})),
+    )
+        .into_response()
 }
 
 /// Serves the admin API until `shutdown` resolves.

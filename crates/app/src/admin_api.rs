@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 
 use meshgate_admin::AdminState;
+use meshgate_admin::auth::AdminAuth;
+use meshgate_config::Admin;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -76,5 +78,26 @@ impl AdminApi {
         if let Err(e) = (&mut self.task).await {
             tracing::error!(error = %e, "admin task failed");
         }
+    }
+}
+
+/// The admin API's token from `[admin]`, saying in the log where it comes
+/// from (never what it is).
+pub(crate) fn token(admin: &Admin) -> AdminAuth {
+    let auth = AdminAuth::default();
+    set_token(&auth, admin);
+    auth
+}
+
+/// Replaces the token (at start and on every reload) and logs its source.
+pub(crate) fn set_token(auth: &AdminAuth, admin: &Admin) {
+    auth.set(admin.token.as_ref().map(|t| &t.secret));
+    match &admin.token {
+        Some(t) => tracing::info!(source = %t.source, "admin API: changes need the admin token"),
+        None => tracing::warn!(
+            "admin API: no admin token is configured, so every changing request \
+             (POST /config/reload, POST and DELETE /firewall/block) is refused with 403; \
+             set [admin] token_file or token, or MESHGATE_ADMIN_TOKEN"
+        ),
     }
 }

@@ -56,6 +56,9 @@ pub(crate) struct Reloader {
     pub(crate) health_checks: Vec<JoinHandle<()>>,
     /// The admin API's view of the config.
     pub(crate) summary: Arc<Mutex<serde_json::Value>>,
+    /// The admin API's token, replaced by each reload (the admin API itself
+    /// keeps its address); `None` without an admin API.
+    pub(crate) admin_auth: Option<meshgate_admin::auth::AdminAuth>,
     /// The file's modification time when it was last read.
     pub(crate) seen: Option<SystemTime>,
     pub(crate) ok: Arc<Counter>,
@@ -95,6 +98,9 @@ impl Reloader {
         self.seen = modified(path);
         let config = meshgate_config::load(path)
             .map_err(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        for warning in &config.warnings {
+            tracing::warn!("{warning}");
+        }
         // Bind what is new first: if any bind fails, nothing has changed.
         let mut fresh: HashMap<String, (OwnedFd, Socket)> = HashMap::new();
         for l in &config.listeners {
@@ -188,6 +194,12 @@ impl Reloader {
                 tracing::info!(listener = %name, address = %running.bound, "listener removed: no longer accepting");
             }
             running.task.abort();
+        }
+        if let Some(auth) = &self.admin_auth {
+            match &config.admin {
+                Some(admin) => crate::admin_api::set_token(auth, admin),
+                None => auth.set(None),
+            }
         }
         let bound: Vec<SocketAddr> = self.listeners.iter().map(|(_, r)| r.bound).collect();
         *self.summary.lock().unwrap_or_else(PoisonError::into_inner) =

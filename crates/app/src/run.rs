@@ -79,10 +79,16 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
                 crate::spawn_demo("demo-2").await?,
             ];
             let text = crate::default_config_text(listen, admin, demo);
-            meshgate_config::parse(&text, "<embedded default>")
+            // The environment applies to the default too: an admin token
+            // from MESHGATE_ADMIN_TOKEN, and its check of --admin.
+            let env = meshgate_config::Environment::from_process();
+            meshgate_config::parse_with(&text, "<embedded default>", &env)
                 .map_err(|e| anyhow::anyhow!("{e}"))?
         }
     };
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     let mut signals = Signals::install()?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("installing the SIGHUP handler")?;
@@ -121,7 +127,8 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
     let ready = Arc::new(AtomicBool::new(false));
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel(4);
     let mut admin = None;
-    if let Some(cfg) = &config.admin {
+    let admin_auth = config.admin.as_ref().map(crate::admin_api::token);
+    if let (Some(cfg), Some(token)) = (&config.admin, &admin_auth) {
         let (listener, inherited) = upgrade::acquire_admin(takeover.as_mut(), cfg.address)
             .with_context(|| format!("binding the admin API on {}", cfg.address))?;
         let admin_state = AdminState {
@@ -131,6 +138,7 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
             config_summary: summary_view.clone(),
             reload: Some(reload_tx.clone()),
             firewall: Some(Arc::new(FirewallHandle(live.current().firewall_blocks()))),
+            token: token.clone(),
         };
         let api = AdminApi::start(listener, cfg.address, admin_state)?;
         tracing::info!(listener = "admin", address = %api.bound, inherited, "listening");
@@ -192,6 +200,7 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
         listeners: running,
         health_checks,
         summary: summary_view,
+        admin_auth,
         seen: None,
         ok: reloads("ok"),
         rejected: reloads("rejected"),
@@ -383,6 +392,8 @@ fn tour(gateway: SocketAddr, admin: Option<SocketAddr>) {
 pub(crate) fn summary(config: &Config, bound: &[SocketAddr]) -> serde_json::Value {
     json!({
         "source": config.source.as_ref().map(|p| p.display().to_string()),
+        // Where the admin token comes from, never the token.
+        "admin": config.admin.as_ref().map(|a| json!({"configured_address": a.address.to_string(), "token": a.token.as_ref().map(|t| t.source.to_string())})),
         "listeners": config.listeners.iter().zip(bound).map(|(l, b)| json!({"name": l.name, "address": b.to_string(), "configured_address": l.address.to_string()})).collect::<Vec<_>>(),
         "routes": config.routes.iter().map(|r| {
             let action = match &r.action {

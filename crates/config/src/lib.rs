@@ -57,8 +57,10 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod auth;
 mod duration;
+pub mod env;
 mod error;
 pub mod firewall;
 pub mod health;
@@ -68,6 +70,7 @@ pub mod mesh;
 mod path;
 mod raw;
 pub mod resilience;
+pub mod secret;
 mod size;
 mod suggest;
 mod template;
@@ -78,27 +81,39 @@ mod validate;
 
 use std::path::Path;
 
+pub use admin::{Admin, AdminToken, TokenSource};
+pub use env::Environment;
 pub use error::{ConfigError, ConfigErrors};
 pub use firewall::*;
 pub use health::*;
 pub use resilience::*;
+pub use secret::Secret;
 pub use tls::*;
 pub use types::*;
 
 use crate::raw::RawConfig;
 use crate::validate::Ctx;
 
-/// Parses and validates a config from `text`.
+/// Parses and validates a config from `text`, in an empty [`Environment`]:
+/// no environment variables, relative files from the current directory.
 ///
 /// `file` is only used to name the file in errors. On failure, every error
 /// found is returned, sorted by position. Never panics, whatever `text` is.
 /// [`Config::source`] is left `None`; [`load`] sets it.
 pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
+    parse_with(text, file, &Environment::default())
+}
+
+/// [`parse`] in `env`: the environment variables that may carry secrets
+/// (the admin token, the master key) and the directory relative files the
+/// config names (a token file, a master key file) are read from. Such files
+/// are read during validation, so a missing one is an error at its field.
+pub fn parse_with(text: &str, file: &str, env: &Environment) -> Result<Config, ConfigErrors> {
     let doc = match toml_edit::ImDocument::parse(text) {
         Ok(doc) => doc,
         Err(e) => {
             let root = toml_edit::Table::new();
-            let mut ctx = Ctx::new(file, text, &root);
+            let mut ctx = Ctx::new(file, text, &root, env);
             ctx.error_at(e.span(), &path::FieldPath::root(), flatten(e.message()));
             return Err(ConfigErrors(ctx.finish()));
         }
@@ -107,7 +122,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     let deserializer = toml_edit::de::Deserializer::from(doc.clone());
     let raw: Result<RawConfig, _> =
         serde_ignored::deserialize(deserializer, |p| unknown.push(unknown::field_path(&p)));
-    let mut ctx = Ctx::new(file, text, doc.as_table());
+    let mut ctx = Ctx::new(file, text, doc.as_table(), env);
     for path in &unknown {
         ctx.unknown_field(path);
     }
@@ -118,9 +133,13 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
             Err(ctx.error_at(e.span(), &path, serde_message(e.message())))
         }
     };
+    let warnings = ctx.take_warnings();
     let errors = ctx.finish();
     match config {
-        Ok(config) if errors.is_empty() => Ok(config),
+        Ok(mut config) if errors.is_empty() => {
+            config.warnings = warnings;
+            Ok(config)
+        }
         _ if errors.is_empty() => Err(ConfigErrors(vec![ConfigError {
             file: file.to_owned(),
             line: 0,
@@ -141,12 +160,20 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
     duration::parse_duration(text).ok()
 }
 
-/// Reads, parses and validates the config file at `path`.
+/// Reads, parses and validates the config file at `path`, in the process's
+/// environment ([`Environment::from_process`]).
 ///
 /// Errors name the file as `path` was given. A file that cannot be read (or
 /// is not UTF-8) is a single error with `line == 0`. On success,
-/// [`Config::source`] is `Some(path)`.
+/// [`Config::source`] is `Some(path)`. Files the config names are relative
+/// to its directory.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    load_with(path, &Environment::from_process())
+}
+
+/// [`load`] in `env` (whose `base_dir` is replaced by the config file's
+/// directory).
+pub fn load_with(path: &Path, env: &Environment) -> Result<Config, ConfigErrors> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: file.clone(),
@@ -155,7 +182,9 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         path: String::new(),
         message: format!("cannot read config file: {e}"),
     })?;
-    let mut config = parse(&text, &file)?;
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let env = env.clone().with_base_dir(dir);
+    let mut config = parse_with(&text, &file, &env)?;
     // Files named in the config are relative to the config's directory.
     if let Some(state) = &mut config.firewall.state_file
         && state.is_relative()

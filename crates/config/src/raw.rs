@@ -32,6 +32,7 @@ pub(crate) struct RawConfig {
     pub(crate) sidecar: Option<RawSidecar>,
     pub(crate) firewall: Option<RawFirewall>,
     pub(crate) mesh: Option<RawMesh>,
+    pub(crate) secrets: Option<RawSecrets>,
 }
 
 /// `[mesh]`.
@@ -42,6 +43,13 @@ pub(crate) struct RawMesh {
     pub(crate) ca_dir: Field,
     pub(crate) service: Field,
     pub(crate) cert_ttl: Field,
+}
+
+/// `[secrets]`: where the master key for `enc:` values comes from.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawSecrets {
+    pub(crate) master_key_file: Field,
 }
 
 /// `[firewall]`.
@@ -126,6 +134,8 @@ pub(crate) struct RawRuntime {
 #[serde(expecting = "a table")]
 pub(crate) struct RawAdmin {
     pub(crate) address: Field,
+    pub(crate) token_file: Field,
+    pub(crate) token: Field,
 }
 
 /// One `[[listeners]]`.

@@ -25,7 +25,7 @@ pub struct Config {
     /// Process-wide runtime settings.
     pub runtime: Runtime,
     /// The admin listener, if any.
-    pub admin: Option<Admin>,
+    pub admin: Option<crate::admin::Admin>,
     /// Listeners, in config order. Names are unique.
     pub listeners: Vec<Listener>,
     /// Routes, in config order. Each names an existing listener.
@@ -36,6 +36,10 @@ pub struct Config {
     pub firewall: crate::firewall::Firewall,
     /// Automatic mTLS between sidecars, when `[mesh]` is set.
     pub mesh: Option<crate::mesh::Mesh>,
+    /// What the file does that is allowed but unwise (a secret file other
+    /// users can read, say), each positioned like an error. The app logs
+    /// them at start and at every reload; `meshgate validate` prints them.
+    pub warnings: Vec<crate::ConfigError>,
 }
 
 /// `[runtime]`: process-wide settings.
@@ -45,13 +49,6 @@ pub struct Runtime {
     pub workers: Option<NonZeroUsize>,
     /// How long in-flight requests may run after SIGTERM/SIGINT before exit.
     pub drain_timeout: Duration,
-}
-
-/// `[admin]`: the admin API listener.
-#[derive(Debug, Clone)]
-pub struct Admin {
-    /// Where the admin API listens.
-    pub address: SocketAddr,
 }
 
 /// `[[listeners]]`: a socket that accepts client traffic.

@@ -17,9 +17,9 @@ use crate::raw::{
     RawClusterTls, RawConfig, RawConnectionRate, RawDirectResponse, RawEndpoint, RawFirewall,
     RawFirewallRule, RawForwardClaim, RawHashKey, RawHealthCheck, RawInbound, RawJwtAuth,
     RawLimits, RawListener, RawMatch, RawMesh, RawOutbound, RawOutlierDetection, RawPool,
-    RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRouteAuth, RawRuntime, RawSessionAuth,
-    RawSidecar, RawSlowStart,
-    RawSni, RawSuccessRate, RawTls, RawTransparent, RawValueMatch,
+    RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRouteAuth, RawRuntime, RawSecrets,
+    RawSessionAuth, RawSidecar, RawSlowStart, RawSni, RawSuccessRate, RawTls, RawTransparent,
+    RawValueMatch,
 };
 
 /// Converts a `serde_ignored` path into a [`FieldPath`].
@@ -88,6 +88,7 @@ pub(crate) fn valid_fields(table: &FieldPath) -> &'static [&'static str] {
         ["firewall"] => fields_of::<RawFirewall>(),
         ["firewall", "rules"] => fields_of::<RawFirewallRule>(),
         ["firewall", "connection_rate"] => fields_of::<RawConnectionRate>(),
+        ["secrets"] => fields_of::<RawSecrets>(),
         _ => &[],
     }
 }
@@ -188,6 +189,8 @@ mod tests {
             root.key("clusters").index(0).key("health_check"),
             root.key("clusters").index(0).key("slow_start"),
             root.key("clusters").index(0).key("tls"),
+            root.key("admin"),
+            root.key("secrets"),
         ] {
             assert!(!valid_fields(&shape).is_empty(), "{shape}");
         }

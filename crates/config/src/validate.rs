@@ -8,6 +8,7 @@
 //! sections, so a cluster with a bad weight still counts as defined and does
 //! not cause a second, misleading "no cluster named" error.
 
+mod admin;
 mod auth;
 mod breakers;
 mod cluster;
@@ -21,6 +22,7 @@ mod mesh;
 mod names;
 mod resilience;
 mod route;
+mod secrets;
 mod sidecar;
 mod tls;
 
@@ -28,6 +30,7 @@ use std::ops::Range;
 
 use toml::Spanned;
 
+use crate::env::Environment;
 use crate::error::ConfigError;
 use crate::leaf::Leaf;
 use crate::locate::{LineIndex, Locator};
@@ -38,6 +41,7 @@ use crate::types::Config;
 use crate::unknown;
 
 use self::names::Names;
+use self::secrets::MasterKeySlot;
 
 /// Marker: the problem has been recorded in the [`Ctx`]; the caller only
 /// needs to know there is no value.
@@ -53,11 +57,19 @@ pub(crate) struct Ctx<'a> {
     lines: LineIndex<'a>,
     locator: Locator<'a>,
     errors: Vec<ConfigError>,
+    /// Things allowed but unwise, positioned like errors.
+    warnings: Vec<ConfigError>,
+    /// Environment variables and the base directory for relative files.
+    env: &'a Environment,
+    /// The master key for `enc:` values, once `[secrets]` was checked.
+    master_key: MasterKeySlot,
 }
 
 /// Validates a whole raw config. `Err` means at least one error is in `ctx`.
 pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
     let root = FieldPath::root();
+    // First: fields anywhere below may hold `enc:` values.
+    secrets::master_key(ctx, raw.secrets.as_ref(), &root.key("secrets"));
     let (no_listeners, no_routes, no_clusters) = (Vec::new(), Vec::new(), Vec::new());
     let raw_listeners = raw.listeners.as_ref().unwrap_or(&no_listeners);
     let raw_routes = raw.routes.as_ref().unwrap_or(&no_routes);
@@ -74,7 +86,7 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
     let admin = raw
         .admin
         .as_ref()
-        .map(|a| listener::admin(ctx, a, &root.key("admin")))
+        .map(|a| admin::admin(ctx, a, &root.key("admin")))
         .transpose();
 
     // The sidecar's entries join the written ones, each with its own path.
@@ -236,20 +248,70 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
         clusters: clusters.into_iter().collect::<Check<_>>()?,
         firewall: firewall?,
         mesh: mesh?,
+        warnings: Vec::new(),
     })
 }
 
 // === impl Ctx ===
 
 impl<'a> Ctx<'a> {
-    /// A context for `text` (displayed as `file`) and its parsed document.
-    pub(crate) fn new(file: &'a str, text: &'a str, root: &'a toml_edit::Table) -> Self {
+    /// A context for `text` (displayed as `file`) and its parsed document,
+    /// loaded in `env`.
+    pub(crate) fn new(
+        file: &'a str,
+        text: &'a str,
+        root: &'a toml_edit::Table,
+        env: &'a Environment,
+    ) -> Self {
         Self {
             file,
             lines: LineIndex::new(text),
             locator: Locator::new(root),
             errors: Vec::new(),
+            warnings: Vec::new(),
+            env,
+            master_key: MasterKeySlot::Missing,
         }
+    }
+
+    /// The environment the config is loaded in.
+    pub(crate) fn env(&self) -> &'a Environment {
+        self.env
+    }
+
+    /// Records a warning about a leaf value: the config is valid, but
+    /// something in it is unwise. Positioned and printed like an error.
+    pub(crate) fn warn_at(
+        &mut self,
+        leaf: &Spanned<Leaf>,
+        path: &FieldPath,
+        message: impl Into<String>,
+    ) {
+        self.warn(Some(leaf.span()), path, message);
+    }
+
+    /// Records a warning at `span` (or with no position).
+    pub(crate) fn warn(
+        &mut self,
+        span: Option<Range<usize>>,
+        path: &FieldPath,
+        message: impl Into<String>,
+    ) {
+        let (line, col) = span.map_or((0, 0), |s| self.lines.position(s.start));
+        self.warnings.push(ConfigError {
+            file: self.file.to_owned(),
+            line,
+            col,
+            path: path.to_string(),
+            message: message.into().replace(['\n', '\r'], " "),
+        });
+    }
+
+    /// The warnings recorded, in file order.
+    pub(crate) fn take_warnings(&mut self) -> Vec<ConfigError> {
+        let mut warnings = std::mem::take(&mut self.warnings);
+        warnings.sort_by_key(|w| (w.line, w.col));
+        warnings
     }
 
     /// Records an error at `span` (or with no position). Newlines in the

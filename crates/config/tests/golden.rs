@@ -6,9 +6,15 @@
 //! named by its basename, plus a final newline: what `meshgate validate`
 //! prints for that file. Run with `BLESS=1` to rewrite them after a
 //! deliberate change to the messages, then review the diff.
+//!
+//! Files a config names (a token file, a master key file) are relative to
+//! its directory, as `meshgate validate` reads them, with no environment
+//! variables (`tests/golden/files/` holds them).
 
 use std::fs;
 use std::path::{Path, PathBuf};
+
+use meshgate_config::Environment;
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -38,7 +44,8 @@ fn every_invalid_golden_file_reports_exactly_the_expected_errors() {
     let mut failures = Vec::new();
     for file in files {
         let text = fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        let actual = match meshgate_config::parse(&text, &basename(&file)) {
+        let env = Environment::default().with_base_dir(golden_dir());
+        let actual = match meshgate_config::parse_with(&text, &basename(&file), &env) {
             Ok(_) => "<parsed without errors>\n".to_owned(),
             Err(errors) => format!("{errors}\n"),
         };
@@ -69,7 +76,8 @@ fn every_valid_golden_file_parses() {
     assert!(files.len() >= 2, "valid golden files are missing");
     for file in files {
         let text = fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        if let Err(errors) = meshgate_config::parse(&text, &basename(&file)) {
+        let env = Environment::default().with_base_dir(golden_dir().join("valid"));
+        if let Err(errors) = meshgate_config::parse_with(&text, &basename(&file), &env) {
             panic!("{} should parse:\n{errors}", file.display());
         }
     }

@@ -114,6 +114,12 @@ enum Command {
         #[command(subcommand)]
         command: crate::cli_auth::TokenCommand,
     },
+    /// Encrypted config secrets: make a master key, encrypt a secret into
+    /// an enc:v1: value for the config (see docs/security.md).
+    Secret {
+        #[command(subcommand)]
+        command: crate::cli_secret::SecretCommand,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -187,6 +193,9 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             // The files the config names (TLS certificates and keys) must be
             // usable too: `run` would refuse them.
             Ok(config) => {
+                for warning in &config.warnings {
+                    eprintln!("warning: {warning}");
+                }
                 let problems = meshgate_app::check_files(&config);
                 for p in &problems {
                     eprintln!("{p}");
@@ -209,6 +218,13 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             upstream_protocol,
             admin,
         }) => {
+            // The admin token, and the rule that an admin API other hosts
+            // can reach needs one, come from the environment here.
+            let env = meshgate_config::Environment::from_process();
+            let admin = admin
+                .map(|address| meshgate_config::Admin::from_environment(address, &env))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--admin: {e}"))?;
             let config = proxy_config(from, &to, upstream_protocol, admin);
             meshgate_app::run(ConfigSource::Config(Box::new(config)), opts)?;
         }
@@ -216,6 +232,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Cert(command)) => return crate::cli_ca::cert(command),
         Some(Command::Apikey { command }) => return crate::cli_auth::apikey(command),
         Some(Command::Token { command }) => return crate::cli_auth::token(command),
+        Some(Command::Secret { command }) => return crate::cli_secret::secret(command),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -232,12 +249,12 @@ fn proxy_config(
     from: SocketAddr,
     to: &[SocketAddr],
     protocol: Upstream,
-    admin: Option<SocketAddr>,
+    admin: Option<meshgate_config::Admin>,
 ) -> Config {
     Config {
         source: None,
         runtime: Runtime::default(),
-        admin: admin.map(|address| meshgate_config::Admin { address }),
+        admin,
         listeners: vec![Listener {
             name: "proxy".into(),
             address: from,
@@ -297,5 +314,6 @@ fn proxy_config(
         }],
         firewall: meshgate_config::Firewall::default(),
         mesh: None,
+        warnings: Vec::new(),
     }
 }

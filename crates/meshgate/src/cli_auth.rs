@@ -167,7 +167,7 @@ fn parse_kid(text: &str) -> Result<KeyId, String> {
     KeyId::new(text).ok_or_else(|| "1 to 64 characters of A-Z a-z 0-9 . _ -".to_owned())
 }
 
-fn random<const N: usize>(rng: &SystemRandom) -> anyhow::Result<[u8; N]> {
+pub(crate) fn random<const N: usize>(rng: &SystemRandom) -> anyhow::Result<[u8; N]> {
     let mut bytes = [0u8; N];
     rng.fill(&mut bytes)
         .map_err(|_| anyhow!("the operating system's random source failed"))?;
@@ -208,7 +208,7 @@ fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 /// Creates `path` with mode 0600, refusing to overwrite anything.
-fn create_new_private(path: &Path, text: &str) -> anyhow::Result<()> {
+pub(crate) fn create_new_private(path: &Path, text: &str) -> anyhow::Result<()> {
     let mut f = match OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -217,8 +217,7 @@ fn create_new_private(path: &Path, text: &str) -> anyhow::Result<()> {
     {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
-            "{} exists; not overwriting a key file (to rotate, add a [[keys]] entry to it, \
-             see docs/security.md)",
+            "{} exists; not overwriting a key file (to rotate keys, see docs/security.md)",
             path.display()
         ),
         Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),

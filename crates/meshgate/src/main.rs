@@ -1,10 +1,12 @@
 //! The `meshgate` command line. It parses arguments, sets up logging and
 //! hands over to `meshgate-app`, or to `cli_ca` (`ca`, `cert`: the
-//! built-in CA) or `cli_auth` (`apikey`, `token`); nothing else lives here.
+//! built-in CA), `cli_auth` (`apikey`, `token`) or `cli_secret` (`secret`:
+//! encrypted config secrets); nothing else lives here.
 
 mod cli;
 mod cli_auth;
 mod cli_ca;
+mod cli_secret;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;

@@ -78,7 +78,10 @@ type Stamp = Option<(SystemTime, u64)>;
 /// Where a cluster's TLS settings came from.
 enum Origin {
     /// The cluster's `tls`, and its files as they were when loaded.
-    Files { spec: ClusterTls, stamps: Vec<Stamp> },
+    Files {
+        spec: Box<ClusterTls>,
+        stamps: Vec<Stamp>,
+    },
     /// The node's mesh identity (`[mesh]`): this client config.
     Mesh(Arc<ClientConfig>),
 }
@@ -125,7 +128,7 @@ impl UpstreamTls {
             })?),
         };
         let origin = Origin::Files {
-            spec: spec.clone(),
+            spec: Box::new(spec.clone()),
             stamps,
         };
         Ok(Self::with(&config, server_name, origin, cluster, registry))
@@ -170,9 +173,10 @@ impl UpstreamTls {
     /// the same settings, and files unchanged since they were loaded.
     pub(crate) fn keeps(&self, spec: &ClusterTls) -> bool {
         match &self.origin {
-            Origin::Files { spec: old, stamps: loaded } => {
-                old.same_settings(spec) && stamps(spec) == *loaded
-            }
+            Origin::Files {
+                spec: old,
+                stamps: loaded,
+            } => old.same_settings(spec) && stamps(spec) == *loaded,
             Origin::Mesh(_) => false,
         }
     }

@@ -218,6 +218,7 @@ mod tests {
             clusters: Vec::new(),
             firewall: Default::default(),
             mesh: None,
+            warnings: Vec::new(),
         };
         let router = Router::for_listener(&config, 1);
         assert_eq!(

@@ -1,15 +1,17 @@
-//! `[runtime]`, `[admin]` and `[[listeners]]`, and the sockets they bind.
+//! `[runtime]` and `[[listeners]]`, and the sockets they (and the admin
+//! API) bind.
 
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 
 use super::names::Names;
 use super::{Check, Ctx, Reported};
+use crate::admin::Admin;
 use crate::path::FieldPath;
-use crate::raw::{RawAdmin, RawLimits, RawListener, RawRuntime, RawSni};
+use crate::raw::{RawLimits, RawListener, RawRuntime, RawSni};
 use crate::types::{
-    Admin, HttpLimits, L4Listener, Listener, ListenerProtocol, ProxyProtocolMode, Runtime,
-    SniRoute, UdpListener,
+    HttpLimits, L4Listener, Listener, ListenerProtocol, ProxyProtocolMode, Runtime, SniRoute,
+    UdpListener,
 };
 
 /// The most endpoints one TCP connection may try; each try waits up to the
@@ -33,12 +35,6 @@ pub(super) fn runtime(ctx: &mut Ctx<'_>, raw: &RawRuntime, path: &FieldPath) -> 
         workers: workers?.flatten(),
         drain_timeout: drain_timeout?.unwrap_or(defaults.drain_timeout),
     })
-}
-
-/// Checks `[admin]`.
-pub(super) fn admin(ctx: &mut Ctx<'_>, raw: &RawAdmin, path: &FieldPath) -> Check<Admin> {
-    let address = ctx.required(&raw.address, path, "address", Ctx::address)?;
-    Ok(Admin { address })
 }
 
 /// Checks one `[[listeners]]` entry (its name's uniqueness is checked by

@@ -199,9 +199,7 @@ async fn a_reload_keeps_counting_the_requests_already_admitted() {
     .await;
     // A new generation with the same breakers ...
     std::fs::write(gw.config_path(), format!("{config}\n# reloaded\n")).unwrap();
-    let reload = Request::post(gw.url("admin", "/config/reload"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
+    let reload = gw.admin_request(http::Method::POST, "/config/reload", "");
     let reloaded = common::client::send(&common::client::h1(), reload).await;
     assert_eq!(reloaded.status, 200, "{}", reloaded.text());
     // ... still counts the two admitted by the old one.

@@ -13,12 +13,10 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use bytes::Bytes;
 use common::Gateway;
 use common::client::{Reply, h1, send};
 use common::metrics::scrape;
-use http::{Method, Request};
-use http_body_util::Full;
+use http::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 
@@ -64,12 +62,7 @@ async fn exchange_from(source: &str, to: SocketAddr, send: &[u8]) -> Vec<u8> {
 
 /// One admin API call.
 async fn admin(gw: &Gateway, method: Method, path: &str, body: &'static str) -> Reply {
-    let req = Request::builder()
-        .method(method)
-        .uri(gw.url("admin", path))
-        .body(Full::new(Bytes::from_static(body.as_bytes())))
-        .unwrap();
-    send(&h1(), req).await
+    send(&h1(), gw.admin_request(method, path, body)).await
 }
 
 const GET: &[u8] = b"GET /x HTTP/1.1\r\nHost: fw\r\nConnection: close\r\n\r\n";

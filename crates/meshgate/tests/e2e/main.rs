@@ -7,6 +7,7 @@
 mod common;
 
 mod admin;
+mod admin_auth;
 mod auth_cli;
 mod balancing;
 mod breakers;
@@ -33,6 +34,7 @@ mod resilience;
 mod route_actions;
 mod route_auth;
 mod routing;
+mod secrets;
 mod shutdown;
 mod sidecar;
 mod streaming;

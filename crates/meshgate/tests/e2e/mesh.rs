@@ -197,7 +197,15 @@ async fn sidecars_reach_each_other_over_mtls_and_refuse_a_foreign_mesh() {
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.json()["path"], "/v1/orders");
     assert_eq!(app.hits(), 1);
-    assert_eq!(metric(&a, "meshgate_upstream_tls_handshake_failures_total", &[("cluster", "orders")]).await, 0.0);
+    assert_eq!(
+        metric(
+            &a,
+            "meshgate_upstream_tls_handshake_failures_total",
+            &[("cluster", "orders")]
+        )
+        .await,
+        0.0
+    );
 
     // A node of another mesh (its own CA, same trust domain name) can
     // neither call B nor be called: both handshakes fail, nothing reaches
@@ -209,7 +217,15 @@ async fn sidecars_reach_each_other_over_mtls_and_refuse_a_foreign_mesh() {
     assert_eq!(refused.status, 502, "{}", refused.text());
     assert_eq!(refused.json()["error"], "upstream_tls_failed");
     assert_eq!(app.hits(), 1);
-    assert!(metric(&b, "meshgate_tls_handshake_failures_total", &[("listener", "sidecar.inbound")]).await >= 1.0);
+    assert!(
+        metric(
+            &b,
+            "meshgate_tls_handshake_failures_total",
+            &[("listener", "sidecar.inbound")]
+        )
+        .await
+            >= 1.0
+    );
 }
 
 /// The served certificate's expiry (unix seconds), read by `openssl
@@ -245,7 +261,10 @@ fn now_ms() -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rotation_under_load_fails_no_handshake_and_drops_no_connection() {
     let env = |name: &str, default: u64| {
-        std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
     };
     let (ttl, secs) = (env("MESH_ROTATION_TTL", 15), env("MESH_ROTATION_SECS", 40));
     let app = common::upstream::echo("app").await;
@@ -279,7 +298,9 @@ async fn rotation_under_load_fails_no_handshake_and_drops_no_connection() {
                 let req = http::Request::get(format!("http://{out}/orders"))
                     .body(http_body_util::Full::new(bytes::Bytes::new()))
                     .unwrap();
-                let sent = tokio::time::timeout(std::time::Duration::from_secs(10), client.request(req)).await;
+                let sent =
+                    tokio::time::timeout(std::time::Duration::from_secs(10), client.request(req))
+                        .await;
                 match sent {
                     Ok(Ok(resp)) if resp.status() == 200 => {
                         let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
@@ -300,13 +321,20 @@ async fn rotation_under_load_fails_no_handshake_and_drops_no_connection() {
     let mut renewals: Vec<i64> = Vec::new(); // issued at ms
     let probe_dir = dir.path().to_owned();
     while tokio::time::Instant::now() < deadline {
-        let issued = metric(&b, "meshgate_mesh_certificate_issued_unix_ms", &[("identity", "spiffe://example.org/svc/orders")]).await as i64;
+        let issued = metric(
+            &b,
+            "meshgate_mesh_certificate_issued_unix_ms",
+            &[("identity", "spiffe://example.org/svc/orders")],
+        )
+        .await as i64;
         if renewals.last() != Some(&issued) {
             renewals.push(issued);
         }
         let started = now_ms();
         let d = probe_dir.clone();
-        if let Ok(Some(not_after)) = tokio::task::spawn_blocking(move || served_not_after(&d, inbound)).await {
+        if let Ok(Some(not_after)) =
+            tokio::task::spawn_blocking(move || served_not_after(&d, inbound)).await
+        {
             probes.push((started, not_after));
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -315,18 +343,51 @@ async fn rotation_under_load_fails_no_handshake_and_drops_no_connection() {
         l.await.unwrap();
     }
 
-    let (ok, failed) = (ok.load(std::sync::atomic::Ordering::Relaxed), failed.load(std::sync::atomic::Ordering::Relaxed));
+    let (ok, failed) = (
+        ok.load(std::sync::atomic::Ordering::Relaxed),
+        failed.load(std::sync::atomic::Ordering::Relaxed),
+    );
     assert_eq!(failed, 0, "{failed} of {} requests failed", ok + failed);
     assert!(ok > 100, "steady load: only {ok} requests");
     let expected = (secs as f64 / (ttl as f64 * 2.0 / 3.0)).floor();
     for (node, name) in [(&a, "web"), (&b, "orders")] {
         let id = format!("spiffe://example.org/svc/{name}");
-        let renewed = metric(node, "meshgate_mesh_certificate_renewals_total", &[("identity", &id), ("result", "ok")]).await;
-        assert!(renewed >= expected - 1.0, "{name} renewed {renewed} times, expected about {expected}");
+        let renewed = metric(
+            node,
+            "meshgate_mesh_certificate_renewals_total",
+            &[("identity", &id), ("result", "ok")],
+        )
+        .await;
+        assert!(
+            renewed >= expected - 1.0,
+            "{name} renewed {renewed} times, expected about {expected}"
+        );
     }
-    assert_eq!(metric(&b, "meshgate_tls_handshake_failures_total", &[("listener", "sidecar.inbound")]).await, 0.0, "B refused a handshake");
-    assert_eq!(metric(&a, "meshgate_upstream_tls_handshake_failures_total", &[("cluster", "orders")]).await, 0.0, "A failed a handshake");
-    assert!(renewals.len() as f64 >= expected, "saw {} certificates of B", renewals.len());
+    assert_eq!(
+        metric(
+            &b,
+            "meshgate_tls_handshake_failures_total",
+            &[("listener", "sidecar.inbound")]
+        )
+        .await,
+        0.0,
+        "B refused a handshake"
+    );
+    assert_eq!(
+        metric(
+            &a,
+            "meshgate_upstream_tls_handshake_failures_total",
+            &[("cluster", "orders")]
+        )
+        .await,
+        0.0,
+        "A failed a handshake"
+    );
+    assert!(
+        renewals.len() as f64 >= expected,
+        "saw {} certificates of B",
+        renewals.len()
+    );
     // Every probe that started 1 s or more after a renewal was served that
     // renewal's certificate or a newer one: its expiry is at least the
     // renewal time plus the lifetime, to the second. (The admin poll may
@@ -336,12 +397,21 @@ async fn rotation_under_load_fails_no_handshake_and_drops_no_connection() {
         let until = renewals.get(i + 1).copied().unwrap_or(i64::MAX);
         let want = from / 1000 + ttl as i64;
         for (at, not_after) in probes.iter().filter(|(at, _)| *at >= from + 1000) {
-            assert!(*not_after >= want - 1, "probe at {at} ms saw a certificate expiring at {not_after}, 1 s after the renewal at {from} ms whose certificate expires at {want}");
+            assert!(
+                *not_after >= want - 1,
+                "probe at {at} ms saw a certificate expiring at {not_after}, 1 s after the renewal at {from} ms whose certificate expires at {want}"
+            );
             if *at < until {
                 checked += 1;
             }
         }
     }
-    assert!(checked as f64 >= (expected - 1.0) * 2.0, "only {checked} probes checked");
-    eprintln!("rotation: {ok} requests, {} renewals of B, {checked} probes checked", renewals.len() - 1);
+    assert!(
+        checked as f64 >= (expected - 1.0) * 2.0,
+        "only {checked} probes checked"
+    );
+    eprintln!(
+        "rotation: {ok} requests, {} renewals of B, {checked} probes checked",
+        renewals.len() - 1
+    );
 }

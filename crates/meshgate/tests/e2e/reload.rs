@@ -56,9 +56,7 @@ async fn reloads(gw: &Gateway, result: &str) -> f64 {
 }
 
 async fn post_reload(gw: &Gateway) -> common::client::Reply {
-    let req = Request::post(gw.url("admin", "/config/reload"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
+    let req = gw.admin_request(http::Method::POST, "/config/reload", "");
     common::client::send(&common::client::h1(), req).await
 }
 

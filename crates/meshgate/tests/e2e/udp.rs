@@ -414,9 +414,7 @@ async fn an_endpoint_that_refuses_ends_its_sessions_and_is_ejected() {
 /// admin API; the reload must be applied.
 async fn reload(gw: &Gateway, config: &str) {
     std::fs::write(gw.config_path(), config).unwrap();
-    let req = http::Request::post(gw.url("admin", "/config/reload"))
-        .body(http_body_util::Full::new(bytes::Bytes::new()))
-        .unwrap();
+    let req = gw.admin_request(http::Method::POST, "/config/reload", "");
     let reply = common::client::send(&common::client::h1(), req).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
 }

@@ -32,6 +32,19 @@ use std::time::{Duration, Instant};
 /// How long start-up may take before a test gives up.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The admin token every gateway the harness starts gets through
+/// `MESHGATE_ADMIN_TOKEN` (unless a test passes that variable itself;
+/// an empty value removes it). [`Gateway::admin_request`] sends it.
+pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789abcdef";
+
+/// The environment variables meshgate reads secrets from; the harness
+/// never lets the developer's own values leak into a test.
+const SECRET_VARS: [&str; 3] = [
+    "MESHGATE_ADMIN_TOKEN",
+    "MESHGATE_MASTER_KEY",
+    "MESHGATE_MASTER_KEY_FILE",
+];
+
 /// A running meshgate process.
 pub struct Gateway {
     child: Child,
@@ -74,11 +87,24 @@ impl Gateway {
         Self::spawn_env(args, &[])
     }
 
-    /// [`Gateway::spawn`] with extra environment variables.
+    /// [`Gateway::spawn`] with extra environment variables; an empty value
+    /// removes the variable (`("MESHGATE_ADMIN_TOKEN", "")` starts without
+    /// the harness's [`ADMIN_TOKEN`]).
     pub fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> Gateway {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_meshgate"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_meshgate"));
+        for var in SECRET_VARS {
+            command.env_remove(var);
+        }
+        command.env("MESHGATE_ADMIN_TOKEN", ADMIN_TOKEN);
+        for (name, value) in env {
+            if value.is_empty() {
+                command.env_remove(name);
+            } else {
+                command.env(name, value);
+            }
+        }
+        let mut child = command
             .args(args)
-            .envs(env.iter().copied())
             .env("MESHGATE_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -137,6 +163,24 @@ impl Gateway {
     /// `http://<listener addr><path>`.
     pub fn url(&self, name: &str, path: &str) -> String {
         format!("http://{}{}", self.addr(name), path)
+    }
+
+    /// A request to the admin API that carries [`ADMIN_TOKEN`], as every
+    /// changing admin request must.
+    pub fn admin_request(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: &str,
+    ) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+        http::Request::builder()
+            .method(method)
+            .uri(self.url("admin", path))
+            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                body.to_owned(),
+            )))
+            .unwrap()
     }
 
     /// The process id.
@@ -216,7 +260,11 @@ fn parse_listening(line: &str) -> Option<(String, SocketAddr)> {
 
 /// Runs the binary in `cwd` and waits (bounded) for it to exit.
 pub fn run_binary_in(cwd: &Path, args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meshgate"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_meshgate"));
+    for var in SECRET_VARS {
+        command.env_remove(var);
+    }
+    let mut child = command
         .args(args)
         .current_dir(cwd)
         .env("MESHGATE_LOG", "info")
