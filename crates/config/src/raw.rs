@@ -194,6 +194,18 @@ pub(crate) struct RawRoute {
     pub(crate) host_rewrite: Field,
     pub(crate) hash_key: Option<RawHashKey>,
     pub(crate) retry: Option<RawRetry>,
+    pub(crate) rate_limit: Option<RawRateLimit>,
+}
+
+/// A route's `rate_limit` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawRateLimit {
+    pub(crate) requests: Field,
+    pub(crate) per: Field,
+    pub(crate) burst: Field,
+    pub(crate) key: Field,
+    pub(crate) max_keys: Field,
 }
 
 /// A route's `match` table.

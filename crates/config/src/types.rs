@@ -249,6 +249,9 @@ pub struct Route {
     pub matcher: RouteMatch,
     /// What to do with a matching request.
     pub action: RouteAction,
+    /// How many requests each client may make, checked before the action;
+    /// `None`: unlimited.
+    pub rate_limit: Option<crate::rate_limit::RateLimit>,
 }
 
 /// The conditions a request must meet; every present condition must hold.

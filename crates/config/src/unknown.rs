@@ -16,8 +16,8 @@ use crate::raw::{
     RawAdmin, RawCertificate, RawCircuitBreakers, RawCluster, RawConfig, RawConnectionRate,
     RawDirectResponse, RawEndpoint, RawFirewall, RawFirewallRule, RawHashKey, RawHealthCheck,
     RawInbound, RawLimits, RawListener, RawMatch, RawOutbound, RawOutlierDetection, RawPool,
-    RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRuntime, RawSidecar, RawSlowStart, RawSni,
-    RawSuccessRate, RawTls, RawTransparent, RawValueMatch,
+    RawRateLimit, RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRuntime, RawSidecar,
+    RawSlowStart, RawSni, RawSuccessRate, RawTls, RawTransparent, RawValueMatch,
 };
 
 /// Converts a `serde_ignored` path into a [`FieldPath`].
@@ -62,6 +62,7 @@ pub(crate) fn valid_fields(table: &FieldPath) -> &'static [&'static str] {
         ["routes", "redirect"] => fields_of::<RawRedirect>(),
         ["routes", "hash_key"] => fields_of::<RawHashKey>(),
         ["routes", "retry"] => fields_of::<RawRetry>(),
+        ["routes", "rate_limit"] => fields_of::<RawRateLimit>(),
         ["clusters"] => fields_of::<RawCluster>(),
         ["clusters", "pool"] => fields_of::<RawPool>(),
         ["clusters", "endpoints"] => fields_of::<RawEndpoint>(),
@@ -169,6 +170,7 @@ mod tests {
             root.key("clusters").index(1).key("endpoints").index(0),
             root.key("listeners").index(0).key("limits"),
             root.key("routes").index(0).key("retry"),
+            root.key("routes").index(0).key("rate_limit"),
             root.key("clusters")
                 .index(0)
                 .key("outlier_detection")

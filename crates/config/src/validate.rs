@@ -17,6 +17,7 @@ mod health;
 mod listener;
 mod matcher;
 mod names;
+mod rate_limit;
 mod resilience;
 mod route;
 mod sidecar;

@@ -265,6 +265,7 @@ fn proxy_config(
                 hash_key: None,
                 retry: meshgate_config::RetryPolicy::default(),
             }),
+            rate_limit: None,
         }],
         clusters: vec![Cluster {
             name: "upstream".into(),

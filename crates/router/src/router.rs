@@ -206,6 +206,7 @@ mod tests {
                 body: Default::default(),
                 content_type: None,
             }),
+            rate_limit: None,
         };
         let config = Config {
             source: None,

@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use super::fields::Leafy;
 use super::names::Names;
-use super::{Check, Ctx, Reported, cluster::LB_POLICIES, matcher, resilience};
+use super::{Check, Ctx, Reported, cluster::LB_POLICIES, matcher, rate_limit, resilience};
 use crate::leaf::Leaf;
 use crate::path::FieldPath;
 use crate::raw::{RawDirectResponse, RawHashKey, RawRedirect, RawRoute};
@@ -59,11 +59,17 @@ pub(super) fn route(
         None => Ok(RouteMatch::default()),
     };
     let action = action(ctx, raw, path, refs);
+    let rate_limit = raw
+        .rate_limit
+        .as_ref()
+        .map(|r| rate_limit::rate_limit(ctx, r, &path.key("rate_limit")))
+        .transpose();
     Ok(Route {
         name: name?.unwrap_or_else(|| format!("route{index}")),
         listener: listener?,
         matcher: matcher?,
         action: action?,
+        rate_limit: rate_limit?,
     })
 }
 
