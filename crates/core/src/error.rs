@@ -41,6 +41,9 @@ pub enum ErrorKind {
     BadRequest,
     /// A local limit refused the request before it reached an upstream.
     Overloaded,
+    /// The route's rate limit refused the request: the client made more
+    /// requests than its quota allows (answered with `Retry-After`).
+    RateLimited,
     /// The request arrived on a connection whose listener a reload removed:
     /// answered, then the connection closes (the listener drains).
     ListenerRemoved,
@@ -82,6 +85,7 @@ impl ErrorKind {
             ErrorKind::RequestHeaderTimeout | ErrorKind::RequestBodyTimeout => 408,
             ErrorKind::RequestBodyTooLarge => 413,
             ErrorKind::RequestHeadersTooLarge => 431,
+            ErrorKind::RateLimited => 429,
             ErrorKind::BadRequest => 400,
             ErrorKind::ConnectRefused | ErrorKind::UpstreamReset | ErrorKind::UpstreamProtocol => {
                 502
@@ -109,6 +113,7 @@ impl ErrorKind {
             ErrorKind::RequestBodyTimeout => "request_body_timeout",
             ErrorKind::BadRequest => "bad_request",
             ErrorKind::Overloaded => "overloaded",
+            ErrorKind::RateLimited => "rate_limited",
             ErrorKind::ListenerRemoved => "listener_removed",
             ErrorKind::NotImplemented => "not_implemented",
             ErrorKind::Internal => "internal_error",
@@ -242,6 +247,7 @@ mod tests {
         assert_eq!(ErrorKind::NoRoute.status(), 404);
         assert_eq!(ErrorKind::RequestHeadersTooLarge.status(), 431);
         assert_eq!(ErrorKind::RequestBodyTooLarge.status(), 413);
+        assert_eq!(ErrorKind::RateLimited.status(), 429);
         assert_eq!(ErrorKind::RequestHeaderTimeout.status(), 408);
         assert_eq!(ErrorKind::RequestBodyTimeout.status(), 408);
         assert_eq!(ErrorKind::ListenerRemoved.status(), 503);
