@@ -19,6 +19,7 @@
 mod attempts;
 mod body;
 mod buffers;
+mod caller;
 mod cluster;
 mod date;
 mod deadline;
@@ -33,6 +34,7 @@ mod health_check;
 mod l4;
 mod maps;
 mod pool;
+mod rate_limit;
 mod request;
 mod respond;
 pub use firewall::{BlockError, Blocks};

@@ -1,7 +1,8 @@
 //! The per-request pipeline, in pingora's phases:
 //!
 //! 1. **request filter**: route the request; direct responses, redirects,
-//!    "no route" and request limits answer here, before any upstream work;
+//!    "no route", request limits and the route's rate limit (429, in
+//!    [`crate::rate_limit`]) answer here, before any upstream work;
 //! 2. **upstream peer**: pick an available endpoint of the route's cluster;
 //! 3. **upstream request filter**: rewrite the head for the upstream
 //!    (hop-by-hop, forwarded headers, request id, rewrites); done once,
@@ -29,7 +30,9 @@ use meshgate_router::RequestView;
 
 use crate::attempts;
 use crate::body::{ClientBody, Guards, ResponseBody};
+use crate::caller::Caller;
 use crate::headers;
+use crate::rate_limit;
 use crate::request::{authority_of, hash_of, malformed, rewritten_path};
 use crate::respond;
 use crate::state::{ClusterState, Live, ProxyState};
@@ -122,7 +125,20 @@ impl ProxyService {
                 guards,
             ));
         };
-        let resp = match (malformed(&parts), &route.action) {
+        // The route's policies, on a well-formed request, before its action:
+        // who the caller is, then the rate limit.
+        let caller = Caller::default(); // filled by authentication
+        let (refused, limit_stamp) = match malformed(&parts) {
+            Some(err) => (Some(err), None),
+            None => rate_limit::check(
+                route_state.rate_limit.as_deref(),
+                &parts,
+                self.client.ip(),
+                &caller,
+                start,
+            ),
+        };
+        let mut resp = match (refused, &route.action) {
             (Some(err), _) => {
                 let id = with_rng(|r| headers::ensure_request_id(&mut parts.headers, r));
                 respond::error(&err, &id, guards)
@@ -160,6 +176,10 @@ impl ProxyService {
                 }
             }
         };
+
+        if let Some(stamp) = limit_stamp {
+            stamp.write(resp.headers_mut());
+        }
 
         // Phase 6: logging.
         let class = (resp.status().as_u16() / 100).clamp(1, 5) as usize - 1;
