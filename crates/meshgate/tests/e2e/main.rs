@@ -25,6 +25,7 @@ mod l4_preamble;
 mod limits;
 mod pool;
 mod protocols;
+mod rate_limit;
 mod reload;
 mod replay;
 mod resilience;
