@@ -217,6 +217,7 @@ pub(crate) struct RawRoute {
     pub(crate) retry: Option<RawRetry>,
     pub(crate) auth: Option<RawRouteAuth>,
     pub(crate) authz: Option<Vec<RawAuthzRule>>,
+    pub(crate) rate_limit: Option<RawRateLimit>,
 }
 
 /// A route's `auth` table.
@@ -277,6 +278,17 @@ pub(crate) struct RawAuthzRule {
     pub(crate) sources: Field,
     pub(crate) path_prefix: Field,
     pub(crate) methods: Field,
+}
+
+/// A route's `rate_limit` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawRateLimit {
+    pub(crate) requests: Field,
+    pub(crate) per: Field,
+    pub(crate) burst: Field,
+    pub(crate) key: Field,
+    pub(crate) max_keys: Field,
 }
 
 /// A route's `match` table.

@@ -253,6 +253,9 @@ pub struct Route {
     /// Ordered allow and deny rules; empty allows everything, and once
     /// there are rules a request none matches is denied.
     pub authz: Vec<crate::auth::AuthzRule>,
+    /// How many requests each client may make, checked before the action;
+    /// `None`: unlimited.
+    pub rate_limit: Option<crate::rate_limit::RateLimit>,
 }
 
 /// The conditions a request must meet; every present condition must hold.

@@ -17,9 +17,9 @@ use crate::raw::{
     RawClusterTls, RawConfig, RawConnectionRate, RawDirectResponse, RawEndpoint, RawFirewall,
     RawFirewallRule, RawForwardClaim, RawHashKey, RawHealthCheck, RawInbound, RawJwtAuth,
     RawLimits, RawListener, RawMatch, RawMesh, RawOutbound, RawOutlierDetection, RawPool,
-    RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRouteAuth, RawRuntime, RawSecrets,
-    RawSessionAuth, RawSidecar, RawSlowStart, RawSni, RawSuccessRate, RawTls, RawTransparent,
-    RawValueMatch,
+    RawRateLimit, RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRouteAuth, RawRuntime,
+    RawSecrets, RawSessionAuth, RawSidecar, RawSlowStart, RawSni, RawSuccessRate, RawTls,
+    RawTransparent, RawValueMatch,
 };
 
 /// Converts a `serde_ignored` path into a [`FieldPath`].
@@ -71,6 +71,7 @@ pub(crate) fn valid_fields(table: &FieldPath) -> &'static [&'static str] {
         ["routes", "redirect"] => fields_of::<RawRedirect>(),
         ["routes", "hash_key"] => fields_of::<RawHashKey>(),
         ["routes", "retry"] => fields_of::<RawRetry>(),
+        ["routes", "rate_limit"] => fields_of::<RawRateLimit>(),
         ["clusters"] => fields_of::<RawCluster>(),
         ["clusters", "pool"] => fields_of::<RawPool>(),
         ["clusters", "endpoints"] => fields_of::<RawEndpoint>(),
@@ -180,6 +181,7 @@ mod tests {
             root.key("clusters").index(1).key("endpoints").index(0),
             root.key("listeners").index(0).key("limits"),
             root.key("routes").index(0).key("retry"),
+            root.key("routes").index(0).key("rate_limit"),
             root.key("clusters")
                 .index(0)
                 .key("outlier_detection")

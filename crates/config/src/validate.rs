@@ -20,6 +20,7 @@ mod listener;
 mod matcher;
 mod mesh;
 mod names;
+mod rate_limit;
 mod resilience;
 mod route;
 mod secrets;

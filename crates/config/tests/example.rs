@@ -8,9 +8,9 @@ use std::time::Duration;
 use http::{Method, StatusCode};
 use meshgate_config::{
     CircuitBreakers, Config, HashKey, HealthCheck, HealthCheckKind, HostMatch, HttpHealthCheck,
-    LbPolicy, ListenerProtocol, OutlierDetection, PathMatch, ProxyAction, RetryBudget, RetryOn,
-    RetryPolicy, RouteAction, SlowStart, SuccessRateDetection, TemplateSegment, UpstreamProtocol,
-    ValueMatch,
+    LbPolicy, ListenerProtocol, OutlierDetection, PathMatch, ProxyAction, RateLimit, RateLimitKey,
+    RetryBudget, RetryOn, RetryPolicy, RouteAction, SlowStart, SuccessRateDetection,
+    TemplateSegment, UpstreamProtocol, ValueMatch,
 };
 
 fn valid(name: &str) -> Config {
@@ -242,6 +242,58 @@ fn the_full_config_sets_every_field() {
     assert_eq!(spare.lb, LbPolicy::LeastRequest);
     assert_eq!(spare.pool.idle_timeout, Duration::from_micros(100));
     assert_eq!(spare.endpoints.len(), 2);
+}
+
+#[test]
+fn the_full_config_sets_every_rate_limit_field() {
+    let config = valid("full.toml");
+    let limits: Vec<Option<&RateLimit>> = config
+        .routes
+        .iter()
+        .map(|r| r.rate_limit.as_ref())
+        .collect();
+    let limit = |requests, per, burst, key, max_keys| RateLimit {
+        requests,
+        per,
+        burst,
+        key,
+        max_keys,
+    };
+    assert_eq!(
+        limits[0],
+        Some(&limit(
+            100,
+            secs(1),
+            200,
+            RateLimitKey::Header(http::HeaderName::from_static("x-user")),
+            50_000
+        ))
+    );
+    // Defaults: per 1 s, burst = requests, key ip, 100,000 keys.
+    assert_eq!(
+        limits[1],
+        Some(&limit(
+            5,
+            secs(60),
+            5,
+            RateLimitKey::Jwt("org.id".into()),
+            100_000
+        ))
+    );
+    assert_eq!(
+        limits[2],
+        Some(&limit(1000, secs(1), 1000, RateLimitKey::Ip, 100_000))
+    );
+    assert_eq!(limits[3].map(|l| &l.key), Some(&RateLimitKey::ApiKey));
+    assert_eq!(
+        limits[4],
+        Some(&limit(10, secs(10), 1, RateLimitKey::Identity, 100_000))
+    );
+    assert_eq!(limits[5], None, "rate_limit is optional");
+    assert_eq!(
+        limits[0].map(|l| l.key.describe()).as_deref(),
+        Some("header:x-user")
+    );
 }
 
 #[test]

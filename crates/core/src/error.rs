@@ -51,6 +51,9 @@ pub enum ErrorKind {
     /// The request is authenticated (or needs no authentication) but the
     /// route's authorization rules deny it.
     Forbidden,
+    /// The route's rate limit refused the request: the client made more
+    /// requests than its quota allows (answered with `Retry-After`).
+    RateLimited,
     /// The request arrived on a connection whose listener a reload removed:
     /// answered, then the connection closes (the listener drains).
     ListenerRemoved,
@@ -95,6 +98,7 @@ impl ErrorKind {
             ErrorKind::RequestHeaderTimeout | ErrorKind::RequestBodyTimeout => 408,
             ErrorKind::RequestBodyTooLarge => 413,
             ErrorKind::RequestHeadersTooLarge => 431,
+            ErrorKind::RateLimited => 429,
             ErrorKind::BadRequest => 400,
             ErrorKind::Unauthenticated => 401,
             ErrorKind::Forbidden => 403,
@@ -128,6 +132,7 @@ impl ErrorKind {
             ErrorKind::Overloaded => "overloaded",
             ErrorKind::Unauthenticated => "unauthenticated",
             ErrorKind::Forbidden => "forbidden",
+            ErrorKind::RateLimited => "rate_limited",
             ErrorKind::ListenerRemoved => "listener_removed",
             ErrorKind::NotImplemented => "not_implemented",
             ErrorKind::Internal => "internal_error",
@@ -277,6 +282,7 @@ mod tests {
         assert_eq!(ErrorKind::NoRoute.status(), 404);
         assert_eq!(ErrorKind::RequestHeadersTooLarge.status(), 431);
         assert_eq!(ErrorKind::RequestBodyTooLarge.status(), 413);
+        assert_eq!(ErrorKind::RateLimited.status(), 429);
         assert_eq!(ErrorKind::RequestHeaderTimeout.status(), 408);
         assert_eq!(ErrorKind::RequestBodyTimeout.status(), 408);
         assert_eq!(ErrorKind::ListenerRemoved.status(), 503);

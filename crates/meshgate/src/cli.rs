@@ -284,6 +284,7 @@ fn proxy_config(
             }),
             auth: None,
             authz: Vec::new(),
+            rate_limit: None,
         }],
         clusters: vec![Cluster {
             name: "upstream".into(),

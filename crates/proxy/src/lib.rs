@@ -37,6 +37,7 @@ mod l4;
 mod maps;
 mod mesh;
 mod pool;
+mod rate_limit;
 mod request;
 mod respond;
 pub use firewall::{BlockError, Blocks};

@@ -1,7 +1,8 @@
 //! The per-request pipeline, in pingora's phases:
 //!
 //! 1. **request filter**: route the request; direct responses, redirects,
-//!    "no route" and request limits answer here, before any upstream work;
+//!    "no route", request limits and the route's rate limit (429, in
+//!    [`crate::rate_limit`]) answer here, before any upstream work;
 //! 2. **upstream peer**: pick an available endpoint of the route's cluster;
 //! 3. **upstream request filter**: rewrite the head for the upstream
 //!    (hop-by-hop, forwarded headers, request id, rewrites); done once,
@@ -32,6 +33,7 @@ use crate::auth::Denied;
 use crate::body::{ClientBody, Guards, ResponseBody};
 use crate::caller::Caller;
 use crate::headers;
+use crate::rate_limit;
 use crate::request::{authority_of, hash_of, malformed, rewritten_path};
 use crate::respond;
 use crate::state::{ClusterState, Live, ProxyState, RouteState};
@@ -126,18 +128,38 @@ impl ProxyService {
                 guards,
             ));
         };
+        // The route's policies, on a well-formed request, before its action:
+        // who the caller is (authentication), whether it may (authorization),
+        // then the rate limit, keyed by what authentication found.
         let mut caller = Caller {
             peer_identity: self.peer_identity.clone(),
             ..Caller::default()
         };
+        let mut limit_stamp = None;
         let refused = match malformed(&parts) {
             Some(error) => Some(Denied {
                 error,
                 challenges: Vec::new(),
             }),
-            None => self.admit(route_state, &mut parts, &mut caller).err(),
+            None => match self.admit(route_state, &mut parts, &mut caller) {
+                Err(denied) => Some(denied),
+                Ok(()) => {
+                    let (refused, stamp) = rate_limit::check(
+                        route_state.rate_limit.as_deref(),
+                        &parts,
+                        self.client.ip(),
+                        &caller,
+                        start,
+                    );
+                    limit_stamp = stamp;
+                    refused.map(|error| Denied {
+                        error,
+                        challenges: Vec::new(),
+                    })
+                }
+            },
         };
-        let resp = match (refused, &route.action) {
+        let mut resp = match (refused, &route.action) {
             (Some(denied), _) => {
                 let id = with_rng(|r| headers::ensure_request_id(&mut parts.headers, r));
                 let mut resp = respond::error(&denied.error, &id, guards);
@@ -177,6 +199,10 @@ impl ProxyService {
                 }
             }
         };
+
+        if let Some(stamp) = limit_stamp {
+            stamp.write(resp.headers_mut());
+        }
 
         // Phase 6: logging.
         let class = (resp.status().as_u16() / 100).clamp(1, 5) as usize - 1;

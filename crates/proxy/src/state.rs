@@ -19,6 +19,7 @@ use meshgate_telemetry::{Counter, Gauge, Histogram, LATENCY_BUCKETS, Registry};
 use crate::cluster::Breakers;
 pub(crate) use crate::cluster::ClusterState;
 use crate::pool::{ConnLimits, EndpointPool, PoolConfig, PoolMetrics};
+use crate::rate_limit::RouteLimiter;
 use crate::upstream_tls::UpstreamTls;
 
 /// Everything the data path needs for one config generation.
@@ -101,6 +102,9 @@ pub(crate) struct RouteState {
     /// Requests by status class: index 0 is 1xx ... index 4 is 5xx.
     pub(crate) by_class: [Arc<Counter>; 5],
     pub(crate) duration: Arc<Histogram>,
+    /// The route's `rate_limit`; carried to the next generation while the
+    /// route of this name keeps the same one.
+    pub(crate) rate_limit: Option<Arc<RouteLimiter>>,
 }
 
 // === impl ProxyState ===
@@ -284,9 +288,14 @@ impl ProxyState {
                         ],
                     )
                 };
+                let rate_limit = r.rate_limit.as_ref().and_then(|spec| {
+                    let old = previous.and_then(|p| p.route_limiter(&r.name));
+                    RouteLimiter::for_route(&r.name, spec, registry, old)
+                });
                 RouteState {
                     auth,
                     authz: crate::authz::RouteAuthz::new(&r.authz, &r.name, registry),
+                    rate_limit,
                     by_class: [
                         class("1xx"),
                         class("2xx"),
@@ -353,6 +362,12 @@ impl ProxyState {
     /// The cluster named `name`, if this generation has one.
     fn cluster(&self, name: &str) -> Option<&ClusterState> {
         self.clusters.iter().find(|c| c.name == name)
+    }
+
+    /// The rate limiter of the route named `name`, if it has one.
+    fn route_limiter(&self, name: &str) -> Option<&Arc<RouteLimiter>> {
+        let i = self.config.routes.iter().position(|r| r.name == name)?;
+        self.routes.get(i)?.rate_limit.as_ref()
     }
 
     /// The listener named `name`, if this generation has one.

@@ -33,6 +33,9 @@ pub struct KeyedLimiter {
 }
 
 impl KeyedLimiter {
+    /// Bytes one slot (one key's state) takes.
+    pub const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
+
     /// A table with room for at least `capacity` keys (at least one
     /// bucket).
     pub fn new(capacity: usize) -> Self {

@@ -208,6 +208,7 @@ mod tests {
             }),
             auth: None,
             authz: Vec::new(),
+            rate_limit: None,
         };
         let config = Config {
             source: None,

@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use super::fields::Leafy;
 use super::names::Names;
-use super::{Check, Ctx, Reported, cluster::LB_POLICIES, matcher, resilience};
+use super::{Check, Ctx, Reported, cluster::LB_POLICIES, matcher, rate_limit, resilience};
 use crate::leaf::Leaf;
 use crate::path::FieldPath;
 use crate::raw::{RawDirectResponse, RawHashKey, RawRedirect, RawRoute};
@@ -70,6 +70,11 @@ pub(super) fn route(
         raw.authz.as_deref().unwrap_or_default(),
         &path.key("authz"),
     );
+    let rate_limit = raw
+        .rate_limit
+        .as_ref()
+        .map(|r| rate_limit::rate_limit(ctx, r, &path.key("rate_limit")))
+        .transpose();
     Ok(Route {
         name,
         listener: listener?,
@@ -77,6 +82,7 @@ pub(super) fn route(
         action: action?,
         auth: auth?,
         authz: authz?,
+        rate_limit: rate_limit?,
     })
 }
 

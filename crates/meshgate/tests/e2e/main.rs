@@ -28,6 +28,7 @@ mod mesh;
 mod mtls_negatives;
 mod pool;
 mod protocols;
+mod rate_limit;
 mod reload;
 mod replay;
 mod resilience;
