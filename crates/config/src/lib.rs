@@ -175,6 +175,12 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
                     .filter_map(|r| r.auth.as_mut())
                     .flat_map(auth::RouteAuth::files_mut),
             )
+            .chain(
+                config
+                    .clusters
+                    .iter_mut()
+                    .filter_map(|c| c.sign.as_mut().map(|s| &mut s.keys)),
+            )
             .filter(|f| f.path.is_relative())
         {
             file.path = dir.join(&file.path);

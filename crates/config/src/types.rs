@@ -447,6 +447,9 @@ pub struct Cluster {
     /// When fewer than this percentage of endpoints are available (not
     /// ejected), balance across all of them anyway (Envoy's panic mode).
     pub panic_threshold: u8,
+    /// HMAC-sign every request sent to the endpoints; `None`: requests go
+    /// as they came.
+    pub sign: Option<crate::auth::UpstreamSigning>,
 }
 
 impl Cluster {

@@ -293,6 +293,7 @@ fn proxy_config(
             circuit_breakers: meshgate_config::CircuitBreakers::default(),
             send_proxy_protocol: None,
             panic_threshold: 50,
+            sign: None,
         }],
         firewall: meshgate_config::Firewall::default(),
     }

@@ -1,7 +1,7 @@
 //! `[[clusters]]`: policy, protocol, timeouts, pool and endpoints; the
 //! resilience tables are checked in `resilience.rs` and `breakers.rs`,
 //! `health_check` in `health.rs`, and priorities, `overprovisioning_factor`
-//! and `slow_start` in `failover.rs`.
+//! and `slow_start` in `failover.rs`, `sign` in `auth.rs`.
 
 use super::{Check, Ctx, breakers, failover, health, resilience};
 use crate::path::FieldPath;
@@ -82,6 +82,10 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> 
             )
         },
     );
+    let sign = raw
+        .sign
+        .as_ref()
+        .map(|s| super::auth::sign(ctx, s, &path.key("sign")));
     Ok(Cluster {
         name: name?,
         lb: lb?.unwrap_or(LbPolicy::RoundRobin),
@@ -98,6 +102,7 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> 
         circuit_breakers: circuit_breakers?,
         send_proxy_protocol: send_proxy_protocol?,
         panic_threshold: panic_threshold?.unwrap_or(resilience::DEFAULT_PANIC_THRESHOLD),
+        sign: sign.transpose()?,
     })
 }
 
