@@ -88,6 +88,9 @@ pub struct SessionAuth {
     pub keys: SourceFile,
     /// Clock difference allowed between issuer and verifier.
     pub leeway: Duration,
+    /// A file listing revoked token ids (`revoked = ["<jti>", ...]`),
+    /// re-read when it changes.
+    pub revoked: Option<SourceFile>,
 }
 
 /// `auth.jwt`.
@@ -206,9 +209,16 @@ impl RouteAuth {
             JwtKeySource::JwksUrl { .. } => None,
         });
         let api = self.api_key.as_mut().map(|a| &mut a.file);
-        let session = self.session.as_mut().map(|s| &mut s.keys);
+        let (session, revoked) = match self.session.as_mut() {
+            Some(s) => (Some(&mut s.keys), s.revoked.as_mut()),
+            None => (None, None),
+        };
         let hmac = self.hmac.as_mut().map(|h| &mut h.keys);
-        api.into_iter().chain(jwt).chain(session).chain(hmac)
+        api.into_iter()
+            .chain(jwt)
+            .chain(session)
+            .chain(revoked)
+            .chain(hmac)
     }
 }
 

@@ -64,6 +64,7 @@ pub mod firewall;
 pub mod health;
 mod leaf;
 mod locate;
+pub mod mesh;
 mod path;
 mod raw;
 pub mod resilience;
@@ -175,12 +176,19 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
                     .filter_map(|r| r.auth.as_mut())
                     .flat_map(auth::RouteAuth::files_mut),
             )
-            .chain(
-                config
-                    .clusters
-                    .iter_mut()
-                    .filter_map(|c| c.sign.as_mut().map(|s| &mut s.keys)),
-            )
+            .chain(config.mesh.as_mut().map(|m| &mut m.ca_dir))
+            .filter(|f| f.path.is_relative())
+        {
+            file.path = dir.join(&file.path);
+        }
+        for file in config
+            .clusters
+            .iter_mut()
+            .flat_map(|c| {
+                let tls = c.tls.as_mut().into_iter().flat_map(ClusterTls::files_mut);
+                let sign = c.sign.as_mut().map(|s| &mut s.keys);
+                tls.chain(sign)
+            })
             .filter(|f| f.path.is_relative())
         {
             file.path = dir.join(&file.path);

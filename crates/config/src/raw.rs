@@ -31,6 +31,17 @@ pub(crate) struct RawConfig {
     pub(crate) clusters: Option<Vec<RawCluster>>,
     pub(crate) sidecar: Option<RawSidecar>,
     pub(crate) firewall: Option<RawFirewall>,
+    pub(crate) mesh: Option<RawMesh>,
+}
+
+/// `[mesh]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawMesh {
+    pub(crate) trust_domain: Field,
+    pub(crate) ca_dir: Field,
+    pub(crate) service: Field,
+    pub(crate) cert_ttl: Field,
 }
 
 /// `[firewall]`.
@@ -240,6 +251,7 @@ pub(crate) struct RawApiKeyAuth {
 pub(crate) struct RawSessionAuth {
     pub(crate) keys: Field,
     pub(crate) leeway: Field,
+    pub(crate) revoked: Field,
 }
 
 /// `auth.jwt`.
@@ -364,6 +376,19 @@ pub(crate) struct RawCluster {
     pub(crate) health_check: Option<RawHealthCheck>,
     pub(crate) send_proxy_protocol: Field,
     pub(crate) sign: Option<RawUpstreamSign>,
+    pub(crate) tls: Option<RawClusterTls>,
+}
+
+/// A cluster's `tls` table: TLS to its endpoints.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawClusterTls {
+    pub(crate) ca: Field,
+    pub(crate) sni: Field,
+    pub(crate) cert: Field,
+    pub(crate) key: Field,
+    pub(crate) min_version: Field,
+    pub(crate) dangerous_skip_verify: Field,
 }
 
 /// A cluster's `pool` table.

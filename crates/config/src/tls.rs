@@ -1,6 +1,8 @@
-//! Typed `tls` settings of a listener: TLS termination with certificates
+//! Typed `tls` settings: a listener's (TLS termination with certificates
 //! chosen by SNI, optional client-certificate verification, and the lowest
-//! protocol version accepted.
+//! protocol version accepted) and a cluster's (TLS origination to its
+//! endpoints: how their certificates are verified, the server name, an
+//! optional client certificate).
 //!
 //! Only paths and choices are checked here; the files are read (and read
 //! again when they change) by the proxy's TLS layer, which reports a file
@@ -23,6 +25,38 @@ pub struct ListenerTls {
     pub client_auth: ClientAuth,
     /// The lowest TLS version accepted.
     pub min_version: TlsVersion,
+}
+
+/// A cluster's `tls` table: meshgate speaks TLS to the cluster's endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterTls {
+    /// How the endpoints' certificates are checked.
+    pub verify: UpstreamVerify,
+    /// The server name sent (SNI) and verified against the certificate,
+    /// lower-case; `None`: no SNI is sent and the certificate must carry
+    /// the endpoint's IP address as an IP SAN. An IP literal here means
+    /// the same for that address.
+    pub sni: Option<String>,
+    /// A client certificate for endpoints that ask for one.
+    pub client_cert: Option<CertificateFiles>,
+    /// The lowest TLS version offered.
+    pub min_version: TlsVersion,
+    /// Where the config writes `tls` (`file:line:col: clusters[0].tls`),
+    /// for problems with the table as a whole (no system trust store).
+    pub origin: String,
+}
+
+/// How a cluster's endpoints are authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamVerify {
+    /// Their certificates must chain to a CA in this bundle (`ca`).
+    Ca(SourceFile),
+    /// Their certificates must chain to a CA of the system's trust store
+    /// (no `ca`).
+    System,
+    /// Not at all (`dangerous_skip_verify = true`): the connection is
+    /// encrypted, but anyone on the path can pose as the endpoint.
+    DangerousSkip,
 }
 
 /// One certificate chain (PEM, leaf first) and its private key (PEM).
@@ -88,5 +122,43 @@ impl ListenerTls {
             .iter_mut()
             .flat_map(|c| [&mut c.cert, &mut c.key])
             .chain(self.client_ca.iter_mut())
+    }
+}
+
+impl ClusterTls {
+    /// Every file named, each once, for change detection.
+    pub fn files(&self) -> impl Iterator<Item = &SourceFile> {
+        let ca = match &self.verify {
+            UpstreamVerify::Ca(ca) => Some(ca),
+            UpstreamVerify::System | UpstreamVerify::DangerousSkip => None,
+        };
+        ca.into_iter()
+            .chain(self.client_cert.iter().flat_map(|c| [&c.cert, &c.key]))
+    }
+
+    /// Every file, mutably (path resolution).
+    pub(crate) fn files_mut(&mut self) -> impl Iterator<Item = &mut SourceFile> {
+        let ca = match &mut self.verify {
+            UpstreamVerify::Ca(ca) => Some(ca),
+            UpstreamVerify::System | UpstreamVerify::DangerousSkip => None,
+        };
+        ca.into_iter().chain(
+            self.client_cert
+                .iter_mut()
+                .flat_map(|c| [&mut c.cert, &mut c.key]),
+        )
+    }
+
+    /// Whether `other` asks for the same TLS: the same settings and files,
+    /// wherever in the config file they are written (a reload that only
+    /// moved lines keeps the cluster's connections).
+    pub fn same_settings(&self, other: &ClusterTls) -> bool {
+        let paths =
+            |t: &ClusterTls| -> Vec<PathBuf> { t.files().map(|f| f.path.clone()).collect() };
+        std::mem::discriminant(&self.verify) == std::mem::discriminant(&other.verify)
+            && self.sni == other.sni
+            && self.client_cert.is_some() == other.client_cert.is_some()
+            && self.min_version == other.min_version
+            && paths(self) == paths(other)
     }
 }

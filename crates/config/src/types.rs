@@ -34,6 +34,8 @@ pub struct Config {
     pub clusters: Vec<Cluster>,
     /// Who may connect; the default allows everyone.
     pub firewall: crate::firewall::Firewall,
+    /// Automatic mTLS between sidecars, when `[mesh]` is set.
+    pub mesh: Option<crate::mesh::Mesh>,
 }
 
 /// `[runtime]`: process-wide settings.
@@ -447,6 +449,8 @@ pub struct Cluster {
     /// When fewer than this percentage of endpoints are available (not
     /// ejected), balance across all of them anyway (Envoy's panic mode).
     pub panic_threshold: u8,
+    /// TLS to the endpoints; `None`: plaintext.
+    pub tls: Option<crate::tls::ClusterTls>,
     /// HMAC-sign every request sent to the endpoints; `None`: requests go
     /// as they came.
     pub sign: Option<crate::auth::UpstreamSigning>,

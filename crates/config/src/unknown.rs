@@ -14,11 +14,12 @@ use serde::de::{self, Deserializer, Visitor};
 use crate::path::{FieldPath, Seg};
 use crate::raw::{
     RawAdmin, RawApiKeyAuth, RawAuthzRule, RawCertificate, RawCircuitBreakers, RawCluster,
-    RawConfig, RawConnectionRate, RawDirectResponse, RawEndpoint, RawFirewall, RawFirewallRule,
-    RawForwardClaim, RawHashKey, RawHealthCheck, RawHmacAuth, RawInbound, RawJwtAuth, RawLimits,
-    RawListener, RawMatch, RawOutbound, RawOutlierDetection, RawPool, RawRedirect, RawRetry,
-    RawRetryBudget, RawRoute, RawRouteAuth, RawRuntime, RawSessionAuth, RawSidecar, RawSlowStart,
-    RawSni, RawSuccessRate, RawTls, RawTransparent, RawUpstreamSign, RawValueMatch,
+    RawClusterTls, RawConfig, RawConnectionRate, RawDirectResponse, RawEndpoint, RawFirewall,
+    RawFirewallRule, RawForwardClaim, RawHashKey, RawHealthCheck, RawHmacAuth, RawInbound,
+    RawJwtAuth, RawLimits, RawListener, RawMatch, RawMesh, RawOutbound, RawOutlierDetection,
+    RawPool, RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRouteAuth, RawRuntime,
+    RawSessionAuth, RawSidecar, RawSlowStart, RawSni, RawSuccessRate, RawTls, RawTransparent,
+    RawUpstreamSign, RawValueMatch,
 };
 
 /// Converts a `serde_ignored` path into a [`FieldPath`].
@@ -51,6 +52,7 @@ pub(crate) fn valid_fields(table: &FieldPath) -> &'static [&'static str] {
         [] => fields_of::<RawConfig>(),
         ["runtime"] => fields_of::<RawRuntime>(),
         ["admin"] => fields_of::<RawAdmin>(),
+        ["mesh"] => fields_of::<RawMesh>(),
         ["listeners"] => fields_of::<RawListener>(),
         ["listeners", "limits"] => fields_of::<RawLimits>(),
         ["listeners", "sni"] => fields_of::<RawSni>(),
@@ -80,6 +82,7 @@ pub(crate) fn valid_fields(table: &FieldPath) -> &'static [&'static str] {
         ["clusters", "circuit_breakers"] => fields_of::<RawCircuitBreakers>(),
         ["clusters", "health_check"] => fields_of::<RawHealthCheck>(),
         ["clusters", "sign"] => fields_of::<RawUpstreamSign>(),
+        ["clusters", "tls"] => fields_of::<RawClusterTls>(),
         ["sidecar"] => fields_of::<RawSidecar>(),
         ["sidecar", "inbound"] => fields_of::<RawInbound>(),
         ["sidecar", "outbound"] => fields_of::<RawOutbound>(),
@@ -186,6 +189,7 @@ mod tests {
             root.key("clusters").index(0).key("circuit_breakers"),
             root.key("clusters").index(0).key("health_check"),
             root.key("clusters").index(0).key("slow_start"),
+            root.key("clusters").index(0).key("tls"),
         ] {
             assert!(!valid_fields(&shape).is_empty(), "{shape}");
         }

@@ -17,6 +17,7 @@ mod firewall;
 mod health;
 mod listener;
 mod matcher;
+mod mesh;
 mod names;
 mod resilience;
 mod route;
@@ -81,6 +82,25 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
         Some(s) => sidecar::expand(ctx, s, &root.key("sidecar")),
         None => sidecar::Expanded::default(),
     };
+    // The mesh applies to the sidecar's inbound listener and outbound
+    // clusters.
+    let mesh = raw
+        .mesh
+        .as_ref()
+        .map(|m| {
+            let listeners = expanded.mesh_listeners();
+            let clusters = raw
+                .sidecar
+                .iter()
+                .flat_map(|s| s.outbound.as_deref().unwrap_or_default())
+                .filter_map(|o| match o.cluster.as_ref().map(|c| c.get_ref()) {
+                    Some(crate::leaf::Leaf::String(name)) => Some(name.clone()),
+                    _ => None,
+                })
+                .collect();
+            mesh::mesh(ctx, m, &root.key("mesh"), listeners, clusters)
+        })
+        .transpose();
     let cluster_path = root.key("clusters");
     let raw_clusters: Vec<(&RawCluster, FieldPath)> = raw_clusters
         .iter()
@@ -254,6 +274,7 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
         routes: routes.into_iter().collect::<Check<_>>()?,
         clusters: clusters.into_iter().collect::<Check<_>>()?,
         firewall: firewall?,
+        mesh: mesh?,
     })
 }
 
@@ -294,6 +315,16 @@ impl<'a> Ctx<'a> {
     /// checks made later, outside validation (files the config names).
     pub(crate) fn origin(&self, leaf: &Spanned<Leaf>, path: &FieldPath) -> String {
         let (line, col) = self.lines.position(leaf.span().start);
+        format!("{}:{line}:{col}: {path}", self.file)
+    }
+
+    /// `file:line:col: field` for the key at `path` (a table, say), as
+    /// [`Ctx::origin`] gives it for a leaf.
+    pub(crate) fn key_origin(&self, path: &FieldPath) -> String {
+        let (line, col) = self
+            .locator
+            .key_span(path)
+            .map_or((0, 0), |s| self.lines.position(s.start));
         format!("{}:{line}:{col}: {path}", self.file)
     }
 

@@ -22,6 +22,10 @@ pub enum ErrorKind {
     ConnectRefused,
     /// Connecting to the upstream took longer than the connect timeout.
     ConnectTimeout,
+    /// The TLS handshake with the upstream failed: its certificate did not
+    /// verify (unknown CA, wrong name, expired), no version or suite in
+    /// common, or it refused our client certificate. Nothing was sent.
+    UpstreamTls,
     /// The upstream reset or closed the connection before answering.
     UpstreamReset,
     /// The upstream did not answer within the route timeout.
@@ -94,9 +98,10 @@ impl ErrorKind {
             ErrorKind::BadRequest => 400,
             ErrorKind::Unauthenticated => 401,
             ErrorKind::Forbidden => 403,
-            ErrorKind::ConnectRefused | ErrorKind::UpstreamReset | ErrorKind::UpstreamProtocol => {
-                502
-            }
+            ErrorKind::ConnectRefused
+            | ErrorKind::UpstreamTls
+            | ErrorKind::UpstreamReset
+            | ErrorKind::UpstreamProtocol => 502,
             ErrorKind::NoEndpoint | ErrorKind::Overloaded | ErrorKind::ListenerRemoved => 503,
             ErrorKind::NotImplemented => 501,
             ErrorKind::ConnectTimeout | ErrorKind::UpstreamTimeout => 504,
@@ -111,6 +116,7 @@ impl ErrorKind {
             ErrorKind::NoEndpoint => "no_endpoint",
             ErrorKind::ConnectRefused => "connect_refused",
             ErrorKind::ConnectTimeout => "connect_timeout",
+            ErrorKind::UpstreamTls => "upstream_tls_failed",
             ErrorKind::UpstreamReset => "upstream_reset",
             ErrorKind::UpstreamTimeout => "upstream_timeout",
             ErrorKind::UpstreamProtocol => "upstream_protocol_error",
@@ -134,7 +140,10 @@ impl ErrorKind {
     /// the request are retryable by default; the resilience layer may widen
     /// this per route.
     pub fn default_retryable(self) -> bool {
-        matches!(self, ErrorKind::ConnectRefused | ErrorKind::ConnectTimeout)
+        matches!(
+            self,
+            ErrorKind::ConnectRefused | ErrorKind::ConnectTimeout | ErrorKind::UpstreamTls
+        )
     }
 }
 
@@ -262,6 +271,7 @@ mod tests {
     fn statuses_follow_the_gateway_contract() {
         assert_eq!(ErrorKind::ConnectRefused.status(), 502);
         assert_eq!(ErrorKind::UpstreamReset.status(), 502);
+        assert_eq!(ErrorKind::UpstreamTls.status(), 502);
         assert_eq!(ErrorKind::UpstreamTimeout.status(), 504);
         assert_eq!(ErrorKind::NoEndpoint.status(), 503);
         assert_eq!(ErrorKind::NoRoute.status(), 404);

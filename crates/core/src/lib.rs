@@ -1,5 +1,6 @@
 //! Shared vocabulary for every meshgate crate: the one error model, the
-//! injectable random-number seam, and IP networks ([`Cidr`]).
+//! injectable random-number seam, IP networks ([`Cidr`]) and whole-file
+//! replacement ([`fs::replace`]).
 //!
 //! This crate sits at the bottom of the dependency graph. It must never depend
 //! on tokio, hyper, the system clock or any other meshgate crate, so that the
@@ -8,6 +9,7 @@
 
 pub mod cidr;
 pub mod error;
+pub mod fs;
 pub mod rng;
 
 pub use cidr::Cidr;

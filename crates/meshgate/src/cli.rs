@@ -293,8 +293,10 @@ fn proxy_config(
             circuit_breakers: meshgate_config::CircuitBreakers::default(),
             send_proxy_protocol: None,
             panic_threshold: 50,
+            tls: None,
             sign: None,
         }],
         firewall: meshgate_config::Firewall::default(),
+        mesh: None,
     }
 }

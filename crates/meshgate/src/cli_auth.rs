@@ -200,35 +200,11 @@ fn read_if_exists(path: &Path) -> anyhow::Result<String> {
     }
 }
 
-/// Replaces `path` with `text`: written to `<path>.<pid>.tmp` (mode 0600),
-/// synced, renamed over it, and the directory synced, so a crash leaves
-/// the old file or the new one, never half of either.
+/// Replaces `path` with `text` (mode 0600), so a crash leaves the old file
+/// or the new one, never half of either.
 fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".{}.tmp", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let result = (|| -> std::io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        // The umask can only take bits away from 0600, but set it outright
-        // so the result never depends on the caller's umask.
-        f.set_permissions(fs::Permissions::from_mode(0o600))?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-        fs::File::open(dir.unwrap_or(Path::new(".")))?.sync_all()
-    })();
-    if result.is_err() {
-        // The temporary file may or may not exist at this point; removing
-        // a missing one fails harmlessly, and the write error is the one
-        // worth reporting.
-        let _ = fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("cannot write {}", path.display()))
+    meshgate_core::fs::replace(path, text.as_bytes(), 0o600)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Creates `path` with mode 0600, refusing to overwrite anything.

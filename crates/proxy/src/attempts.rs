@@ -286,7 +286,9 @@ impl<'a> Run<'a> {
 /// for errors that are not the endpoint's (ours, or the client's).
 fn classify(error: &Error) -> Option<Attempt> {
     match error.kind() {
-        ErrorKind::ConnectRefused | ErrorKind::ConnectTimeout => Some(Attempt::ConnectFailure),
+        ErrorKind::ConnectRefused | ErrorKind::ConnectTimeout | ErrorKind::UpstreamTls => {
+            Some(Attempt::ConnectFailure)
+        }
         ErrorKind::UpstreamReset | ErrorKind::UpstreamProtocol => Some(Attempt::Reset),
         ErrorKind::UpstreamTimeout => Some(Attempt::Timeout),
         _ => None,
@@ -341,6 +343,11 @@ mod tests {
         assert_eq!(
             classify(&up(ErrorKind::ConnectRefused)),
             Some(Attempt::ConnectFailure)
+        );
+        assert_eq!(
+            classify(&up(ErrorKind::UpstreamTls)),
+            Some(Attempt::ConnectFailure),
+            "a failed handshake sent nothing"
         );
         assert_eq!(
             classify(&up(ErrorKind::UpstreamReset)),

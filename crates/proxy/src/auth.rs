@@ -28,9 +28,11 @@
 //! its challenge. The cores are pure; this module reads the clock and the
 //! key files (through [`watched`]), nothing else.
 
+mod admin;
 pub(crate) mod hmac;
 pub(crate) mod identity;
 pub(crate) mod jwt;
+pub(crate) mod session;
 pub(crate) mod watched;
 
 use std::sync::Arc;
@@ -39,7 +41,6 @@ use http::HeaderValue;
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use meshgate_auth::Header;
 use meshgate_auth::apikey::KeyStore;
-use meshgate_auth::session::SessionKeys;
 use meshgate_config::auth::RouteAuth;
 use meshgate_core::{Error, ErrorKind};
 use meshgate_telemetry::{Counter, Registry};
@@ -53,7 +54,7 @@ static X_API_KEY: http::HeaderName = http::HeaderName::from_static("x-api-key");
 pub(crate) struct RouteAuthState {
     realm: String,
     api_keys: Option<Arc<Watched<KeyStore>>>,
-    session: Option<(Arc<Watched<SessionKeys>>, u64)>,
+    session: Option<session::SessionState>,
     jwt: Option<jwt::JwtState>,
     hmac: Option<hmac::HmacState>,
     /// The challenges of a request with no credential: one per method.
@@ -77,31 +78,26 @@ impl RouteAuthState {
         registry: &Registry,
         previous: Option<&RouteAuthState>,
     ) -> Result<Self, String> {
-        let api_keys = match &spec.api_key {
-            None => None,
-            Some(a) => Some(
-                match previous
-                    .and_then(|p| p.api_keys.clone())
-                    .filter(|w| w.watches(&a.file))
-                {
-                    Some(kept) => kept,
-                    None => Watched::load(&a.file, "api_keys", parse_api_keys, registry)?,
-                },
-            ),
-        };
-        let session = match &spec.session {
-            None => None,
-            Some(s) => Some((
-                match previous
-                    .and_then(|p| p.session.as_ref().map(|(w, _)| w.clone()))
-                    .filter(|w| w.watches(&s.keys))
-                {
-                    Some(kept) => kept,
-                    None => Watched::load(&s.keys, "session_keys", parse_session_keys, registry)?,
-                },
-                s.leeway.as_secs(),
-            )),
-        };
+        let api_keys = spec
+            .api_key
+            .as_ref()
+            .map(|a| {
+                kept_or_load(
+                    previous.and_then(|p| p.api_keys.as_ref()),
+                    &a.file,
+                    "api_keys",
+                    parse_api_keys,
+                    registry,
+                )
+            })
+            .transpose()?;
+        let session = spec
+            .session
+            .as_ref()
+            .map(|s| {
+                session::SessionState::new(s, registry, previous.and_then(|p| p.session.as_ref()))
+            })
+            .transpose()?;
         let jwt = spec
             .jwt
             .as_ref()
@@ -225,13 +221,13 @@ impl RouteAuthState {
             return Err(self.refuse("credential", "malformed", String::new()));
         }
         if let Scheme::Bearer(token) = scheme {
-            if let (true, Some((keys, leeway))) = (
+            if let (true, Some(session)) = (
                 token.starts_with(meshgate_auth::session::PREFIX),
                 &self.session,
             ) {
-                keys.get()
-                    .verify(token, now, *leeway)
-                    .map_err(|e| self.refuse("session token", e.code(), self.bearer_error()))?;
+                session
+                    .verify(token, now)
+                    .map_err(|reason| self.refuse("session token", reason, self.bearer_error()))?;
                 self.allowed.inc();
                 return Ok(());
             }
@@ -295,6 +291,18 @@ impl RouteAuthState {
     }
 }
 
+impl RouteAuthState {
+    /// The route's API key file, if it takes API keys.
+    pub(crate) fn api_keys(&self) -> Option<&Arc<Watched<KeyStore>>> {
+        self.api_keys.as_ref()
+    }
+
+    /// The route's session-token state, if it takes session tokens.
+    pub(crate) fn session(&self) -> Option<&session::SessionState> {
+        self.session.as_ref()
+    }
+}
+
 impl Denied {
     /// Adds the challenges to the 401 answer.
     pub(crate) fn decorate(&self, resp: &mut http::Response<crate::body::ResponseBody>) {
@@ -332,9 +340,20 @@ fn parse_api_keys(bytes: &[u8]) -> Result<KeyStore, String> {
     KeyStore::parse(text).map_err(|e| e.to_string())
 }
 
-fn parse_session_keys(bytes: &[u8]) -> Result<SessionKeys, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_owned())?;
-    SessionKeys::parse(text).map_err(|e| e.to_string())
+/// `previous`, when it watches `file`, else a new watcher: a reload keeps
+/// a file's watcher (and anything changed in it since) when the file is the
+/// same.
+pub(crate) fn kept_or_load<T: Send + Sync + 'static>(
+    previous: Option<&Arc<Watched<T>>>,
+    file: &meshgate_config::auth::SourceFile,
+    kind: &'static str,
+    parse: watched::Parse<T>,
+    registry: &Registry,
+) -> Result<Arc<Watched<T>>, String> {
+    match previous.filter(|w| w.watches(file)) {
+        Some(kept) => Ok(kept.clone()),
+        None => Watched::load(file, kind, parse, registry),
+    }
 }
 
 /// Checks every key file `config`'s routes name, as a start would: one
@@ -346,7 +365,7 @@ pub(crate) fn check_files(config: &meshgate_config::Config) -> Vec<String> {
             problems.extend(watched::read(&a.file, parse_api_keys).err());
         }
         if let Some(s) = &auth.session {
-            problems.extend(watched::read(&s.keys, parse_session_keys).err());
+            problems.extend(session::check(s));
         }
         if let Some(j) = &auth.jwt {
             problems.extend(jwt::check(j));

@@ -176,14 +176,8 @@ impl Blocks {
         // Copy under the list's lock (accepts wait on it), format outside.
         let snapshot = lock(&self.list).clone();
         let text = snapshot.encode(now_ms());
-        let mut tmp = path.clone().into_os_string();
-        tmp.push(format!(".{}.tmp", std::process::id()));
-        let tmp = PathBuf::from(tmp);
-        let mut file = std::fs::File::create(&tmp)?;
-        std::io::Write::write_all(&mut file, text.as_bytes())?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, &path)
+        let mode = meshgate_core::fs::mode_of(&path, 0o600);
+        meshgate_core::fs::replace(&path, text.as_bytes(), mode)
     }
 
     /// A reload may name another state file: the list moves there.

@@ -28,20 +28,22 @@ use http::{Method, Request, Response};
 use http_body_util::BodyExt as _;
 use meshgate_core::{Error, ErrorKind};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
 
 pub(crate) use body::H1Body;
 pub(crate) use codec::parse_head;
 
 use crate::body::RequestBody;
 use crate::pool::{ConnSlot, EndpointPool};
+use crate::stream::Stream;
+use crate::upstream_tls::{UpstreamRead, UpstreamStream, UpstreamWrite};
 
 /// How much to read at a time.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// An open upstream connection and the bytes read but not yet used.
+/// An open upstream connection (plain or TLS) and the bytes read but not
+/// yet used.
 pub(crate) struct Conn {
-    pub(crate) io: TcpStream,
+    pub(crate) io: UpstreamStream,
     pub(crate) buf: BytesMut,
     /// The connection's unit of the cluster's `max_connections`.
     pub(crate) slot: ConnSlot,
@@ -49,13 +51,10 @@ pub(crate) struct Conn {
 
 /// The read side of a connection carrying a response.
 pub(crate) enum Reader {
-    /// No request body: the whole socket.
-    Whole(TcpStream),
+    /// No request body: the whole connection.
+    Whole(UpstreamStream),
     /// A request body was sent on the write half, by a separate task.
-    Split {
-        rd: tokio::net::tcp::OwnedReadHalf,
-        write: WriteSide,
-    },
+    Split { rd: UpstreamRead, write: WriteSide },
 }
 
 /// The write half while (or after) the request body is written.
@@ -63,16 +62,14 @@ pub(crate) enum WriteSide {
     /// The writer task; it hands the write half back with its outcome.
     Pending(Writer),
     /// The whole body went out.
-    Done(tokio::net::tcp::OwnedWriteHalf),
+    Done(UpstreamWrite),
 }
 
 /// The request-body writer task. Dropped unfinished (the response ended
 /// first and the connection is not reused, or the exchange was abandoned),
 /// it is aborted, so the upload's socket closes with it instead of lingering
 /// past its connection's unit of `max_connections`.
-pub(crate) struct Writer(
-    pub(crate) tokio::task::JoinHandle<(tokio::net::tcp::OwnedWriteHalf, Result<(), Error>)>,
-);
+pub(crate) struct Writer(pub(crate) tokio::task::JoinHandle<(UpstreamWrite, Result<(), Error>)>);
 
 impl Drop for Writer {
     fn drop(&mut self) {
@@ -92,7 +89,7 @@ pub(crate) enum SendError {
 // === impl Conn ===
 
 impl Conn {
-    pub(crate) fn new(io: TcpStream, slot: ConnSlot) -> Self {
+    pub(crate) fn new(io: UpstreamStream, slot: ConnSlot) -> Self {
         Self {
             io,
             buf: BytesMut::new(),
@@ -103,16 +100,39 @@ impl Conn {
     /// Whether a pooled connection still looks usable, without a syscall:
     /// tokio records readability from epoll, and an idle connection only
     /// becomes readable when the upstream closed it (or broke protocol).
-    pub(crate) fn looks_alive(&self) -> bool {
+    pub(crate) fn looks_alive(&mut self) -> bool {
+        use std::task::Poll;
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match self.io.poll_read_ready(&mut cx) {
-            std::task::Poll::Pending => true,
-            // Readable: confirm without blocking; only "would block" is alive.
-            std::task::Poll::Ready(Ok(())) => {
+        match &mut self.io {
+            Stream::Tcp(io) => match io.poll_read_ready(&mut cx) {
+                Poll::Pending => true,
+                // Readable: confirm without blocking; only "would block" is alive.
+                Poll::Ready(Ok(())) => {
+                    let mut probe = [0u8; 1];
+                    matches!(io.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+                }
+                Poll::Ready(Err(_)) => false,
+            },
+            Stream::Tls(io) => {
+                match io.get_ref().0.poll_read_ready(&mut cx) {
+                    Poll::Pending => return true,
+                    Poll::Ready(Err(_)) => return false,
+                    Poll::Ready(Ok(())) => {}
+                }
+                // Something arrived: a close_notify or a FIN, or a message
+                // that leaves the connection usable (a session ticket, a key
+                // update). rustls reads it without waiting: only "nothing for
+                // the application yet" is alive; an end, an error or
+                // unasked-for data is not.
                 let mut probe = [0u8; 1];
-                matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+                let mut probe = tokio::io::ReadBuf::new(&mut probe);
+                let polled = tokio::io::AsyncRead::poll_read(
+                    std::pin::Pin::new(&mut **io),
+                    &mut cx,
+                    &mut probe,
+                );
+                matches!(polled, Poll::Pending)
             }
-            std::task::Poll::Ready(Err(_)) => false,
         }
     }
 }
@@ -141,7 +161,12 @@ pub(crate) async fn send(
     let mut head = Vec::with_capacity(512);
     let (parts, body) = req.into_parts();
     let upgrade = codec::encode_head(&parts, chunked, &mut head);
-    if let Err(e) = conn.io.write_all(&head).await {
+    let mut written = conn.io.write_all(&head).await;
+    if written.is_ok() && conn.io.is_tls() {
+        // rustls may hold encrypted bytes back while the socket is full.
+        written = conn.io.flush().await;
+    }
+    if let Err(e) = written {
         if reused {
             return Err(SendError::Retry(Box::new(Request::from_parts(parts, body))));
         }
@@ -306,7 +331,7 @@ async fn read_head<R: tokio::io::AsyncRead + Unpin>(
 /// report its end until more bytes (or the close) arrive, and the finished
 /// upload must not hold the upstream connection.
 async fn write_body(
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    wr: &mut UpstreamWrite,
     mut body: RequestBody,
     declared: Option<u64>,
 ) -> Result<(), Error> {
@@ -345,9 +370,17 @@ async fn write_body(
             wr.write_all(&data).await
         };
         written.map_err(|e| reset("writing the request body").with_cause(e))?;
+        // TLS: out of rustls before waiting for the next piece (a no-op on
+        // TCP).
+        wr.flush()
+            .await
+            .map_err(|e| reset("writing the request body").with_cause(e))?;
     }
     if chunked {
         wr.write_all(b"0\r\n\r\n")
+            .await
+            .map_err(|e| reset("ending the request body").with_cause(e))?;
+        wr.flush()
             .await
             .map_err(|e| reset("ending the request body").with_cause(e))?;
     }

@@ -5,7 +5,8 @@
 //! puts it back (`ClusterState::set_healthy`).
 //!
 //! The task holds the proxy state weakly, so it ends with its config
-//! generation.
+//! generation. A cluster with `tls` is probed over TLS, with its settings
+//! (a probe passes only if the handshake does).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
@@ -18,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::state::ProxyState;
+use crate::upstream_tls::UpstreamTls;
 
 mod probe;
 pub(crate) use probe::grpc_health_status;
@@ -32,13 +34,16 @@ pub(crate) fn spawn(state: &Arc<ProxyState>) -> Vec<JoinHandle<()>> {
         .filter_map(|(i, c)| {
             let hc = c.health_check.clone()?;
             let addrs: Vec<SocketAddr> = c.endpoints.iter().map(|e| e.address).collect();
-            let healthy = state.clusters.get(i)?.healthy_flags();
+            let cluster = state.clusters.get(i)?;
+            let healthy = cluster.healthy_flags();
+            let tls = cluster.endpoints.first().and_then(|e| e.tls()).cloned();
             Some(tokio::spawn(run(
                 Arc::downgrade(state),
                 i,
                 hc,
                 addrs,
                 healthy,
+                tls,
             )))
         })
         .collect()
@@ -50,6 +55,7 @@ async fn run(
     hc: HealthCheck,
     addrs: Vec<SocketAddr>,
     healthy: Vec<bool>,
+    tls: Option<Arc<UpstreamTls>>,
 ) {
     let config = CheckConfig {
         interval: hc.interval,
@@ -71,9 +77,10 @@ async fn run(
             let Some(&addr) = addrs.get(host) else {
                 continue;
             };
-            let (hc, tx) = (hc.clone(), tx.clone());
+            let (hc, tx, tls) = (hc.clone(), tx.clone(), tls.clone());
             tokio::spawn(async move {
-                let passed = tokio::time::timeout(hc.timeout, probe::probe(&hc.kind, addr))
+                let probe = probe::probe(&hc.kind, addr, tls.as_deref());
+                let passed = tokio::time::timeout(hc.timeout, probe)
                     .await
                     .unwrap_or(false);
                 let _ = tx.send((host, passed));

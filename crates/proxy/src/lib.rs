@@ -37,6 +37,7 @@ mod headers;
 mod health_check;
 mod l4;
 mod maps;
+mod mesh;
 mod pool;
 mod request;
 mod respond;
@@ -47,8 +48,10 @@ pub mod shutdown;
 mod sign;
 mod socket;
 mod state;
+mod stream;
 mod tls;
 mod tunnel;
+mod upstream_tls;
 
 pub use body::ResponseBody;
 pub use l4::tcp::serve_tcp;

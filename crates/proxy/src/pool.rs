@@ -17,6 +17,14 @@
 //! A route may override the cluster's connect timeout and give response
 //! bodies an idle timeout ([`RouteTimeouts`]); both travel with each send,
 //! so pools stay per endpoint, not per route.
+//!
+//! A cluster with `tls` makes TLS connections ([`crate::upstream_tls`]):
+//! the handshake is part of connecting (within the same connect timeout),
+//! so everything pooled or shared is already TLS, and a handshake that
+//! fails is a connect failure (`upstream_tls_failed`) that hands the
+//! request back unsent. A plain cluster's pool holds no TLS state; its
+//! requests allocate nothing more, and pay one branch per read or write
+//! (the TCP-or-TLS enum) and one after writing the head (TLS flushes).
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
@@ -35,6 +43,8 @@ use tokio::time::Instant;
 pub(crate) use crate::body::UpstreamBody;
 use crate::body::{RequestBody, UpstreamKind};
 use crate::h1_client::{self, Conn, SendError};
+use crate::stream::Stream;
+use crate::upstream_tls::{Alpn, UpstreamStream, UpstreamTls};
 
 mod limits;
 use limits::Got;
@@ -114,6 +124,8 @@ pub(crate) struct EndpointPool {
     config: PoolConfig,
     metrics: PoolMetrics,
     limits: Arc<ConnLimits>,
+    /// TLS origination, for a cluster with `tls`.
+    tls: Option<Arc<UpstreamTls>>,
     idle: Mutex<Vec<Idle>>,
     h2: Mutex<Option<http2::SendRequest<RequestBody>>>,
     /// Held while an h2 connection is being established (single flight).
@@ -128,12 +140,14 @@ impl EndpointPool {
         config: PoolConfig,
         metrics: PoolMetrics,
         limits: Arc<ConnLimits>,
+        tls: Option<Arc<UpstreamTls>>,
     ) -> Self {
         Self {
             addr,
             config,
             metrics,
             limits,
+            tls,
             idle: Mutex::new(Vec::new()),
             h2: Mutex::new(None),
             h2_connecting: tokio::sync::Mutex::new(()),
@@ -148,6 +162,11 @@ impl EndpointPool {
     /// The connection limits this pool shares with its cluster.
     pub(crate) fn limits(&self) -> &Arc<ConnLimits> {
         &self.limits
+    }
+
+    /// The cluster's TLS origination, if it has `tls`.
+    pub(crate) fn tls(&self) -> Option<&Arc<UpstreamTls>> {
+        self.tls.as_ref()
     }
 
     /// Sends `req` on a pooled or new connection (made within `route`'s
@@ -188,7 +207,7 @@ impl EndpointPool {
         };
         // Boxed: connecting is the cold path, and its state machine would
         // otherwise be copied with every request's future.
-        let stream = match Box::pin(self.connect(route.connect)).await {
+        let stream = match Box::pin(self.connect(route.connect, &[], Alpn::Http1)).await {
             Ok(stream) => stream,
             Err(error) => return Err(Failed::unsent(error, req)),
         };
@@ -205,7 +224,15 @@ impl EndpointPool {
     /// A new connection for a tcp listener, with its unit of the
     /// cluster's `max_connections` (waiting as a pending request when they
     /// are all taken, bounded by the connect timeout like the connect).
-    pub(crate) async fn connect_l4(&self) -> Result<(TcpStream, ConnSlot), Error> {
+    ///
+    /// `first` goes on the new socket before anything else, in the clear:
+    /// on a TLS cluster, before the handshake (a PROXY header, as HAProxy
+    /// sends `send-proxy` with `ssl`). A plain cluster's caller sends such
+    /// bytes with the client's first ones instead, in one write.
+    pub(crate) async fn connect_l4(
+        &self,
+        first: &[u8],
+    ) -> Result<(UpstreamStream, ConnSlot), Error> {
         let timeout = self.config.connect_timeout;
         let waiting = AtomicBool::new(false);
         let acquire = self.limits.acquire(|| None, &waiting);
@@ -223,14 +250,14 @@ impl EndpointPool {
                 ));
             }
         };
-        let stream = self.connect(None).await?;
+        let stream = self.connect(None, first, Alpn::None).await?;
         Ok((stream, slot))
     }
 
     fn checkout_h1(&self) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let mut now = None;
-        while let Some(entry) = idle.pop() {
+        while let Some(mut entry) = idle.pop() {
             let now = *now.get_or_insert_with(Instant::now);
             if now.duration_since(entry.since) > self.config.idle_timeout {
                 // LIFO: everything below this one is older still.
@@ -250,10 +277,18 @@ impl EndpointPool {
         UpstreamBody::new(kind, route.idle, &self.metrics.idle_timeouts)
     }
 
-    /// Connects within `timeout`, or the cluster's connect timeout.
-    async fn connect(&self, timeout: Option<Duration>) -> Result<TcpStream, Error> {
+    /// Connects within `timeout`, or the cluster's connect timeout; on a
+    /// TLS cluster, writes `first` and completes the handshake (offering
+    /// `alpn`) within the same time.
+    async fn connect(
+        &self,
+        timeout: Option<Duration>,
+        first: &[u8],
+        alpn: Alpn,
+    ) -> Result<UpstreamStream, Error> {
         let timeout = timeout.unwrap_or(self.config.connect_timeout);
-        let stream = match tokio::time::timeout(timeout, TcpStream::connect(self.addr)).await {
+        let until = Instant::now() + timeout;
+        let stream = match tokio::time::timeout_at(until, TcpStream::connect(self.addr)).await {
             Ok(Ok(s)) => s,
             // Refused, unreachable or reset during connect: the request
             // never reached the upstream, so all are a retryable 502.
@@ -274,6 +309,12 @@ impl EndpointPool {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "set_nodelay failed; continuing with Nagle");
         }
+        let stream = match &self.tls {
+            None => Stream::Tcp(stream),
+            Some(tls) => Stream::Tls(Box::new(
+                tls.secure(stream, self.addr, first, alpn, until).await?,
+            )),
+        };
         self.metrics.created.inc();
         Ok(stream)
     }
@@ -285,6 +326,9 @@ impl EndpointPool {
         waiting: &AtomicBool,
     ) -> Result<Response<UpstreamBody>, Failed> {
         let mut req = req;
+        if self.tls.is_some() {
+            crate::upstream_tls::to_https(req.uri_mut());
+        }
         // As for HTTP/1.1: a shared connection that died unnoticed hands the
         // unsent request back, and it is retried once on a fresh connection.
         if let Some(mut sender) = self.live_h2() {
@@ -345,7 +389,7 @@ impl EndpointPool {
             Got::Slot(slot) => slot,
             Got::Idle(_) => return Err(Error::internal("an idle h1 connection for an h2 pool")),
         };
-        let io = TokioIo::new(self.connect(connect_timeout).await?);
+        let io = TokioIo::new(self.connect(connect_timeout, &[], Alpn::H2).await?);
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .handshake(io)
@@ -406,7 +450,7 @@ impl EndpointPool {
 
     fn retain_live(&self, idle: &mut Vec<Idle>, now: Instant) {
         let timeout = self.config.idle_timeout;
-        idle.retain(|c| now.duration_since(c.since) <= timeout && c.conn.looks_alive());
+        idle.retain_mut(|c| now.duration_since(c.since) <= timeout && c.conn.looks_alive());
     }
 }
 

@@ -98,7 +98,7 @@ async fn serve_connection(
     let accepted = tokio::time::Instant::now();
     // The acceptor only: a connection does not keep its listener's TLS
     // state (and file watcher) alive.
-    let tls = listener.tls.as_ref().map(|t| t.acceptor());
+    let tls = listener.acceptor();
     // The real client, from the balancer in front: for X-Forwarded-For,
     // source-IP hashing and logs. Its own (rare) path, so the common one
     // below keeps its fixed-size prefix.
@@ -226,7 +226,7 @@ async fn serve_detected(
 async fn serve_tls(
     stream: TcpStream,
     early: Vec<u8>,
-    acceptor: tokio_rustls::TlsAcceptor,
+    acceptor: crate::tls::Terminator,
     mut service: ProxyService,
     limits: &HttpLimits,
     accepted: Instant,

@@ -60,13 +60,13 @@ impl UpstreamSigner {
         registry: &Registry,
         previous: Option<&UpstreamSigner>,
     ) -> Result<Arc<Self>, String> {
-        let keys = match previous
-            .map(|p| p.keys.clone())
-            .filter(|w| w.watches(&spec.keys))
-        {
-            Some(kept) => kept,
-            None => Watched::load(&spec.keys, "upstream_sign_keys", parse_keys, registry)?,
-        };
+        let keys = crate::auth::kept_or_load(
+            previous.map(|p| &p.keys),
+            &spec.keys,
+            "upstream_sign_keys",
+            parse_keys,
+            registry,
+        )?;
         Ok(Arc::new(Self {
             keys,
             max_body: spec.max_body,

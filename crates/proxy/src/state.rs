@@ -19,6 +19,7 @@ use meshgate_telemetry::{Counter, Gauge, Histogram, LATENCY_BUCKETS, Registry};
 use crate::cluster::Breakers;
 pub(crate) use crate::cluster::ClusterState;
 use crate::pool::{ConnLimits, EndpointPool, PoolConfig, PoolMetrics};
+use crate::upstream_tls::UpstreamTls;
 
 /// Everything the data path needs for one config generation.
 pub struct ProxyState {
@@ -27,6 +28,8 @@ pub struct ProxyState {
     pub(crate) routes: Vec<RouteState>,
     pub(crate) clusters: Vec<ClusterState>,
     pub(crate) firewall: crate::firewall::FirewallState,
+    /// This node's mesh identity, when `[mesh]` is set.
+    pub(crate) mesh: Option<Arc<crate::mesh::MeshIdentity>>,
 }
 
 /// The running config generation, swapped whole by a reload. A request
@@ -69,6 +72,25 @@ pub(crate) struct ListenerState {
     pub(crate) refusals: crate::l4::preamble::Refusals,
     /// TLS termination, when the listener has `tls`.
     pub(crate) tls: Option<Arc<crate::tls::ServerTls>>,
+    /// Mesh mTLS termination, when `[mesh]` applies to the listener.
+    pub(crate) mesh: Option<tokio_rustls::TlsAcceptor>,
+    /// Failed TLS handshakes, when the listener terminates TLS.
+    pub(crate) handshake_failures: Option<Arc<Counter>>,
+}
+
+impl ListenerState {
+    /// The TLS acceptor for a new connection, if the listener terminates
+    /// TLS (its own certificates, or the mesh identity).
+    pub(crate) fn acceptor(&self) -> Option<crate::tls::Terminator> {
+        let acceptor = match &self.tls {
+            Some(tls) => tls.acceptor(),
+            None => self.mesh.clone()?,
+        };
+        Some(crate::tls::Terminator {
+            acceptor,
+            failures: self.handshake_failures.clone()?,
+        })
+    }
 }
 
 pub(crate) struct RouteState {
@@ -123,6 +145,39 @@ impl ProxyState {
                     .ok()
             })
             .collect();
+        let mesh = match &config.mesh {
+            None => None,
+            Some(spec) => match previous
+                .and_then(|p| p.mesh.clone())
+                .filter(|m| m.serves(spec))
+            {
+                Some(kept) => Some(kept),
+                None => crate::mesh::MeshIdentity::start(spec, registry)
+                    .map_err(|e| problems.push(e))
+                    .ok(),
+            },
+        };
+        // Each cluster's TLS origination: kept when neither its settings nor
+        // its files changed (with its session cache, and the pools), else
+        // loaded anew.
+        let upstream_tls: Vec<Option<Arc<UpstreamTls>>> = config
+            .clusters
+            .iter()
+            .map(|c| {
+                let spec = c.tls.as_ref()?;
+                let kept = previous
+                    .and_then(|p| p.cluster(&c.name))
+                    .and_then(|o| o.endpoints.first())
+                    .and_then(|e| e.tls().cloned())
+                    .filter(|t| t.keeps(spec));
+                if kept.is_some() {
+                    return kept;
+                }
+                UpstreamTls::load(spec, &c.name, registry)
+                    .map_err(|e| problems.push(e))
+                    .ok()
+            })
+            .collect();
         // Each cluster's upstream signing: the key file's watch is kept
         // when the file is the same.
         let signers: Vec<Option<Arc<crate::sign::UpstreamSigner>>> = config
@@ -131,7 +186,7 @@ impl ProxyState {
             .map(|c| {
                 let spec = c.sign.as_ref()?;
                 let kept = previous
-                    .and_then(|p| p.clusters.iter().find(|o| o.name == c.name))
+                    .and_then(|p| p.cluster(&c.name))
                     .and_then(|o| o.signer.as_deref());
                 crate::sign::UpstreamSigner::load(spec, &c.name, registry, kept)
                     .map_err(|e| problems.push(e))
@@ -150,8 +205,22 @@ impl ProxyState {
                 let old = previous
                     .and_then(|p| p.listener(&l.name))
                     .and_then(|o| o.l4.as_ref());
+                let terminates_mesh = config.mesh.as_ref().is_some_and(|m| m.terminates(&l.name));
+                let mesh = mesh
+                    .as_ref()
+                    .filter(|_| terminates_mesh)
+                    .map(|m| m.acceptor(l.protocol == ListenerProtocol::Http));
+                let tls_state = tls.get(i).cloned().flatten();
                 ListenerState {
-                    tls: tls.get(i).cloned().flatten(),
+                    handshake_failures: (mesh.is_some() || tls_state.is_some()).then(|| {
+                        registry.counter(
+                            "meshgate_tls_handshake_failures_total",
+                            "TLS handshakes that failed or did not finish in time.",
+                            &labels,
+                        )
+                    }),
+                    mesh,
+                    tls: tls_state,
                     proxy_protocol: l.proxy_protocol,
                     refusals: crate::l4::preamble::Refusals::new(registry, &l.name),
                     l4: l
@@ -246,12 +315,14 @@ impl ProxyState {
             .clusters
             .iter()
             .zip(signers)
-            .map(|(c, signer)| {
+            .enumerate()
+            .map(|(i, (c, signer))| {
                 let old = previous.and_then(|p| {
                     let i = p.config.clusters.iter().position(|o| o.name == c.name)?;
                     Some((p.config.clusters.get(i)?, p.clusters.get(i)?))
                 });
-                let mut cluster = build_cluster(c, registry, old);
+                let tls = upstream_tls.get(i).cloned().flatten();
+                let mut cluster = build_cluster(c, registry, old, tls);
                 cluster.signer = signer;
                 if let Some((_, old)) = old {
                     cluster.carry_from(old);
@@ -270,6 +341,7 @@ impl ProxyState {
             routes,
             clusters,
             firewall,
+            mesh,
         })
     }
 
@@ -283,6 +355,11 @@ impl ProxyState {
     /// tasks end once this state is dropped.
     pub fn start_health_checks(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
         crate::health_check::spawn(self)
+    }
+
+    /// The cluster named `name`, if this generation has one.
+    fn cluster(&self, name: &str) -> Option<&ClusterState> {
+        self.clusters.iter().find(|c| c.name == name)
     }
 
     /// The listener named `name`, if this generation has one.
@@ -314,6 +391,7 @@ fn build_cluster(
     c: &meshgate_config::Cluster,
     registry: &Registry,
     old: Option<(&meshgate_config::Cluster, &ClusterState)>,
+    tls: Option<Arc<UpstreamTls>>,
 ) -> ClusterState {
     let policy = match c.lb {
         LbPolicy::RoundRobin => Policy::RoundRobin,
@@ -351,12 +429,19 @@ fn build_cluster(
     let overflow = |breaker| crate::cluster::breaker_overflow(registry, &c.name, breaker);
     // When nothing about connections changed, the pools of unchanged
     // endpoints (and their idle connections) carry over, with the limits
-    // they share.
-    let reuse = old.filter(|(o, _)| {
+    // they share. TLS is unchanged when the same `UpstreamTls` was kept.
+    let reuse = old.filter(|(o, state)| {
+        let old_tls = state.endpoints.first().and_then(|e| e.tls());
+        let same_tls = match (old_tls, &tls) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
         o.protocol == c.protocol
             && o.connect_timeout == c.connect_timeout
             && o.pool == c.pool
             && o.circuit_breakers == c.circuit_breakers
+            && same_tls
     });
     let limits = reuse
         .and_then(|(_, state)| state.endpoints.first().map(|p| p.limits().clone()))
@@ -385,6 +470,7 @@ fn build_cluster(
                     pool,
                     metrics.clone(),
                     limits.clone(),
+                    tls.clone(),
                 ))
             })
         })

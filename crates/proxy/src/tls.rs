@@ -125,38 +125,57 @@ impl ServerTls {
     }
 }
 
+/// What a connection needs to terminate TLS: the acceptor with the
+/// listener's current settings, and where failed handshakes are counted.
+#[derive(Clone)]
+pub(crate) struct Terminator {
+    pub(crate) acceptor: tokio_rustls::TlsAcceptor,
+    pub(crate) failures: Arc<Counter>,
+}
+
 /// Completes the server side of a handshake on `tcp` (after `early`, bytes
-/// already read from it) by `until`; `None`, logged, if it fails or is late.
+/// already read from it) by `until`; `None`, logged and counted, if it
+/// fails or is late.
 pub(crate) async fn handshake(
-    acceptor: tokio_rustls::TlsAcceptor,
+    tls: Terminator,
     tcp: tokio::net::TcpStream,
     early: Vec<u8>,
     until: tokio::time::Instant,
     client: std::net::SocketAddr,
 ) -> Option<crate::downstream::TlsConn> {
-    let accept = acceptor.accept(crate::downstream::Rewind::new(early, tcp));
+    let accept = tls
+        .acceptor
+        .accept(crate::downstream::Rewind::new(early, tcp));
     match tokio::time::timeout_at(until, accept).await {
         Ok(Ok(conn)) => Some(conn),
         Ok(Err(e)) => {
+            tls.failures.inc();
             tracing::debug!(%client, error = %e, "TLS handshake failed");
             None
         }
         Err(_) => {
+            tls.failures.inc();
             tracing::debug!(%client, "TLS handshake not finished in time");
             None
         }
     }
 }
 
-/// Loads every TLS file `config` names, as a start or a reload would: one
-/// message per file that cannot be used (for `meshgate validate`).
+/// Loads every TLS file `config` names (listeners' and clusters'), as a
+/// start or a reload would: one message per `tls` table that cannot be
+/// used (for `meshgate validate`).
 pub(crate) fn check_files(config: &meshgate_config::Config) -> Vec<String> {
-    config
+    let listeners = config
         .listeners
         .iter()
         .filter_map(|l| l.tls.as_ref())
-        .filter_map(|spec| build(spec, &[]).err())
-        .collect()
+        .filter_map(|spec| build(spec, &[]).err());
+    let clusters = config
+        .clusters
+        .iter()
+        .filter_map(|c| c.tls.as_ref())
+        .filter_map(|spec| crate::upstream_tls::check(spec).err());
+    listeners.chain(clusters).collect()
 }
 
 /// Polls the files of `tls` until it is dropped (its config generation
@@ -244,7 +263,7 @@ fn build(spec: &ListenerTls, alpn: &[Vec<u8>]) -> Result<ServerConfig, String> {
     Ok(config)
 }
 
-fn read_certs(file: &SourceFile) -> Result<Vec<CertificateDer<'static>>, String> {
+pub(crate) fn read_certs(file: &SourceFile) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs = CertificateDer::pem_file_iter(&file.path)
         .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
         .map_err(|e| {
@@ -265,11 +284,11 @@ fn read_certs(file: &SourceFile) -> Result<Vec<CertificateDer<'static>>, String>
     Ok(certs)
 }
 
-fn shown(path: &Path) -> String {
+pub(crate) fn shown(path: &Path) -> String {
     path.display().to_string()
 }
 
-fn pem_error(e: &rustls::pki_types::pem::Error, what: &str) -> String {
+pub(crate) fn pem_error(e: &rustls::pki_types::pem::Error, what: &str) -> String {
     match e {
         rustls::pki_types::pem::Error::Io(io) => format!("cannot read it: {io}"),
         rustls::pki_types::pem::Error::NoItemsFound => format!("no {what} block in the file"),

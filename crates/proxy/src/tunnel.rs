@@ -22,7 +22,6 @@ use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Version, request::Parts};
 use tokio::io::{AsyncRead, AsyncWriteExt as _, ReadBuf};
-use tokio::net::TcpStream;
 
 use crate::pool::ConnSlot;
 
@@ -87,7 +86,8 @@ pub(crate) fn restore(headers: &mut HeaderMap, protocol: HeaderValue) {
 /// the head (the start of the new protocol) and its unit of the cluster's
 /// `max_connections`, held for the tunnel's life.
 pub(crate) struct Upgraded {
-    pub(crate) io: TcpStream,
+    /// Plain or TLS, as the cluster's connections are.
+    pub(crate) io: crate::upstream_tls::UpstreamStream,
     pub(crate) buf: BytesMut,
     pub(crate) slot: ConnSlot,
 }
@@ -123,11 +123,10 @@ pub(crate) async fn tunnel(
         buf: from_upstream,
         slot,
     } = upstream;
-    if let Err(e) = up.set_nodelay(true) {
-        tracing::debug!(error = %e, "set_nodelay failed");
-    }
+    // (The pool set TCP_NODELAY when it connected.)
     let early = async {
         up.write_all(from_client).await?;
+        up.flush().await?; // TLS: out of rustls
         client.write_all(&from_upstream).await?;
         client.flush().await
     };

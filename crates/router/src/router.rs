@@ -217,6 +217,7 @@ mod tests {
             routes: vec![on(0, "/"), on(1, "/"), on(0, "/a"), on(1, "/a")],
             clusters: Vec::new(),
             firewall: Default::default(),
+            mesh: None,
         };
         let router = Router::for_listener(&config, 1);
         assert_eq!(

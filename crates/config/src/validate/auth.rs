@@ -62,9 +62,11 @@ pub(super) fn auth(
         let at = path.key("session");
         let keys = ctx.required(&s.keys, &at, "keys", super::tls::file);
         let leeway = ctx.optional(&s.leeway, &at, "leeway", Ctx::duration);
+        let revoked = ctx.optional(&s.revoked, &at, "revoked", super::tls::file);
         Ok(SessionAuth {
             keys: keys?,
             leeway: leeway?.unwrap_or(DEFAULT_LEEWAY),
+            revoked: revoked?,
         })
     });
     let jwt = raw.jwt.as_ref().map(|j| jwt(ctx, j, &path.key("jwt")));

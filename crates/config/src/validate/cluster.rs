@@ -1,7 +1,7 @@
 //! `[[clusters]]`: policy, protocol, timeouts, pool and endpoints; the
 //! resilience tables are checked in `resilience.rs` and `breakers.rs`,
 //! `health_check` in `health.rs`, and priorities, `overprovisioning_factor`
-//! and `slow_start` in `failover.rs`, `sign` in `auth.rs`.
+//! and `slow_start` in `failover.rs`, `tls` in `tls.rs`, `sign` in `auth.rs`.
 
 use super::{Check, Ctx, breakers, failover, health, resilience};
 use crate::path::FieldPath;
@@ -86,7 +86,12 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> 
         .sign
         .as_ref()
         .map(|s| super::auth::sign(ctx, s, &path.key("sign")));
+    let tls = match &raw.tls {
+        Some(tls) => super::tls::cluster_tls(ctx, tls, &path.key("tls")).map(Some),
+        None => Ok(None),
+    };
     Ok(Cluster {
+        tls: tls?,
         name: name?,
         lb: lb?.unwrap_or(LbPolicy::RoundRobin),
         protocol: protocol?.unwrap_or(UpstreamProtocol::Http1),

@@ -201,6 +201,19 @@ impl Expanded {
     /// A listener called `name` at `address` reaching `cluster`: a tcp or
     /// udp listener names the cluster itself, an http one gets a catch-all
     /// route to it.
+    /// The listeners mesh mTLS terminates on: the inbound, unless it is
+    /// udp (no TLS there).
+    pub(super) fn mesh_listeners(&self) -> Vec<String> {
+        self.listeners
+            .iter()
+            .filter(|(l, _)| !matches!(l.protocol.as_ref().map(|p| p.get_ref()), Some(Leaf::String(p)) if p == "udp"))
+            .filter_map(|(l, _)| match l.name.as_ref().map(|n| n.get_ref()) {
+                Some(Leaf::String(n)) if n == INBOUND => Some(n.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn add(
         &mut self,
         path: &FieldPath,

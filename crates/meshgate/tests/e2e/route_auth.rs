@@ -335,10 +335,15 @@ async fn session_tokens_from_the_cli_verify_and_expire() {
         "--key-file",
         keys_path,
     ]);
+    let revoked = dir.path().join("revoked.toml");
+    std::fs::write(&revoked, "revoked = []\n").unwrap();
     let gw = Gateway::start(&config(
         up.addr,
         "",
-        &format!("auth = {{ session = {{ keys = \"{keys_path}\", leeway = \"0s\" }} }}"),
+        &format!(
+            "auth = {{ session = {{ keys = \"{keys_path}\", leeway = \"0s\", revoked = \"{}\" }} }}",
+            revoked.display()
+        ),
     ));
     let addr = gw.addr("public");
     let ok = get(
@@ -382,6 +387,30 @@ async fn session_tokens_from_the_cli_verify_and_expire() {
         admitted.into_inner(),
         "refused tokens never went upstream"
     );
+
+    // Revocation by token id: list the long token's jti; it is refused
+    // within seconds, with no reload.
+    let keys_text = std::fs::read_to_string(&keys).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let jti = meshgate_auth::session::SessionKeys::parse(&keys_text)
+        .unwrap()
+        .verify(&token, now, 0)
+        .unwrap()
+        .jti;
+    std::fs::write(&revoked, format!("revoked = [\"{jti}\"]\n")).unwrap();
+    eventually("the revoked token is refused", || async {
+        let r = get(
+            addr,
+            "/me",
+            &[("authorization", &format!("Bearer {token}"))],
+        )
+        .await;
+        r.status == 401 && r.json()["reason"] == "revoked"
+    })
+    .await;
 }
 
 // curl runs on a blocking thread; the upstream needs another.

@@ -73,13 +73,13 @@ impl HmacState {
         registry: &Registry,
         previous: Option<&HmacState>,
     ) -> Result<Self, String> {
-        let keys = match previous
-            .map(|p| p.keys.clone())
-            .filter(|w| w.watches(&spec.keys))
-        {
-            Some(kept) => kept,
-            None => Watched::load(&spec.keys, "hmac_keys", parse_keys, registry)?,
-        };
+        let keys = super::kept_or_load(
+            previous.map(|p| &p.keys),
+            &spec.keys,
+            "hmac_keys",
+            parse_keys,
+            registry,
+        )?;
         let max_skew = spec.max_skew.as_secs();
         let ttl = max_skew.saturating_mul(2);
         let nonces = match previous {

@@ -81,6 +81,17 @@ impl<T: Send + Sync + 'static> Watched<T> {
         self.value.load()
     }
 
+    /// Replaces the value now (an admin change, also written to the file;
+    /// the watcher then reads what was written, which changes nothing).
+    pub(crate) fn set(&self, value: T) {
+        self.value.store(Arc::new(value));
+    }
+
+    /// The file this value comes from.
+    pub(crate) fn file(&self) -> &SourceFile {
+        &self.file
+    }
+
     /// Whether this watches `file` with `parse` (a reload may keep it).
     pub(crate) fn watches(&self, file: &SourceFile) -> bool {
         self.file.path == file.path

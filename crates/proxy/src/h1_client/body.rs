@@ -93,8 +93,8 @@ impl H1Body {
                 rd,
                 write: WriteSide::Done(wr),
             } => match rd.reunite(wr) {
-                Ok(io) => pool.checkin_h1(Conn { io, buf, slot }),
-                Err(e) => tracing::debug!(error = %e, "halves of different sockets"),
+                Some(io) => pool.checkin_h1(Conn { io, buf, slot }),
+                None => tracing::debug!("halves of different sockets"),
             },
             Reader::Split {
                 rd,
@@ -107,8 +107,8 @@ impl H1Body {
                     let done = tokio::time::timeout(UPLOAD_GRACE, &mut writer.0).await;
                     if let Ok(Ok((wr, Ok(())))) = done {
                         match rd.reunite(wr) {
-                            Ok(io) => pool.checkin_h1(Conn { io, buf, slot }),
-                            Err(e) => tracing::debug!(error = %e, "halves of different sockets"),
+                            Some(io) => pool.checkin_h1(Conn { io, buf, slot }),
+                            None => tracing::debug!("halves of different sockets"),
                         }
                     }
                 });

@@ -1,7 +1,8 @@
 //! One health-check probe: a TCP connect, an HTTP/1.1 request, or gRPC's
 //! `grpc.health.v1.Health/Check` over HTTP/2. Each runs on a connection of
-//! its own (hyper's client: probes are rare and cold) and passes or fails;
-//! the caller bounds it with the check's timeout.
+//! its own (hyper's client: probes are rare and cold), over TLS when the
+//! cluster has `tls` (ALPN `http/1.1`, `h2` or none, by kind), and passes
+//! or fails; the caller bounds it with the check's timeout.
 
 use std::net::SocketAddr;
 
@@ -12,13 +13,34 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use meshgate_config::{HealthCheckKind, HttpHealthCheck};
 use tokio::net::TcpStream;
 
+use crate::stream::Stream;
+use crate::upstream_tls::{Alpn, UpstreamStream, UpstreamTls};
+
 /// How much of a response body `body_contains` looks at.
 const BODY_PEEK: usize = 64 * 1024;
 
-/// Whether the endpoint at `addr` passes one probe.
-pub(super) async fn probe(kind: &HealthCheckKind, addr: SocketAddr) -> bool {
-    let Ok(stream) = TcpStream::connect(addr).await else {
+/// Whether the endpoint at `addr` passes one probe (over TLS with `tls`).
+pub(super) async fn probe(
+    kind: &HealthCheckKind,
+    addr: SocketAddr,
+    tls: Option<&UpstreamTls>,
+) -> bool {
+    let Ok(tcp) = TcpStream::connect(addr).await else {
         return false;
+    };
+    let stream = match tls {
+        None => Stream::Tcp(tcp),
+        Some(tls) => {
+            let alpn = match kind {
+                HealthCheckKind::Tcp => Alpn::None,
+                HealthCheckKind::Http(_) => Alpn::Http1,
+                HealthCheckKind::Grpc { .. } => Alpn::H2,
+            };
+            match tls.handshake(tcp, addr, alpn).await {
+                Ok(conn) => Stream::Tls(Box::new(conn)),
+                Err(_) => return false,
+            }
+        }
     };
     match kind {
         HealthCheckKind::Tcp => true,
@@ -27,7 +49,7 @@ pub(super) async fn probe(kind: &HealthCheckKind, addr: SocketAddr) -> bool {
     }
 }
 
-async fn probe_http(stream: TcpStream, check: &HttpHealthCheck, addr: SocketAddr) -> bool {
+async fn probe_http(stream: UpstreamStream, check: &HttpHealthCheck, addr: SocketAddr) -> bool {
     let Ok((mut send, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
     else {
         return false;
@@ -77,7 +99,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-async fn probe_grpc(stream: TcpStream, service: &str, addr: SocketAddr) -> bool {
+async fn probe_grpc(stream: UpstreamStream, service: &str, addr: SocketAddr) -> bool {
+    let scheme = if stream.is_tls() { "https" } else { "http" };
     let Ok((mut send, conn)) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await
     else {
@@ -86,7 +109,7 @@ async fn probe_grpc(stream: TcpStream, service: &str, addr: SocketAddr) -> bool 
     tokio::spawn(conn);
     let Ok(req) = Request::builder()
         .method(Method::POST)
-        .uri(format!("http://{addr}/grpc.health.v1.Health/Check"))
+        .uri(format!("{scheme}://{addr}/grpc.health.v1.Health/Check"))
         .header(header::CONTENT_TYPE, "application/grpc")
         .header(header::TE, "trailers")
         .header(header::USER_AGENT, "meshgate-health-check")

@@ -141,12 +141,13 @@ impl<'m> Progress<'m> {
     }
 }
 
-/// [`forward`] for a client that is not a bare socket (TLS terminated
-/// here): the bytes go through user space both ways, in buffers that live
-/// as long as the connection (TLS holds buffers of its own anyway).
+/// [`forward`] when either side is not a bare socket (TLS terminated or
+/// originated here): the bytes go through user space both ways, in buffers
+/// that live as long as the connection (TLS holds buffers of its own
+/// anyway).
 pub(crate) async fn forward_stream(
     client: crate::downstream::Stream,
-    upstream: TcpStream,
+    upstream: crate::upstream_tls::UpstreamStream,
     early: &[u8],
     idle: Duration,
     up_meter: &Meter,
@@ -159,11 +160,13 @@ pub(crate) async fn forward_stream(
     let run = async {
         if !early.is_empty() {
             to_upstream.write_all(early).await?;
+            to_upstream.flush().await?;
             progress.up(early.len());
         }
         let up = async {
             copy_stream(&mut from_client, &mut to_upstream, |n| progress.up(n)).await?;
-            // The client is done sending (close_notify or FIN): a FIN upstream.
+            // The client is done sending (close_notify or FIN): the same
+            // upstream (a close_notify first on TLS).
             to_upstream.shutdown().await
         };
         let down = async {

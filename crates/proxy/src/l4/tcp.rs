@@ -37,6 +37,7 @@ use crate::pool::ConnSlot;
 use crate::service::with_rng;
 use crate::shutdown::Shutdown;
 use crate::state::{ClusterState, ListenerState, Live, ProxyState};
+use crate::upstream_tls::UpstreamStream;
 
 /// Accepts on `listener` (the config's tcp listener called `name`) until
 /// shutdown. Each connection runs on the config generation current when it
@@ -149,17 +150,40 @@ async fn connection(
     }
     // TLS ends here, before any upstream connection: a client that fails
     // the handshake (a bad or missing client certificate) never costs one.
-    let client = match &listener.tls {
+    let client = match listener.acceptor() {
         None => Stream::Tcp(client),
-        Some(tls) => {
+        Some(acceptor) => {
             let early = std::mem::take(&mut preamble.buf);
             let until = started + PREAMBLE_TIMEOUT;
-            match crate::tls::handshake(tls.acceptor(), client, early, until, preamble.client).await
-            {
+            match crate::tls::handshake(acceptor, client, early, until, preamble.client).await {
                 Some(conn) => Stream::Tls(Box::new(conn)),
                 None => return,
             }
         }
+    };
+    // The PROXY header (when the cluster asks for one) goes first: on a
+    // TLS cluster in the clear before the handshake, on a plain one with
+    // whatever the client already sent, in one write.
+    let cluster_config = match target {
+        Target::Cluster(i) => state.config.clusters.get(i),
+        Target::Direct(_) => None,
+    };
+    let header = cluster_config
+        .and_then(|c| c.send_proxy_protocol)
+        .map(|version| match version {
+            ProxyProtocolVersion::V1 => encode_v1(preamble.client, preamble.local),
+            ProxyProtocolVersion::V2 => {
+                encode_v2(preamble.client, preamble.local, Transport::Stream)
+            }
+        });
+    let tls = cluster_config.is_some_and(|c| c.tls.is_some());
+    let (first, early) = match header {
+        Some(header) if tls => (header, std::mem::take(&mut preamble.buf)),
+        Some(mut header) => {
+            header.extend_from_slice(&preamble.buf);
+            (Vec::new(), header)
+        }
+        None => (Vec::new(), std::mem::take(&mut preamble.buf)),
     };
     let joined = match target {
         Target::Cluster(target) => {
@@ -168,7 +192,7 @@ async fn connection(
             else {
                 return;
             };
-            connect(cluster, l4, preamble.client, &listener.name)
+            connect(cluster, l4, preamble.client, &listener.name, &first)
                 .await
                 .map(|(stream, slot, active, address)| {
                     (stream, Some((slot, active)), address, meters)
@@ -180,7 +204,7 @@ async fn connection(
             };
             let connect = tokio::time::timeout(PASSTHROUGH_CONNECT, TcpStream::connect(address));
             match connect.await {
-                Ok(Ok(stream)) => Some((stream, None, address, meters)),
+                Ok(Ok(stream)) => Some((UpstreamStream::Tcp(stream), None, address, meters)),
                 Ok(Err(e)) => {
                     tracing::debug!(listener = %listener.name, %address, error = %e, "passthrough connect failed");
                     None
@@ -194,31 +218,10 @@ async fn connection(
         tracing::info!(listener = %listener.name, client = %preamble.client, "no upstream connection; closing the client's");
         return;
     };
-    // The PROXY header (when the cluster asks for one) goes first, then
-    // whatever the client already sent.
-    let sends = match target {
-        Target::Cluster(i) => state
-            .config
-            .clusters
-            .get(i)
-            .and_then(|c| c.send_proxy_protocol),
-        Target::Direct(_) => None,
-    };
-    let early = match sends {
-        Some(version) => {
-            let mut header = match version {
-                ProxyProtocolVersion::V1 => encode_v1(preamble.client, preamble.local),
-                ProxyProtocolVersion::V2 => {
-                    encode_v2(preamble.client, preamble.local, Transport::Stream)
-                }
-            };
-            header.extend_from_slice(&preamble.buf);
-            header
-        }
-        None => preamble.buf,
-    };
-    let totals = match client {
-        Stream::Tcp(client) => {
+    // Splice only between two bare sockets; TLS on either side goes
+    // through user space.
+    let totals = match (client, upstream) {
+        (Stream::Tcp(client), UpstreamStream::Tcp(upstream)) => {
             forward::forward(
                 client,
                 upstream,
@@ -229,9 +232,9 @@ async fn connection(
             )
             .await
         }
-        tls => {
+        (client, upstream) => {
             forward::forward_stream(
-                tls,
+                client,
                 upstream,
                 &early,
                 l4.idle_timeout,
@@ -345,7 +348,9 @@ fn original_destination(client: &TcpStream) -> std::io::Result<SocketAddr> {
 }
 
 /// Connects to an endpoint of `cluster`, trying the next one when a connect
-/// fails, up to `max_connect_attempts`. Returns the stream, its breaker
+/// (or, on a TLS cluster, its handshake) fails, up to
+/// `max_connect_attempts`. `first` goes on each new socket before anything
+/// else (see `EndpointPool::connect_l4`). Returns the stream, its breaker
 /// unit, its balancer count (both held as long as the connection) and the
 /// endpoint's address.
 async fn connect(
@@ -353,13 +358,14 @@ async fn connect(
     l4: &L4State,
     client: SocketAddr,
     listener: &str,
-) -> Option<(TcpStream, ConnSlot, ActiveGuard, SocketAddr)> {
+    first: &[u8],
+) -> Option<(UpstreamStream, ConnSlot, ActiveGuard, SocketAddr)> {
     let hash = Some(crate::request::ip_hash(client.ip()));
     let mut tried = Vec::new();
     for attempt in 0..l4.max_connect_attempts {
         let (host, active) = with_rng(|r| cluster.pick(hash, &tried, r))?;
         let endpoint = cluster.endpoints.get(host)?;
-        match endpoint.connect_l4().await {
+        match endpoint.connect_l4(first).await {
             Ok((stream, slot)) => {
                 cluster.record(host, Attempt::Response(200), attempt == 0);
                 return Some((stream, slot, active, endpoint.address()));

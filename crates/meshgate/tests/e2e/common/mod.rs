@@ -15,6 +15,7 @@ pub mod pki;
 pub mod protocol;
 pub mod raw;
 pub mod routes;
+pub mod tls_upstream;
 pub mod upstream;
 pub mod wait;
 pub mod ws;
