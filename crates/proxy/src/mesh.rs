@@ -49,6 +49,7 @@ pub(crate) struct MeshIdentity {
     renewals_ok: Arc<Counter>,
     renewals_failed: Arc<Counter>,
     not_after: Arc<Gauge>,
+    renewed_ms: Arc<Gauge>,
 }
 
 impl MeshIdentity {
@@ -125,6 +126,11 @@ impl MeshIdentity {
                 "When this node's current mesh certificate expires (unix seconds).",
                 &labels,
             ),
+            renewed_ms: registry.gauge(
+                "meshgate_mesh_certificate_issued_unix_ms",
+                "When this node's current mesh certificate started being served (unix milliseconds).",
+                &labels,
+            ),
         });
         identity.publish_expiry();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -172,6 +178,10 @@ impl MeshIdentity {
     }
 
     fn publish_expiry(&self) {
+        let now_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        self.renewed_ms.set(now_ms);
         let cert = self.current.load();
         let not_after = cert
             .cert

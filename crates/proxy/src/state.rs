@@ -164,12 +164,22 @@ impl ProxyState {
             .clusters
             .iter()
             .map(|c| {
-                let spec = c.tls.as_ref()?;
-                let kept = previous
+                let old = previous
                     .and_then(|p| p.cluster(&c.name))
                     .and_then(|o| o.endpoints.first())
-                    .and_then(|e| e.tls().cloned())
-                    .filter(|t| t.keeps(spec));
+                    .and_then(|e| e.tls().cloned());
+                // A sidecar's outbound cluster under [mesh] is reached with
+                // the mesh identity, whatever its own `tls` says.
+                let meshed = config.mesh.as_ref().is_some_and(|m| m.originates(&c.name));
+                if let (true, Some(identity)) = (meshed, &mesh) {
+                    let client = identity.client_config();
+                    return Some(match old.filter(|t| t.keeps_mesh(&client)) {
+                        Some(kept) => kept,
+                        None => UpstreamTls::mesh(client, &c.name, registry),
+                    });
+                }
+                let spec = c.tls.as_ref()?;
+                let kept = old.filter(|t| t.keeps(spec));
                 if kept.is_some() {
                     return kept;
                 }

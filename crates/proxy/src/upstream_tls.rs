@@ -75,6 +75,14 @@ pub(crate) enum Alpn {
 /// What a file looked like (modified time and length).
 type Stamp = Option<(SystemTime, u64)>;
 
+/// Where a cluster's TLS settings came from.
+enum Origin {
+    /// The cluster's `tls`, and its files as they were when loaded.
+    Files { spec: ClusterTls, stamps: Vec<Stamp> },
+    /// The node's mesh identity (`[mesh]`): this client config.
+    Mesh(Arc<ClientConfig>),
+}
+
 /// A cluster's TLS origination.
 pub(crate) struct UpstreamTls {
     http1: TlsConnector,
@@ -82,9 +90,8 @@ pub(crate) struct UpstreamTls {
     raw: TlsConnector,
     /// The configured `sni`; `None`: each endpoint's IP address.
     server_name: Option<ServerName<'static>>,
-    spec: ClusterTls,
-    /// The files as they were when loaded.
-    stamps: Vec<Stamp>,
+    /// Where the settings came from, to tell whether a reload may keep them.
+    origin: Origin,
     /// Handshakes that failed (verification, no common parameters, our
     /// certificate refused) or did not finish in time.
     failures: Arc<Counter>,
@@ -117,31 +124,63 @@ impl UpstreamTls {
                 )
             })?),
         };
+        let origin = Origin::Files {
+            spec: spec.clone(),
+            stamps,
+        };
+        Ok(Self::with(&config, server_name, origin, cluster, registry))
+    }
+
+    /// Mesh mTLS for a sidecar's outbound cluster: the mesh identity's
+    /// client config (its certificate, the peer checked against the mesh CA
+    /// and trust domain), no SNI.
+    pub(crate) fn mesh(config: Arc<ClientConfig>, cluster: &str, registry: &Registry) -> Arc<Self> {
+        let base = (*config).clone();
+        Self::with(&base, None, Origin::Mesh(config), cluster, registry)
+    }
+
+    fn with(
+        config: &ClientConfig,
+        server_name: Option<ServerName<'static>>,
+        origin: Origin,
+        cluster: &str,
+        registry: &Registry,
+    ) -> Arc<Self> {
         let with_alpn = |alpn: &[&[u8]]| {
             // A clone shares the session cache (`resumption` holds an Arc).
             let mut c = config.clone();
             c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
             TlsConnector::from(Arc::new(c))
         };
-        Ok(Arc::new(Self {
+        Arc::new(Self {
             http1: with_alpn(&[b"http/1.1"]),
             h2: with_alpn(&[b"h2"]),
             raw: with_alpn(&[]),
             server_name,
-            spec: spec.clone(),
-            stamps,
+            origin,
             failures: registry.counter(
                 "meshgate_upstream_tls_handshake_failures_total",
                 "TLS handshakes with a cluster's endpoints that failed or did not finish in time.",
                 &[("cluster", cluster)],
             ),
-        }))
+        })
     }
 
     /// Whether a reload to `spec` may keep this (and the cluster's pools):
     /// the same settings, and files unchanged since they were loaded.
     pub(crate) fn keeps(&self, spec: &ClusterTls) -> bool {
-        self.spec.same_settings(spec) && stamps(spec) == self.stamps
+        match &self.origin {
+            Origin::Files { spec: old, stamps: loaded } => {
+                old.same_settings(spec) && stamps(spec) == *loaded
+            }
+            Origin::Mesh(_) => false,
+        }
+    }
+
+    /// Whether a reload may keep this for a mesh cluster: made from the
+    /// same mesh identity.
+    pub(crate) fn keeps_mesh(&self, config: &Arc<ClientConfig>) -> bool {
+        matches!(&self.origin, Origin::Mesh(c) if Arc::ptr_eq(c, config))
     }
 
     /// The TLS half of connecting to `addr`: `first` in the clear (a PROXY
