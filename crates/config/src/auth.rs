@@ -1,5 +1,6 @@
 //! Typed route `auth` and `authz` settings: who a request must prove to be
-//! (API key, JWT, session token) and, once known, whether it may pass.
+//! (API key, JWT, session token, HMAC signature) and, once known, whether
+//! it may pass; and a cluster's `sign`, which signs what is sent to it.
 //!
 //! `auth` lists one or more methods; a request passes authentication when
 //! any one of them accepts its credential (Kong's "any of", not Traefik's
@@ -30,6 +31,46 @@ pub struct RouteAuth {
     pub jwt: Option<JwtAuth>,
     /// `session`: meshgate session tokens (`Authorization: Bearer mgs1...`).
     pub session: Option<SessionAuth>,
+    /// `hmac`: HMAC-SHA256 request signatures (a `Signature` header).
+    pub hmac: Option<HmacAuth>,
+}
+
+/// `auth.hmac`: verifying signed requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HmacAuth {
+    /// The shared-secret key file (`meshgate token keygen` writes one);
+    /// every key in it verifies.
+    pub keys: SourceFile,
+    /// How far the signed date may be from now, either way (whole seconds).
+    pub max_skew: Duration,
+    /// The largest body read whole to check its digest (413 beyond).
+    pub max_body: u64,
+    /// How many nonces the route's replay cache holds at most.
+    pub replay_cache: usize,
+}
+
+impl HmacAuth {
+    /// `max_skew` by default: the ±300 s the issue asks for.
+    pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(300);
+    /// `max_body` by default: 1 MiB.
+    pub const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
+    /// `replay_cache` by default: 1,000 signed requests a second over the
+    /// 600 s a nonce is held (about 37 MB when full).
+    pub const DEFAULT_REPLAY_CACHE: usize = 600_000;
+}
+
+/// A cluster's `sign`: HMAC-signing every request sent to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamSigning {
+    /// The shared-secret key file; its first key signs.
+    pub keys: SourceFile,
+    /// The largest request body read whole to digest and sign (413 beyond).
+    pub max_body: u64,
+}
+
+impl UpstreamSigning {
+    /// `max_body` by default: 1 MiB.
+    pub const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
 }
 
 /// `auth.api_key`.
@@ -172,7 +213,12 @@ impl RouteAuth {
             Some(s) => (Some(&mut s.keys), s.revoked.as_mut()),
             None => (None, None),
         };
-        api.into_iter().chain(jwt).chain(session).chain(revoked)
+        let hmac = self.hmac.as_mut().map(|h| &mut h.keys);
+        api.into_iter()
+            .chain(jwt)
+            .chain(session)
+            .chain(revoked)
+            .chain(hmac)
     }
 }
 

@@ -215,8 +215,11 @@ pub fn load_with(path: &Path, env: &Environment) -> Result<Config, ConfigErrors>
         for file in config
             .clusters
             .iter_mut()
-            .filter_map(|c| c.tls.as_mut())
-            .flat_map(ClusterTls::files_mut)
+            .flat_map(|c| {
+                let tls = c.tls.as_mut().into_iter().flat_map(ClusterTls::files_mut);
+                let sign = c.sign.as_mut().map(|s| &mut s.keys);
+                tls.chain(sign)
+            })
             .filter(|f| f.path.is_relative())
         {
             file.path = dir.join(&file.path);

@@ -228,6 +228,25 @@ pub(crate) struct RawRouteAuth {
     pub(crate) api_key: Option<RawApiKeyAuth>,
     pub(crate) jwt: Option<RawJwtAuth>,
     pub(crate) session: Option<RawSessionAuth>,
+    pub(crate) hmac: Option<RawHmacAuth>,
+}
+
+/// `auth.hmac`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawHmacAuth {
+    pub(crate) keys: Field,
+    pub(crate) max_skew: Field,
+    pub(crate) max_body: Field,
+    pub(crate) replay_cache: Field,
+}
+
+/// A cluster's `sign` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawUpstreamSign {
+    pub(crate) keys: Field,
+    pub(crate) max_body: Field,
 }
 
 /// `auth.api_key`.
@@ -378,6 +397,7 @@ pub(crate) struct RawCluster {
     pub(crate) circuit_breakers: Option<RawCircuitBreakers>,
     pub(crate) health_check: Option<RawHealthCheck>,
     pub(crate) send_proxy_protocol: Field,
+    pub(crate) sign: Option<RawUpstreamSign>,
     pub(crate) tls: Option<RawClusterTls>,
 }
 

@@ -451,6 +451,9 @@ pub struct Cluster {
     pub panic_threshold: u8,
     /// TLS to the endpoints; `None`: plaintext.
     pub tls: Option<crate::tls::ClusterTls>,
+    /// HMAC-sign every request sent to the endpoints; `None`: requests go
+    /// as they came.
+    pub sign: Option<crate::auth::UpstreamSigning>,
 }
 
 impl Cluster {

@@ -15,11 +15,11 @@ use crate::path::{FieldPath, Seg};
 use crate::raw::{
     RawAdmin, RawApiKeyAuth, RawAuthzRule, RawCertificate, RawCircuitBreakers, RawCluster,
     RawClusterTls, RawConfig, RawConnectionRate, RawDirectResponse, RawEndpoint, RawFirewall,
-    RawFirewallRule, RawForwardClaim, RawHashKey, RawHealthCheck, RawInbound, RawJwtAuth,
-    RawLimits, RawListener, RawMatch, RawMesh, RawOutbound, RawOutlierDetection, RawPool,
-    RawRateLimit, RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRouteAuth, RawRuntime,
-    RawSecrets, RawSessionAuth, RawSidecar, RawSlowStart, RawSni, RawSuccessRate, RawTls,
-    RawTransparent, RawValueMatch,
+    RawFirewallRule, RawForwardClaim, RawHashKey, RawHealthCheck, RawHmacAuth, RawInbound,
+    RawJwtAuth, RawLimits, RawListener, RawMatch, RawMesh, RawOutbound, RawOutlierDetection,
+    RawPool, RawRateLimit, RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRouteAuth,
+    RawRuntime, RawSecrets, RawSessionAuth, RawSidecar, RawSlowStart, RawSni, RawSuccessRate,
+    RawTls, RawTransparent, RawUpstreamSign, RawValueMatch,
 };
 
 /// Converts a `serde_ignored` path into a [`FieldPath`].
@@ -65,6 +65,7 @@ pub(crate) fn valid_fields(table: &FieldPath) -> &'static [&'static str] {
         ["routes", "auth", "jwt"] => fields_of::<RawJwtAuth>(),
         ["routes", "auth", "jwt", "forward_claims"] => fields_of::<RawForwardClaim>(),
         ["routes", "auth", "session"] => fields_of::<RawSessionAuth>(),
+        ["routes", "auth", "hmac"] => fields_of::<RawHmacAuth>(),
         ["routes", "authz"] => fields_of::<RawAuthzRule>(),
         ["routes", "match", "headers" | "query"] => fields_of::<RawValueMatch>(),
         ["routes", "direct_response"] => fields_of::<RawDirectResponse>(),
@@ -81,6 +82,7 @@ pub(crate) fn valid_fields(table: &FieldPath) -> &'static [&'static str] {
         ["clusters", "retry_budget"] => fields_of::<RawRetryBudget>(),
         ["clusters", "circuit_breakers"] => fields_of::<RawCircuitBreakers>(),
         ["clusters", "health_check"] => fields_of::<RawHealthCheck>(),
+        ["clusters", "sign"] => fields_of::<RawUpstreamSign>(),
         ["clusters", "tls"] => fields_of::<RawClusterTls>(),
         ["sidecar"] => fields_of::<RawSidecar>(),
         ["sidecar", "inbound"] => fields_of::<RawInbound>(),

@@ -221,6 +221,45 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
             );
         }
     }
+    // A cluster that signs (`sign`) signs HTTP requests; a tcp or udp
+    // listener forwards bytes, with no request to sign.
+    for (i, listener) in listeners.iter().enumerate() {
+        let Ok(listener) = listener else { continue };
+        let Some(path) = listener_paths.get(i) else {
+            continue;
+        };
+        let l4 = listener.l4.as_ref();
+        let used = l4
+            .and_then(|l| l.cluster)
+            .map(|c| (c, path.key("cluster")))
+            .into_iter()
+            .chain(l4.into_iter().flat_map(move |l| {
+                l.sni
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, s)| (s.cluster, path.key("sni").index(j).key("cluster")))
+            }))
+            .chain(
+                listener
+                    .udp
+                    .as_ref()
+                    .map(|u| (u.cluster, path.key("cluster"))),
+            );
+        for (cluster, at) in used {
+            if let Some(Ok(c)) = clusters.get(cluster)
+                && c.sign.is_some()
+            {
+                ctx.at_value(
+                    &at,
+                    format!(
+                        "cluster {:?} signs HTTP requests (sign), and a {} listener forwards bytes with no request to sign; use a cluster without sign",
+                        c.name,
+                        listener.protocol.as_str()
+                    ),
+                );
+            }
+        }
+    }
     // Routes belong to HTTP listeners; a tcp or udp one forwards everything
     // to its `cluster`.
     for (i, route) in routes.iter().enumerate() {

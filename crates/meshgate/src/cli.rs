@@ -312,6 +312,7 @@ fn proxy_config(
             send_proxy_protocol: None,
             panic_threshold: 50,
             tls: None,
+            sign: None,
         }],
         firewall: meshgate_config::Firewall::default(),
         mesh: None,

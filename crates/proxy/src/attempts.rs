@@ -14,6 +14,9 @@
 //!   route's `timeout`, which bounds all attempts together; `per_try_timeout`
 //!   bounds each, or, with `hedge_on_per_try_timeout`, starts another
 //!   attempt beside it (`hedge`).
+//! - To a cluster that signs (`sign`), the body is read whole before the
+//!   first attempt and every attempt is signed afresh just before it is
+//!   sent ([`crate::sign`]): a new date and a new nonce each time.
 //! - Every attempt's outcome feeds outlier detection, except a timeout
 //!   that fires while the attempt still waits for a unit of the cluster's
 //!   `max_connections`: that is the cluster's congestion, and holding it
@@ -53,7 +56,7 @@ pub(crate) struct Outgoing<'a> {
 /// endpoint keeps its active-request count raised through `guards`.
 pub(crate) async fn send(
     out: Outgoing<'_>,
-    parts: Parts,
+    mut parts: Parts,
     body: ClientBody,
     guards: &mut Guards,
 ) -> Result<Response<UpstreamBody>, Error> {
@@ -67,6 +70,14 @@ pub(crate) async fn send(
     let policy = &out.action.retry;
     let idempotent = parts.method.is_idempotent();
     let deadline = Instant::now() + out.action.timeout;
+    let (body, signing) = match out.cluster.signer.as_deref() {
+        None => (body, None),
+        Some(signer) => {
+            // Boxed: only signed clusters carry the body read's state.
+            let (body, signing) = Box::pin(signer.prepare(&mut parts, body, deadline)).await?;
+            (body, Some(signing))
+        }
+    };
     let (body, replay) = Replay::prepare(policy, idempotent, &parts, body, deadline).await?;
     let failure = Arc::new(BodyFailure::default());
     let body = RequestBody::new(body, out.limits.max_body_bytes, failure.clone());
@@ -78,6 +89,7 @@ pub(crate) async fn send(
         deadline,
         failure,
         replay,
+        signing,
         tried: Vec::new(),
         retries: 0,
     };
@@ -90,9 +102,10 @@ pub(crate) async fn send(
     let mut _retrying = None;
     loop {
         let (idx, endpoint) = run.pick(guards)?;
-        let Some(this) = req.take() else {
+        let Some(mut this) = req.take() else {
             return Err(Error::internal("an attempt without a request"));
         };
+        run.stamp(&mut this)?;
         // A route that hedges never cuts an attempt at the per-try timeout;
         // here the request cannot be replayed, so there is no hedge either.
         let per_try = if policy.hedge_on_per_try_timeout {
@@ -135,6 +148,8 @@ struct Run<'a> {
     deadline: Instant,
     failure: Arc<BodyFailure>,
     replay: Option<Replay>,
+    /// The cluster's signing of this request, if it signs.
+    signing: Option<crate::sign::Signing<'a>>,
     tried: Vec<usize>,
     retries: u32,
 }
@@ -157,6 +172,14 @@ impl<'a> Run<'a> {
             .get(idx)
             .ok_or_else(|| Error::internal("picked an endpoint that does not exist"))?;
         Ok((idx, endpoint))
+    }
+
+    /// Signs an attempt about to be sent, when the cluster signs.
+    fn stamp(&self, req: &mut Request<RequestBody>) -> Result<(), Error> {
+        match &self.signing {
+            Some(signing) => signing.stamp(req),
+            None => Ok(()),
+        }
     }
 
     /// When the attempt starting now gives up waiting for response headers.

@@ -11,7 +11,16 @@
 //! - `Authorization: Bearer mgs1....`: a session token
 //!   (`meshgate_auth::session`), when the route has `session`;
 //! - any other `Authorization: Bearer ...`: a JWT (`meshgate_jwt`), when
-//!   the route has `jwt`.
+//!   the route has `jwt`;
+//! - a `Signature` header: an HMAC request signature
+//!   (`meshgate_auth::hmac_sig`), when the route has `hmac`. It is looked
+//!   at first: a signature covers the request itself, so a signed request
+//!   is judged by its signature whatever else it carries.
+//!
+//! A signature is checked in two steps: its headers here, and its body
+//! later, read whole before anything goes upstream (see [`hmac`]);
+//! [`RouteAuthState::authenticate`] hands that second step back as a
+//! [`hmac::BodyCheck`].
 //!
 //! No credential, or one no configured method takes, is a 401 with one
 //! challenge per method; a credential that fails is a 401 with the
@@ -20,6 +29,7 @@
 //! key files (through [`watched`]), nothing else.
 
 mod admin;
+pub(crate) mod hmac;
 pub(crate) mod identity;
 pub(crate) mod jwt;
 pub(crate) mod session;
@@ -46,6 +56,7 @@ pub(crate) struct RouteAuthState {
     api_keys: Option<Arc<Watched<KeyStore>>>,
     session: Option<session::SessionState>,
     jwt: Option<jwt::JwtState>,
+    hmac: Option<hmac::HmacState>,
     /// The challenges of a request with no credential: one per method.
     challenges: Vec<HeaderValue>,
     allowed: Arc<Counter>,
@@ -92,6 +103,15 @@ impl RouteAuthState {
             .as_ref()
             .map(|j| jwt::JwtState::new(j, registry))
             .transpose()?;
+        let hmac = match &spec.hmac {
+            None => None,
+            Some(h) => Some(hmac::HmacState::new(
+                h,
+                route,
+                registry,
+                previous.and_then(|p| p.hmac.as_ref()),
+            )?),
+        };
         let quoted = format!("realm=\"{}\"", spec.realm);
         let challenges = [
             jwt.is_some().then(|| format!("Bearer {quoted}")),
@@ -100,6 +120,7 @@ impl RouteAuthState {
                 .then(|| format!("Bearer {quoted}"))
                 .filter(|_| jwt.is_none()),
             api_keys.is_some().then(|| format!("ApiKey {quoted}")),
+            hmac.is_some().then(|| format!("Signature {quoted}")),
         ]
         .into_iter()
         .flatten()
@@ -110,6 +131,7 @@ impl RouteAuthState {
             api_keys,
             session,
             jwt,
+            hmac,
             challenges,
             allowed: registry.counter(
                 "meshgate_auth_allowed_total",
@@ -121,8 +143,44 @@ impl RouteAuthState {
 
     /// Authenticates the request in `parts` at `now` (unix seconds),
     /// recording who it is in `caller` and writing forwarded claims into
-    /// its headers.
+    /// its headers. A signed request's body is still to be checked: the
+    /// check comes back, and MUST run before anything goes upstream.
     pub(crate) fn authenticate(
+        &self,
+        parts: &mut http::request::Parts,
+        caller: &mut Caller,
+        now: u64,
+    ) -> Result<Option<hmac::BodyCheck>, Denied> {
+        if let Some(state) = &self.hmac
+            && parts.headers.contains_key(&hmac::SIGNATURE)
+        {
+            let challenge = self.signature_challenge();
+            let check = state.verify(parts, now, &challenge).map_err(|e| {
+                let error = hmac::refusal(e);
+                let challenges = if error.kind() == ErrorKind::Unauthenticated {
+                    challenge
+                } else {
+                    Vec::new()
+                };
+                Denied { error, challenges }
+            })?;
+            if let Some(jwt) = &self.jwt {
+                // Forwarded-claim headers are ours, and no token was read.
+                for (_, header) in &jwt.forward {
+                    parts.headers.remove(header);
+                }
+            }
+            caller.hmac_key_id = Some(Arc::from(check.key_id()));
+            self.allowed.inc();
+            return Ok(Some(check));
+        }
+        self.authenticate_credential(parts, caller, now)?;
+        Ok(None)
+    }
+
+    /// [`Self::authenticate`] for the credentials that are judged whole
+    /// in the request filter.
+    fn authenticate_credential(
         &self,
         parts: &mut http::request::Parts,
         caller: &mut Caller,
@@ -221,6 +279,13 @@ impl RouteAuthState {
         }
     }
 
+    fn signature_challenge(&self) -> Vec<HeaderValue> {
+        HeaderValue::from_str(&format!("Signature realm=\"{}\"", self.realm))
+            .ok()
+            .into_iter()
+            .collect()
+    }
+
     fn bearer_error(&self) -> String {
         format!("Bearer realm=\"{}\", error=\"invalid_token\"", self.realm)
     }
@@ -304,6 +369,9 @@ pub(crate) fn check_files(config: &meshgate_config::Config) -> Vec<String> {
         }
         if let Some(j) = &auth.jwt {
             problems.extend(jwt::check(j));
+        }
+        if let Some(h) = &auth.hmac {
+            problems.extend(hmac::check(h));
         }
     }
     problems

@@ -17,6 +17,7 @@ use crate::h1_server::ServerBody;
 use crate::h2_server::H2Body;
 
 mod idle;
+pub(crate) mod whole;
 use idle::IdleWatch;
 
 /// The error a [`RequestBody`] yields when the client sends more than allowed.

@@ -12,4 +12,6 @@ pub(crate) struct Caller {
     pub(crate) api_key_id: Option<Arc<str>>,
     /// The claims of the JWT that authenticated the request.
     pub(crate) jwt: Option<Arc<meshgate_jwt::Claims>>,
+    /// The `keyId` of the HMAC signature that authenticated the request.
+    pub(crate) hmac_key_id: Option<Arc<str>>,
 }

@@ -53,6 +53,9 @@ pub(crate) struct ClusterState {
     pub(crate) retries: Arc<Limit>,
     health: Mutex<Health>,
     metrics: Metrics,
+    /// Signs every request sent to the cluster (`sign`); set by the state
+    /// builder, which loads its key file.
+    pub(crate) signer: Option<Arc<crate::sign::UpstreamSigner>>,
 }
 
 struct Health {
@@ -166,6 +169,7 @@ impl ClusterState {
             }),
             ids,
             metrics,
+            signer: None,
         }
     }
 

@@ -13,7 +13,9 @@
 //! HTTP/1.1 is served by our own `h1_server` and h2c by our own `h2_server`
 //! (each enforcing its own timeouts); `service` runs the phase pipeline, `pool` picks an upstream connection, `h1_client` speaks
 //! HTTP/1.1 to it from the request's own task (h2 upstreams use hyper's
-//! client), and `body` streams both ways.
+//! client), and `body` streams both ways. `auth` authenticates on the
+//! way in (a signed request's body is read whole and checked there), and
+//! `sign` signs each attempt to a cluster that asks for it.
 #![warn(missing_docs)]
 
 mod attempts;
@@ -44,6 +46,7 @@ pub use firewall::{BlockError, Blocks};
 pub mod server;
 mod service;
 pub mod shutdown;
+mod sign;
 mod socket;
 mod state;
 mod stream;
@@ -89,6 +92,13 @@ pub use state::{Live, ProxyState};
 pub fn check_files(config: &meshgate_config::Config) -> Vec<String> {
     let mut problems = tls::check_files(config);
     problems.extend(auth::check_files(config));
+    problems.extend(
+        config
+            .clusters
+            .iter()
+            .filter_map(|c| c.sign.as_ref())
+            .filter_map(sign::check),
+    );
     problems
 }
 

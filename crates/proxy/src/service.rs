@@ -3,6 +3,8 @@
 //! 1. **request filter**: route the request; direct responses, redirects,
 //!    "no route", request limits and the route's rate limit (429, in
 //!    [`crate::rate_limit`]) answer here, before any upstream work;
+//!    authentication and authorization run here too, and a signed
+//!    request's body is read whole and checked against its signature;
 //! 2. **upstream peer**: pick an available endpoint of the route's cluster;
 //! 3. **upstream request filter**: rewrite the head for the upstream
 //!    (hop-by-hop, forwarded headers, request id, rewrites); done once,
@@ -106,7 +108,7 @@ impl ProxyService {
         };
 
         // Phase 1: request filter.
-        let (mut parts, body) = req.into_parts();
+        let (mut parts, mut body) = req.into_parts();
         let found = listener.router.find(&RequestView::from_parts(&parts));
         let Some(found) = found else {
             listener.no_route.inc();
@@ -136,14 +138,16 @@ impl ProxyService {
             ..Caller::default()
         };
         let mut limit_stamp = None;
-        let refused = match malformed(&parts) {
+        let mut body_check = None;
+        let mut refused = match malformed(&parts) {
             Some(error) => Some(Denied {
                 error,
                 challenges: Vec::new(),
             }),
             None => match self.admit(route_state, &mut parts, &mut caller) {
                 Err(denied) => Some(denied),
-                Ok(()) => {
+                Ok(check) => {
+                    body_check = check;
                     let (refused, stamp) = rate_limit::check(
                         route_state.rate_limit.as_deref(),
                         &parts,
@@ -159,6 +163,25 @@ impl ProxyService {
                 }
             },
         };
+        if refused.is_none()
+            && let Some(check) = body_check
+        {
+            // A signed request's body is read whole and checked before
+            // anything goes upstream; the checked bytes are what is sent.
+            let timeout = match &route.action {
+                RouteAction::Proxy(action) => action.timeout,
+                _ => crate::auth::hmac::NO_UPSTREAM_BODY_TIMEOUT,
+            };
+            let deadline = tokio::time::Instant::now() + timeout;
+            // Boxed: only signed requests carry the body read's state.
+            match Box::pin(check.run(&mut parts, body, deadline)).await {
+                Ok(checked) => body = checked,
+                Err(denied) => {
+                    refused = Some(denied);
+                    body = ClientBody::Empty;
+                }
+            }
+        }
         let mut resp = match (refused, &route.action) {
             (Some(denied), _) => {
                 let id = with_rng(|r| headers::ensure_request_id(&mut parts.headers, r));
@@ -214,15 +237,17 @@ impl ProxyService {
     }
 
     /// Phase 1b: the route's authentication, then its authorization
-    /// rules. Routes with neither pay two `None` checks.
+    /// rules. Routes with neither pay two `None` checks. A signed
+    /// request's body check comes back, to run before the upstream phases.
     fn admit(
         &self,
         route: &RouteState,
         parts: &mut http::request::Parts,
         caller: &mut Caller,
-    ) -> Result<(), Denied> {
+    ) -> Result<Option<crate::auth::hmac::BodyCheck>, Denied> {
+        let mut body_check = None;
         if let Some(auth) = &route.auth {
-            auth.authenticate(parts, caller, crate::auth::unix_now())?;
+            body_check = auth.authenticate(parts, caller, crate::auth::unix_now())?;
         }
         if let Some(authz) = &route.authz {
             let subject = crate::authz::Subject {
@@ -236,7 +261,7 @@ impl ProxyService {
                 challenges: Vec::new(),
             })?;
         }
-        Ok(())
+        Ok(body_check)
     }
 
     #[allow(clippy::too_many_arguments, reason = "the pipeline's parts, borrowed")]

@@ -192,6 +192,21 @@ impl ProxyState {
                     .ok()
             })
             .collect();
+        // Each cluster's upstream signing: the key file's watch is kept
+        // when the file is the same.
+        let signers: Vec<Option<Arc<crate::sign::UpstreamSigner>>> = config
+            .clusters
+            .iter()
+            .map(|c| {
+                let spec = c.sign.as_ref()?;
+                let kept = previous
+                    .and_then(|p| p.cluster(&c.name))
+                    .and_then(|o| o.signer.as_deref());
+                crate::sign::UpstreamSigner::load(spec, &c.name, registry, kept)
+                    .map_err(|e| problems.push(e))
+                    .ok()
+            })
+            .collect();
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -318,14 +333,16 @@ impl ProxyState {
         let clusters = config
             .clusters
             .iter()
+            .zip(signers)
             .enumerate()
-            .map(|(i, c)| {
+            .map(|(i, (c, signer))| {
                 let old = previous.and_then(|p| {
                     let i = p.config.clusters.iter().position(|o| o.name == c.name)?;
                     Some((p.config.clusters.get(i)?, p.clusters.get(i)?))
                 });
                 let tls = upstream_tls.get(i).cloned().flatten();
-                let cluster = build_cluster(c, registry, old, tls);
+                let mut cluster = build_cluster(c, registry, old, tls);
+                cluster.signer = signer;
                 if let Some((_, old)) = old {
                     cluster.carry_from(old);
                 }

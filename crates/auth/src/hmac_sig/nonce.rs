@@ -40,7 +40,7 @@ pub enum NonceError {
 }
 
 /// Recently seen `(keyId, nonce)` pairs, each until its expiry.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NonceCache {
     ttl: u64,
     capacity: usize,
@@ -105,6 +105,29 @@ impl NonceCache {
     /// The most entries it will hold.
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// Applies new settings (a config reload) without forgetting a nonce.
+    ///
+    /// A longer `ttl` pushes every held entry's expiry out by the
+    /// difference, so each stays refused for as long as the new window
+    /// keeps its request acceptable; a shorter one leaves held entries as
+    /// they are (they expire later than needed, which only costs memory).
+    /// A smaller `capacity` than the entries held refuses new nonces
+    /// (fails closed) until enough have expired; nothing is evicted.
+    pub fn reconfigure(&mut self, capacity: usize, ttl: u64) {
+        if ttl > self.ttl {
+            let more = ttl - self.ttl;
+            // A uniform shift keeps `order` in expiry order.
+            for (_, expiry) in &mut self.order {
+                *expiry = expiry.saturating_add(more);
+            }
+            for expiry in self.seen.values_mut() {
+                *expiry = expiry.saturating_add(more);
+            }
+        }
+        self.ttl = ttl;
+        self.capacity = capacity;
     }
 
     /// Drops every entry expired at `now`, oldest first. Insertion order is
@@ -182,6 +205,34 @@ mod tests {
         assert_eq!(c.check_and_insert("k", "d", 1_600), Ok(()));
         assert_eq!(c.check_and_insert("k", "e", 1_600), Err(NonceError::Full));
         assert_eq!(c.check_and_insert("k", "b", 1_600), Err(NonceError::Replay));
+    }
+
+    #[test]
+    fn reconfiguring_keeps_every_nonce_and_stretches_a_longer_window() {
+        let mut c = NonceCache::new(10, 600);
+        assert_eq!(c.check_and_insert("k", "a", 1_000), Ok(()));
+        c.reconfigure(10, 1_200);
+        assert_eq!(
+            c.check_and_insert("k", "a", 2_100),
+            Err(NonceError::Replay),
+            "held for the new, longer window"
+        );
+        assert_eq!(c.check_and_insert("k", "a", 2_200), Ok(()), "then freed");
+        assert_eq!(c.check_and_insert("k", "b", 2_200), Ok(()));
+        c.reconfigure(1, 60);
+        assert_eq!(
+            c.check_and_insert("k", "a", 2_300),
+            Err(NonceError::Replay),
+            "a shorter window forgets nothing"
+        );
+        assert_eq!(
+            c.check_and_insert("k", "c", 2_300),
+            Err(NonceError::Full),
+            "a smaller capacity fails closed"
+        );
+        // "b" (inserted at 2200 with ttl 1200) expires at 3400, "a" at 3400.
+        assert_eq!(c.check_and_insert("k", "c", 3_400), Ok(()));
+        assert_eq!(c.check_and_insert("k", "d", 3_400), Err(NonceError::Full));
     }
 
     #[test]

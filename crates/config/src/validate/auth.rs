@@ -1,22 +1,31 @@
-//! A route's `auth` table (API keys, JWT, session tokens) and its `authz`
-//! rules.
+//! A route's `auth` table (API keys, JWT, session tokens, HMAC
+//! signatures), its `authz` rules, and a cluster's `sign`.
 
 use std::time::Duration;
 
 use super::fields::Leafy;
 use super::{Check, Ctx};
 use crate::auth::{
-    ApiKeyAuth, AuthzAction, AuthzRule, ForwardClaim, IdentityPattern, JwtAlgorithm, JwtAuth,
-    JwtKeySource, RouteAuth, SessionAuth,
+    ApiKeyAuth, AuthzAction, AuthzRule, ForwardClaim, HmacAuth, IdentityPattern, JwtAlgorithm,
+    JwtAuth, JwtKeySource, RouteAuth, SessionAuth, UpstreamSigning,
 };
 use crate::leaf::Leaf;
 use crate::path::FieldPath;
-use crate::raw::{RawAuthzRule, RawJwtAuth, RawRouteAuth};
+use crate::raw::{RawAuthzRule, RawHmacAuth, RawJwtAuth, RawRouteAuth, RawUpstreamSign};
 
 /// Clock difference allowed by default for token lifetimes.
 const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 /// How often a JWKS URL is fetched again by default.
 const DEFAULT_REFRESH: Duration = Duration::from_secs(300);
+/// The widest `hmac.max_skew`: a signed request stays replayable (against
+/// another node) for its whole window, and the replay cache holds each
+/// nonce for twice as long.
+const MAX_SKEW: Duration = Duration::from_secs(3600);
+/// The largest body read whole for a signature (`hmac.max_body`,
+/// `sign.max_body`): the same bound as `retry.max_buffered_body`.
+const MAX_SIGNED_BODY: u64 = 16 * 1024 * 1024;
+/// The largest replay cache: 63 bytes an entry, so about 630 MB.
+const MAX_REPLAY_CACHE: i64 = 10_000_000;
 
 /// Checks a route's `auth` table; `route` is the route's name, the default
 /// realm.
@@ -61,16 +70,18 @@ pub(super) fn auth(
         })
     });
     let jwt = raw.jwt.as_ref().map(|j| jwt(ctx, j, &path.key("jwt")));
-    let (realm, api_key, session, jwt) = (
+    let hmac = raw.hmac.as_ref().map(|h| hmac(ctx, h, &path.key("hmac")));
+    let (realm, api_key, session, jwt, hmac) = (
         realm?,
         api_key.transpose()?,
         session.transpose()?,
         jwt.transpose()?,
+        hmac.transpose()?,
     );
-    if api_key.is_none() && session.is_none() && jwt.is_none() {
+    if api_key.is_none() && session.is_none() && jwt.is_none() && hmac.is_none() {
         return Err(ctx.at_value(
             path,
-            "auth needs at least one method: api_key = { file = ... }, jwt = { ... } or session = { keys = ... }",
+            "auth needs at least one method: api_key = { file = ... }, jwt = { ... }, session = { keys = ... } or hmac = { keys = ... }",
         ));
     }
     Ok(RouteAuth {
@@ -78,7 +89,66 @@ pub(super) fn auth(
         api_key,
         jwt,
         session,
+        hmac,
     })
+}
+
+/// `auth.hmac`.
+fn hmac(ctx: &mut Ctx<'_>, raw: &RawHmacAuth, path: &FieldPath) -> Check<HmacAuth> {
+    let keys = ctx.required(&raw.keys, path, "keys", super::tls::file);
+    let max_skew = ctx.optional(&raw.max_skew, path, "max_skew", |c, l, p| {
+        let d = c.duration(l, p)?;
+        if d.subsec_nanos() != 0 || d.is_zero() || d > MAX_SKEW {
+            return Err(c.at_leaf(
+                l,
+                p,
+                format!(
+                    "max_skew must be whole seconds from 1s to 1h, got {}s",
+                    d.as_secs_f64()
+                ),
+            ));
+        }
+        Ok(d)
+    });
+    let max_body = ctx.optional(&raw.max_body, path, "max_body", signed_body);
+    let replay_cache = ctx.optional(&raw.replay_cache, path, "replay_cache", |c, l, p| {
+        let n = c.int_in(l, p, 1, MAX_REPLAY_CACHE)?;
+        // At most 10 million: fits any usize this builds for.
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    });
+    Ok(HmacAuth {
+        keys: keys?,
+        max_skew: max_skew?.unwrap_or(HmacAuth::DEFAULT_MAX_SKEW),
+        max_body: max_body?.unwrap_or(HmacAuth::DEFAULT_MAX_BODY),
+        replay_cache: replay_cache?.unwrap_or(HmacAuth::DEFAULT_REPLAY_CACHE),
+    })
+}
+
+/// A cluster's `sign`.
+pub(super) fn sign(
+    ctx: &mut Ctx<'_>,
+    raw: &RawUpstreamSign,
+    path: &FieldPath,
+) -> Check<UpstreamSigning> {
+    let keys = ctx.required(&raw.keys, path, "keys", super::tls::file);
+    let max_body = ctx.optional(&raw.max_body, path, "max_body", signed_body);
+    Ok(UpstreamSigning {
+        keys: keys?,
+        max_body: max_body?.unwrap_or(UpstreamSigning::DEFAULT_MAX_BODY),
+    })
+}
+
+/// A `max_body` for signatures: a size up to 16 MiB.
+fn signed_body(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<u64> {
+    let n = ctx.size(leaf, path)?;
+    if n > MAX_SIGNED_BODY {
+        return Err(ctx.at_leaf(
+            leaf,
+            path,
+            format!("max_body must be at most 16MiB (it is held in memory), got {n} bytes"),
+        ));
+    }
+    Ok(n)
 }
 
 fn jwt(ctx: &mut Ctx<'_>, raw: &RawJwtAuth, path: &FieldPath) -> Check<JwtAuth> {

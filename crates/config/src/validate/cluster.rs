@@ -1,7 +1,7 @@
 //! `[[clusters]]`: policy, protocol, timeouts, pool and endpoints; the
 //! resilience tables are checked in `resilience.rs` and `breakers.rs`,
 //! `health_check` in `health.rs`, and priorities, `overprovisioning_factor`
-//! and `slow_start` in `failover.rs`, `tls` in `tls.rs`.
+//! and `slow_start` in `failover.rs`, `tls` in `tls.rs`, `sign` in `auth.rs`.
 
 use super::{Check, Ctx, breakers, failover, health, resilience};
 use crate::path::FieldPath;
@@ -82,6 +82,10 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> 
             )
         },
     );
+    let sign = raw
+        .sign
+        .as_ref()
+        .map(|s| super::auth::sign(ctx, s, &path.key("sign")));
     let tls = match &raw.tls {
         Some(tls) => super::tls::cluster_tls(ctx, tls, &path.key("tls")).map(Some),
         None => Ok(None),
@@ -103,6 +107,7 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> 
         circuit_breakers: circuit_breakers?,
         send_proxy_protocol: send_proxy_protocol?,
         panic_threshold: panic_threshold?.unwrap_or(resilience::DEFAULT_PANIC_THRESHOLD),
+        sign: sign.transpose()?,
     })
 }
 

@@ -21,6 +21,7 @@ mod hardening_protocol;
 mod hardening_requests;
 mod hardening_upload;
 mod health_checks;
+mod hmac;
 mod http1_server;
 mod l4_preamble;
 mod limits;

@@ -53,6 +53,8 @@ pub(super) async fn send(
     req: Request<RequestBody>,
     guards: &mut Guards,
 ) -> Result<Response<UpstreamBody>, Error> {
+    let mut req = req;
+    run.stamp(&mut req)?;
     let timeouts: RouteTimeouts = run.out.action.into();
     let mut flying = FuturesUnordered::new();
     let (idx, endpoint) = run.pick(guards)?;
@@ -148,7 +150,8 @@ pub(super) async fn send(
                 )));
             }
         }
-        let (req, permit) = next;
+        let (mut req, permit) = next;
+        run.stamp(&mut req)?;
         run.retries += 1;
         match run.pick(guards) {
             Ok((idx, endpoint)) => {
