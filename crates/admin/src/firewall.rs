@@ -139,7 +139,7 @@ pub(crate) async fn list(State(s): State<AdminState>) -> Response {
 }
 
 /// A TTL: whole seconds, or a duration string as in the config.
-fn ttl(v: &Value) -> Option<Duration> {
+pub(crate) fn ttl(v: &Value) -> Option<Duration> {
     let ttl = match v {
         Value::Number(n) => Duration::from_secs(n.as_u64()?),
         Value::String(s) => meshgate_config::parse_duration(s)?,

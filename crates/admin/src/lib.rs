@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod credentials;
 pub mod firewall;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,6 +47,9 @@ pub struct AdminState {
     pub firewall: Option<firewall::Firewall>,
     /// The token changing requests need; replaced by reloads.
     pub token: auth::AdminAuth,
+    /// Route credentials (API key revocation, session tokens); `None` when
+    /// there are none to change.
+    pub credentials: Option<credentials::Credentials>,
 }
 
 /// Where `POST /config/reload` sends its requests, each with a channel for
@@ -76,6 +80,9 @@ fn routes() -> Router<AdminState> {
         .route("/firewall/block", post(firewall::block))
         .route("/firewall/block/{ip}", delete(firewall::unblock))
         .route("/firewall/blocks", get(firewall::list))
+        .route("/apikeys/{id}/revoke", post(credentials::revoke_api_key))
+        .route("/tokens", post(credentials::issue_token))
+        .route("/tokens/revoke", post(credentials::revoke_token))
 }
 
 /// An error answer: `{"error": code, "detail": ...}`.

@@ -47,6 +47,7 @@ async fn start(token: Option<&str>) -> (SocketAddr, AdminAuth, Registry) {
         reload: None,
         firewall: None,
         token: auth.clone(),
+        credentials: None,
     };
     tokio::spawn(meshgate_admin::serve(
         listener,

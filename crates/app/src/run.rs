@@ -139,6 +139,7 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
             reload: Some(reload_tx.clone()),
             firewall: Some(Arc::new(FirewallHandle(live.current().firewall_blocks()))),
             token: token.clone(),
+            credentials: Some(Arc::new(CredentialHandle(live.clone()))),
         };
         let api = AdminApi::start(listener, cfg.address, admin_state)?;
         tracing::info!(listener = "admin", address = %api.bound, inherited, "listening");
@@ -409,6 +410,31 @@ pub(crate) fn summary(config: &Config, bound: &[SocketAddr]) -> serde_json::Valu
             "endpoints": c.endpoints.iter().map(|e| json!({"address": e.address.to_string(), "weight": e.weight})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })
+}
+
+/// Route credentials as the admin API sees them: always the running
+/// generation's routes.
+struct CredentialHandle(Arc<meshgate_proxy::Live>);
+
+impl meshgate_admin::credentials::CredentialControl for CredentialHandle {
+    fn revoke_api_key(&self, id: &str) -> Result<Vec<String>, String> {
+        let files = self.0.current().revoke_api_key(id)?;
+        Ok(files.iter().map(|p| p.display().to_string()).collect())
+    }
+
+    fn issue_session_token(
+        &self,
+        route: Option<&str>,
+        subject: &str,
+        ttl: std::time::Duration,
+    ) -> Result<String, String> {
+        self.0.current().issue_session_token(route, subject, ttl)
+    }
+
+    fn revoke_session_token(&self, jti: &str) -> Result<Vec<String>, String> {
+        let files = self.0.current().revoke_session_token(jti)?;
+        Ok(files.iter().map(|p| p.display().to_string()).collect())
+    }
 }
 
 /// The proxy's block list as the admin API sees it.
