@@ -55,9 +55,9 @@ fn unavailable() -> Response {
     )
 }
 
-fn json_body(body: &[u8]) -> Result<Value, Response> {
+fn json_body(body: &[u8]) -> Result<Value, Box<Response>> {
     serde_json::from_slice(body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, "bad_json", e.to_string()))
+        .map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, "bad_json", e.to_string())))
 }
 
 /// `POST /apikeys/{id}/revoke`.
@@ -93,7 +93,7 @@ pub(crate) async fn issue_token(State(s): State<AdminState>, body: axum::body::B
     };
     let request = match json_body(&body) {
         Ok(v) => v,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let Some(subject) = request.get("subject").and_then(Value::as_str) else {
         return error(
@@ -137,7 +137,7 @@ pub(crate) async fn revoke_token(State(s): State<AdminState>, body: axum::body::
     };
     let request = match json_body(&body) {
         Ok(v) => v,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let Some(jti) = request
         .get("jti")
