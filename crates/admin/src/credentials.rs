@@ -7,7 +7,7 @@
 //!   lists the id.
 //! - `POST /tokens` with `{"subject": "user123", "ttl": "1h"}` (and
 //!   `"route"` when routes use different session key files) issues a
-//!   session token, as `meshgate token issue` does: `{"token": ...}`.
+//!   session token, as `meshgate token issue` does: `{"token", "jti"}`.
 //! - `POST /tokens/revoke` with `{"jti": "..."}`: the token with this id is
 //!   refused (`revoked`) from now on, recorded in every route's
 //!   `session.revoked` file.
@@ -33,13 +33,14 @@ pub trait CredentialControl: Send + Sync {
     /// file lists it).
     fn revoke_api_key(&self, id: &str) -> Result<Vec<String>, String>;
     /// Issues a session token for `subject` valid for `ttl`, with the keys
-    /// of `route` (or the only session key file).
+    /// of `route` (or the only session key file); returns the token and
+    /// its id.
     fn issue_session_token(
         &self,
         route: Option<&str>,
         subject: &str,
         ttl: Duration,
-    ) -> Result<String, String>;
+    ) -> Result<(String, String), String>;
     /// Revokes the session token `jti`; returns the files changed.
     fn revoke_session_token(&self, jti: &str) -> Result<Vec<String>, String>;
 }
@@ -121,9 +122,9 @@ pub(crate) async fn issue_token(State(s): State<AdminState>, body: axum::body::B
         }
     };
     match c.issue_session_token(route, subject, ttl) {
-        Ok(token) => (
+        Ok((token, jti)) => (
             StatusCode::CREATED,
-            Json(json!({"token": token, "subject": subject, "ttl_seconds": ttl.as_secs()})),
+            Json(json!({"token": token, "jti": jti, "subject": subject, "ttl_seconds": ttl.as_secs()})),
         )
             .into_response(),
         Err(e) => error(StatusCode::BAD_REQUEST, "not_issued", e),

@@ -96,7 +96,7 @@ pub(crate) fn set_token(auth: &AdminAuth, admin: &Admin) {
         Some(t) => tracing::info!(source = %t.source, "admin API: changes need the admin token"),
         None => tracing::warn!(
             "admin API: no admin token is configured, so every changing request \
-             (POST /config/reload, POST and DELETE /firewall/block) is refused with 403; \
+             (config reload, firewall blocks, API key and session token changes) is refused with 403; \
              set [admin] token_file or token, or MESHGATE_ADMIN_TOKEN"
         ),
     }

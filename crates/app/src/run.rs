@@ -427,7 +427,7 @@ impl meshgate_admin::credentials::CredentialControl for CredentialHandle {
         route: Option<&str>,
         subject: &str,
         ttl: std::time::Duration,
-    ) -> Result<String, String> {
+    ) -> Result<(String, String), String> {
         self.0.current().issue_session_token(route, subject, ttl)
     }
 

@@ -121,10 +121,13 @@ pub enum JwtKeySource {
     /// `jwks_url`: fetched at start, then every `refresh`, and early (rate
     /// limited) when a token names a key id the set does not have.
     JwksUrl {
-        /// An `http://` URL.
+        /// An `https://` (or `http://`) URL.
         url: http::Uri,
         /// How often the document is fetched again.
         refresh: Duration,
+        /// `jwks_ca`: the CA bundle an https server is verified against;
+        /// `None`: the system's trust store.
+        ca: Option<SourceFile>,
     },
 }
 
@@ -206,7 +209,7 @@ impl RouteAuth {
     pub fn files_mut(&mut self) -> impl Iterator<Item = &mut SourceFile> {
         let jwt = self.jwt.as_mut().and_then(|j| match &mut j.keys {
             JwtKeySource::JwksFile(f) | JwtKeySource::PublicKey(f) => Some(f),
-            JwtKeySource::JwksUrl { .. } => None,
+            JwtKeySource::JwksUrl { ca, .. } => ca.as_mut(),
         });
         let api = self.api_key.as_mut().map(|a| &mut a.file);
         let (session, revoked) = match self.session.as_mut() {

@@ -271,6 +271,7 @@ pub(crate) struct RawSessionAuth {
 pub(crate) struct RawJwtAuth {
     pub(crate) jwks_file: Field,
     pub(crate) jwks_url: Field,
+    pub(crate) jwks_ca: Field,
     pub(crate) public_key: Field,
     pub(crate) refresh: Field,
     pub(crate) algorithms: Field,

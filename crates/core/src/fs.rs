@@ -7,20 +7,35 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write as _};
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Replaces `path` with `bytes`: written to `<path>.<pid>.tmp` with `mode`,
-/// synced, renamed over `path`, and the directory synced. On failure the
-/// temporary file is removed and `path` is untouched.
+/// Replaces `path` with `bytes`: written to `<path>.<pid>.<n>.tmp` with
+/// `mode` (`n` counts this process's writes, so concurrent writers never
+/// share a temporary file), synced, renamed over `path`, and the directory
+/// synced. On failure the temporary file this call made is removed and
+/// `path` is untouched.
 pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".{}.tmp", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let result = (|| -> io::Result<()> {
-        let mut f = OpenOptions::new()
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    // A name already taken (left by a crashed process with the same pid,
+    // as pid 1 in a container) is skipped, never overwritten.
+    let mut attempts = 0;
+    let (tmp, mut f) = loop {
+        let n = WRITES.fetch_add(1, Ordering::Relaxed);
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(".{}.{n}.tmp", std::process::id()));
+        let tmp = PathBuf::from(tmp);
+        match OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(mode)
-            .open(&tmp)?;
+            .open(&tmp)
+        {
+            Ok(f) => break (tmp, f),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 100 => attempts += 1,
+            Err(e) => return Err(e),
+        }
+    };
+    let result = (|| -> io::Result<()> {
         // The umask can only take bits away; set the mode outright so the
         // result never depends on the caller's umask.
         f.set_permissions(fs::Permissions::from_mode(mode))?;
@@ -31,8 +46,7 @@ pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
         fs::File::open(dir.unwrap_or(Path::new(".")))?.sync_all()
     })();
     if result.is_err() {
-        // The temporary file may not exist; the write error is the one
-        // worth reporting.
+        // This call created it; the write error is the one worth reporting.
         let _ = fs::remove_file(&tmp);
     }
     result

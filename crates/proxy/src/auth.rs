@@ -29,6 +29,7 @@
 //! key files (through [`watched`]), nothing else.
 
 mod admin;
+pub(crate) mod fetch;
 pub(crate) mod hmac;
 pub(crate) mod identity;
 pub(crate) mod jwt;
@@ -101,7 +102,7 @@ impl RouteAuthState {
         let jwt = spec
             .jwt
             .as_ref()
-            .map(|j| jwt::JwtState::new(j, registry))
+            .map(|j| jwt::JwtState::new(j, registry, previous.and_then(|p| p.jwt.as_ref())))
             .transpose()?;
         let hmac = match &spec.hmac {
             None => None,
@@ -151,9 +152,44 @@ impl RouteAuthState {
         caller: &mut Caller,
         now: u64,
     ) -> Result<Option<hmac::BodyCheck>, Denied> {
+        if let Some(jwt) = &self.jwt {
+            // Forwarded-claim headers are ours, whichever method admits the
+            // request: a client-sent one is dropped before any method runs.
+            for (_, header) in &jwt.forward {
+                parts.headers.remove(header);
+            }
+            // A client naming one in `Connection` would have the hop-by-hop
+            // strip delete the value meshgate sets.
+            let named = parts
+                .headers
+                .get_all(http::header::CONNECTION)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .any(|token| {
+                    jwt.forward
+                        .iter()
+                        .any(|(_, h)| token.trim().eq_ignore_ascii_case(h.as_str()))
+                });
+            if named {
+                return Err(self.refuse("credential", "malformed", String::new()));
+            }
+        }
         if let Some(state) = &self.hmac
             && parts.headers.contains_key(&hmac::SIGNATURE)
         {
+            if parts.headers.contains_key(http::header::UPGRADE) {
+                // After a 101 the connection carries bytes no signature
+                // covers; a signed request cannot switch protocols.
+                return Err(Denied {
+                    error: Error::downstream(
+                        ErrorKind::BadRequest,
+                        "a signed request cannot upgrade the connection: the bytes after the switch are not covered by the signature",
+                    )
+                    .with_reason("upgrade_not_signed"),
+                    challenges: Vec::new(),
+                });
+            }
             let challenge = self.signature_challenge();
             let check = state.verify(parts, now, &challenge).map_err(|e| {
                 let error = hmac::refusal(e);
@@ -164,12 +200,6 @@ impl RouteAuthState {
                 };
                 Denied { error, challenges }
             })?;
-            if let Some(jwt) = &self.jwt {
-                // Forwarded-claim headers are ours, and no token was read.
-                for (_, header) in &jwt.forward {
-                    parts.headers.remove(header);
-                }
-            }
             caller.hmac_key_id = Some(Arc::from(check.key_id()));
             self.allowed.inc();
             return Ok(Some(check));
@@ -204,6 +234,11 @@ impl RouteAuthState {
             _ => Scheme::Other,
         };
         let api_key_sent = !matches!(x_api_key, Header::Absent) || scheme == Scheme::ApiKey;
+        if api_key_sent && self.jwt.is_some() && matches!(scheme, Scheme::Bearer(_)) {
+            // An API key and a bearer token on a route that verifies bearer
+            // tokens: the token would reach the upstream unverified.
+            return Err(self.refuse("credential", "malformed", String::new()));
+        }
         if let (true, Some(store)) = (api_key_sent, &self.api_keys) {
             let store = store.get();
             let entry = store.check(x_api_key, authorization).map_err(|e| {
@@ -236,7 +271,6 @@ impl RouteAuthState {
                     .validate(token, now)
                     .map_err(|e| self.refuse("JWT", e.reason(), e.www_authenticate(&self.realm)))?;
                 for (claim, header) in &jwt.forward {
-                    parts.headers.remove(header);
                     let value = claims.header_value(claim).ok().flatten();
                     if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
                         parts.headers.insert(header.clone(), v);
@@ -245,12 +279,6 @@ impl RouteAuthState {
                 caller.jwt = Some(Arc::new(claims));
                 self.allowed.inc();
                 return Ok(());
-            }
-        }
-        if let Some(jwt) = &self.jwt {
-            // Forwarded-claim headers are ours even when no token came.
-            for (_, header) in &jwt.forward {
-                parts.headers.remove(header);
             }
         }
         Err(Denied {

@@ -6,6 +6,15 @@
 //! rules allows everything; once it has rules, a request that no rule
 //! matches is denied (`no_matching_rule`), as Consul intentions and Envoy
 //! RBAC do. A denial is a 403 with its reason code, counted per route.
+//!
+//! Rules see the path as an upstream will most likely read it
+//! ([`canonical`]: unreserved characters decoded, `//` merged, `.` and `..`
+//! resolved), so `//admin`, `/./admin`, `/x/../admin` and `/%61dmin` all
+//! meet a rule on `/admin/`. A path with an encoded slash or any backslash
+//! could mean another path to some upstream and none of it to us: on a
+//! route with rules it is refused (400 `ambiguous_path`). `path_prefix`
+//! matches whole segments: `/api` matches `/api` and `/api/x`, not
+//! `/api-internal`.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -18,6 +27,7 @@ use meshgate_telemetry::{Counter, Registry};
 use crate::caller::Caller;
 
 /// What a request looks like to the rules.
+#[derive(Clone, Copy)]
 pub(crate) struct Subject<'a> {
     pub(crate) caller: &'a Caller,
     pub(crate) client: IpAddr,
@@ -54,7 +64,18 @@ impl RouteAuthz {
 
     /// Allows the request, or answers why not.
     pub(crate) fn check(&self, subject: &Subject<'_>) -> Result<(), Error> {
-        match decide(&self.rules, subject) {
+        let Some(path) = canonical(subject.path) else {
+            return Err(Error::downstream(
+                ErrorKind::BadRequest,
+                "the path has an encoded slash or a backslash, which authorization rules cannot judge",
+            )
+            .with_reason("ambiguous_path"));
+        };
+        let subject = Subject {
+            path: &path,
+            ..*subject
+        };
+        match decide(&self.rules, &subject) {
             Some((_, AuthzAction::Allow)) => Ok(()),
             Some((i, AuthzAction::Deny)) => {
                 self.denied_by_rule.inc();
@@ -91,11 +112,70 @@ fn matches(rule: &AuthzRule, s: &Subject<'_>) -> bool {
             .is_some_and(|id| rule.identities.iter().any(|p| p.matches(id)));
     identity_ok
         && (rule.sources.is_empty() || rule.sources.iter().any(|c| c.contains(s.client)))
-        && rule
-            .path_prefix
-            .as_deref()
-            .is_none_or(|p| s.path.starts_with(p))
+        && rule.path_prefix.as_deref().is_none_or(|p| under(s.path, p))
         && (rule.methods.is_empty() || rule.methods.contains(s.method))
+}
+
+/// Whether `path` is `prefix` or below it, at a segment boundary.
+fn under(path: &str, prefix: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        None => false,
+        Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+    }
+}
+
+/// The path rules judge: `%XX` of unreserved characters (RFC 3986
+/// `ALPHA / DIGIT / "-" / "." / "_" / "~"`) decoded, empty segments merged,
+/// dot segments removed (RFC 3986 §5.2.4). `None` for an encoded `/` or
+/// backslash, a raw backslash, or a malformed `%` escape.
+pub(crate) fn canonical(path: &str) -> Option<String> {
+    if path.contains('\\') {
+        return None;
+    }
+    let bytes = path.as_bytes();
+    let mut decoded = String::with_capacity(path.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b != b'%' {
+            decoded.push(char::from(b));
+            i += 1;
+            continue;
+        }
+        let hex = bytes.get(i + 1..i + 3)?;
+        let value = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+        match value {
+            b'/' | b'\\' => return None,
+            v if v.is_ascii_alphanumeric() || matches!(v, b'-' | b'.' | b'_' | b'~') => {
+                decoded.push(char::from(v));
+            }
+            // Kept encoded, upper-cased, so `%c3`-style variants compare equal.
+            _ => {
+                decoded.push('%');
+                decoded.push_str(&format!("{value:02X}"));
+            }
+        }
+        i += 3;
+    }
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = String::with_capacity(decoded.len());
+    for s in &segments {
+        out.push('/');
+        out.push_str(s);
+    }
+    let trailing = decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/..");
+    if out.is_empty() || (trailing && !segments.is_empty()) {
+        out.push('/');
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -120,6 +200,34 @@ mod tests {
             method,
             path,
         }
+    }
+
+    #[test]
+    fn paths_are_judged_as_upstreams_read_them() {
+        for (raw, want) in [
+            ("/admin/x", Some("/admin/x")),
+            ("//admin/x", Some("/admin/x")),
+            ("/./admin/x", Some("/admin/x")),
+            ("/x/../admin/x", Some("/admin/x")),
+            ("/../../admin", Some("/admin")),
+            ("/%61dmin/x", Some("/admin/x")),
+            ("/a/%2e%2e/admin/", Some("/admin/")),
+            ("/a%20b", Some("/a%20b")),
+            ("/a%c3%a9", Some("/a%C3%A9")),
+            ("/", Some("/")),
+            ("", Some("/")),
+            ("/admin%2Fx", None),
+            ("/admin%5cx", None),
+            ("/admin\\x", None),
+            ("/bad%zz", None),
+            ("/bad%2", None),
+        ] {
+            assert_eq!(canonical(raw).as_deref(), want, "{raw}");
+        }
+        assert!(
+            under("/api", "/api") && under("/api/x", "/api") && !under("/api-internal", "/api")
+        );
+        assert!(under("/admin/x", "/admin/") && !under("/admin", "/admin/"));
     }
 
     #[test]

@@ -83,6 +83,9 @@ impl MeshIdentity {
                 WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
                     .build()
                     .map_err(|e| format!("mesh client verifier: {e}"))?;
+            let verifier: Arc<dyn rustls::server::danger::ClientCertVerifier> = Arc::new(
+                verify::SpiffeClientVerifier::new(verifier, &spec.trust_domain),
+            );
             let mut config = ServerConfig::builder_with_provider(provider.clone())
                 .with_protocol_versions(&[&rustls::version::TLS13])
                 .map_err(|e| format!("mesh TLS settings: {e}"))?
@@ -252,6 +255,8 @@ async fn renew_loop(identity: Weak<MeshIdentity>) {
             }
             Err(e) => {
                 id.renewals_failed.inc();
+                *id.renew_at.lock().unwrap_or_else(|e| e.into_inner()) =
+                    SystemTime::now() + RETRY_AFTER;
                 tracing::warn!(error = %e, "mesh certificate renewal task failed");
             }
         }

@@ -89,7 +89,8 @@ impl ListenerState {
         };
         Some(crate::tls::Terminator {
             acceptor,
-            failures: self.handshake_failures.clone()?,
+            // Built with the acceptor; never a reason to serve plaintext.
+            failures: self.handshake_failures.clone().unwrap_or_default(),
         })
     }
 }

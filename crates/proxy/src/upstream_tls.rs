@@ -315,7 +315,7 @@ fn build(spec: &ClusterTls) -> Result<ClientConfig, String> {
 }
 
 /// The `ca` bundle as trust anchors.
-fn ca_roots(ca: &SourceFile) -> Result<RootCertStore, String> {
+pub(crate) fn ca_roots(ca: &SourceFile) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore::empty();
     for cert in read_certs(ca)? {
         roots.add(cert).map_err(|e| {
@@ -333,7 +333,7 @@ fn ca_roots(ca: &SourceFile) -> Result<RootCertStore, String> {
 /// OpenSSL reads it), else the first of [`SYSTEM_BUNDLES`] that exists.
 /// Certificates in it that webpki cannot use are skipped, as any TLS
 /// client reading a distribution's bundle does.
-fn system_roots(origin: &str) -> Result<RootCertStore, String> {
+pub(crate) fn system_roots(origin: &str) -> Result<RootCertStore, String> {
     let from_env = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
     let path = match from_env {
         Some(path) => path,

@@ -166,6 +166,7 @@ fn jwt(ctx: &mut Ctx<'_>, raw: &RawJwtAuth, path: &FieldPath) -> Check<JwtAuth> 
     let public_key = ctx.optional(&raw.public_key, path, "public_key", super::tls::file);
     let url = ctx.optional(&raw.jwks_url, path, "jwks_url", url);
     let refresh = ctx.optional(&raw.refresh, path, "refresh", Ctx::timeout);
+    let jwks_ca = ctx.optional(&raw.jwks_ca, path, "jwks_ca", super::tls::file);
     let algorithms = ctx.required(&raw.algorithms, path, "algorithms", algorithms);
     let issuers = ctx.optional(&raw.issuer, path, "issuer", strings);
     let audiences = ctx.optional(&raw.audience, path, "audience", strings);
@@ -179,7 +180,26 @@ fn jwt(ctx: &mut Ctx<'_>, raw: &RawJwtAuth, path: &FieldPath) -> Check<JwtAuth> 
         .map(|(i, f)| {
             let at = path.key("forward_claims").index(i);
             let claim = ctx.required(&f.claim, &at, "claim", Ctx::string);
-            let header = ctx.required(&f.header, &at, "header", Ctx::header_name);
+            let header = ctx.required(&f.header, &at, "header", |c, l, p| {
+                let name = c.header_name(l, p)?;
+                // A claim must not set framing, routing or hop-by-hop
+                // headers: a token's issuer would then steer how the
+                // upstream reads the request.
+                const RESERVED: [&str; 15] = [
+                    "content-length", "transfer-encoding", "host", "connection",
+                    "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
+                    "forwarded", "x-forwarded-for", "x-forwarded-proto",
+                    "x-forwarded-host", "x-request-id", "authorization",
+                ];
+                if RESERVED.contains(&name.as_str()) {
+                    return Err(c.at_leaf(
+                        l,
+                        p,
+                        format!("{} cannot carry a claim: it frames, routes or authenticates the request; use a header of your own, like x-user-id", name.as_str()),
+                    ));
+                }
+                Ok(name)
+            });
             Ok(ForwardClaim {
                 claim: claim?,
                 header: header?,
@@ -187,11 +207,18 @@ fn jwt(ctx: &mut Ctx<'_>, raw: &RawJwtAuth, path: &FieldPath) -> Check<JwtAuth> 
         })
         .collect::<Vec<Check<_>>>();
     one?;
-    let (jwks_file, public_key, url, refresh) = (jwks_file?, public_key?, url?, refresh?);
+    let (jwks_file, public_key, url, refresh, jwks_ca) =
+        (jwks_file?, public_key?, url?, refresh?, jwks_ca?);
     if refresh.is_some() && url.is_none() {
         return Err(ctx.at_key(
             &path.key("refresh"),
             "refresh applies to jwks_url only (files are re-read when they change)",
+        ));
+    }
+    if jwks_ca.is_some() && url.as_ref().is_none_or(|u| u.scheme_str() != Some("https")) {
+        return Err(ctx.at_key(
+            &path.key("jwks_ca"),
+            "jwks_ca applies to an https:// jwks_url only",
         ));
     }
     let keys = match (jwks_file, public_key, url) {
@@ -200,11 +227,12 @@ fn jwt(ctx: &mut Ctx<'_>, raw: &RawJwtAuth, path: &FieldPath) -> Check<JwtAuth> 
         (_, _, Some(url)) => JwtKeySource::JwksUrl {
             url,
             refresh: refresh.unwrap_or(DEFAULT_REFRESH),
+            ca: jwks_ca,
         },
         (None, None, None) => {
             return Err(ctx.at_value(
                 path,
-                "jwt needs its keys: jwks_file = \"jwks.json\", jwks_url = \"http://...\" or public_key = \"key.pem\"",
+                "jwt needs its keys: jwks_file = \"jwks.json\", jwks_url = \"https://...\" or public_key = \"key.pem\"",
             ));
         }
     };
@@ -218,21 +246,22 @@ fn jwt(ctx: &mut Ctx<'_>, raw: &RawJwtAuth, path: &FieldPath) -> Check<JwtAuth> 
     })
 }
 
-/// An `http://` URL (TLS to a JWKS server needs upstream TLS, not yet
-/// available to the fetcher).
+/// An `http://` or `https://` URL with a host.
 fn url(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<http::Uri> {
     let text = ctx.str(leaf, path)?;
     match text.parse::<http::Uri>() {
-        Ok(uri) if uri.scheme_str() == Some("http") && uri.host().is_some() => Ok(uri),
-        Ok(uri) if uri.scheme_str() == Some("https") => Err(ctx.at_leaf(
+        Ok(uri) if uri.authority().is_some_and(|a| a.as_str().contains('@')) => Err(ctx.at_leaf(
             leaf,
             path,
-            format!("jwks_url {text:?}: https is not supported yet; use http:// on a trusted network, or jwks_file"),
+            "jwks_url must not carry a user or password (it would be sent as Host and logged)",
         )),
+        Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
+            Ok(uri)
+        }
         _ => Err(ctx.at_leaf(
             leaf,
             path,
-            format!("invalid URL {text:?}: expected http://host[:port]/path"),
+            format!("invalid URL {text:?}: expected https://host[:port]/path (or http://)"),
         )),
     }
 }

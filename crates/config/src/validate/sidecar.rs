@@ -198,9 +198,6 @@ fn transparent(
 }
 
 impl Expanded {
-    /// A listener called `name` at `address` reaching `cluster`: a tcp or
-    /// udp listener names the cluster itself, an http one gets a catch-all
-    /// route to it.
     /// The listeners mesh mTLS terminates on: the inbound, unless it is
     /// udp (no TLS there).
     pub(super) fn mesh_listeners(&self) -> Vec<String> {
@@ -214,6 +211,9 @@ impl Expanded {
             .collect()
     }
 
+    /// A listener called `name` at `address` reaching `cluster`: a tcp or
+    /// udp listener names the cluster itself, an http one gets a catch-all
+    /// route to it.
     fn add(
         &mut self,
         path: &FieldPath,

@@ -35,6 +35,7 @@ mod replay;
 mod resilience;
 mod route_actions;
 mod route_auth;
+mod route_auth_edges;
 mod routing;
 mod secrets;
 mod shutdown;

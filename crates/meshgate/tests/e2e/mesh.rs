@@ -116,7 +116,32 @@ fn served_sans(session: &str) -> String {
 async fn the_inbound_serves_its_spiffe_identity_and_requires_a_mesh_client() {
     let app = common::upstream::echo("app").await;
     let dir = tempfile::tempdir().unwrap();
-    pki(dir.path(), &[("web", "spiffe://example.org/svc/web")]);
+    pki(
+        dir.path(),
+        &[
+            ("web", "spiffe://example.org/svc/web"),
+            ("other-domain", "spiffe://evil.org/svc/web"),
+        ],
+    );
+    // The same CA's client certificate for a DNS name: no SPIFFE ID.
+    let out = common::run_binary_in(
+        dir.path(),
+        &[
+            "cert",
+            "issue",
+            "--ca",
+            "ca",
+            "--name",
+            "dns-only",
+            "--san",
+            "dns:web.local",
+            "--usage",
+            "client",
+            "--out",
+            "certs",
+        ],
+    );
+    assert!(out.status.success());
     let gw = Gateway::start(&sidecar_config(dir.path(), "orders", app.addr, ""));
     let inbound = gw.addr("sidecar.inbound");
 
@@ -131,6 +156,13 @@ async fn the_inbound_serves_its_spiffe_identity_and_requires_a_mesh_client() {
 
     let (status, _) = s_client(dir.path(), inbound, None);
     assert_eq!(status, None, "no client certificate, no answer");
+    for cert in ["dns-only", "other-domain"] {
+        let (status, _) = s_client(dir.path(), inbound, Some(cert));
+        assert_eq!(
+            status, None,
+            "{cert}: the mesh CA's, but no SPIFFE ID of the trust domain"
+        );
+    }
     assert_eq!(app.hits(), 1);
 
     let now = std::time::SystemTime::now()

@@ -20,7 +20,7 @@ use common::wait::eventually;
 /// A gateway whose route "api" (all paths) has `auth_and_authz` (TOML lines
 /// inside the route) and forwards to `up`; `listener_extra` is added to
 /// the listener.
-fn config(up: SocketAddr, listener_extra: &str, route: &str) -> String {
+pub(crate) fn config(up: SocketAddr, listener_extra: &str, route: &str) -> String {
     format!(
         r#"
 [admin]
@@ -44,7 +44,7 @@ endpoints = [{{ address = "{up}" }}]
     )
 }
 
-fn run(args: &[&str]) -> String {
+pub(crate) fn run(args: &[&str]) -> String {
     let out = common::run_binary(args);
     assert!(
         out.status.success(),
@@ -162,7 +162,7 @@ async fn api_keys_from_the_cli_admit_and_revocation_by_file_refuses() {
 
 /// Tokens made by PyJWT with a fresh RSA key: its JWKS goes to
 /// `dir/jwks.json`, the tokens come back by name.
-fn pyjwt_tokens(dir: &Path) -> serde_json::Value {
+pub(crate) fn pyjwt_tokens(dir: &Path) -> serde_json::Value {
     const SCRIPT: &str = r#"
 import json, sys, time
 import jwt
@@ -199,7 +199,7 @@ print(json.dumps({
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn bearer(token: &serde_json::Value) -> String {
+pub(crate) fn bearer(token: &serde_json::Value) -> String {
     format!("Bearer {}", token.as_str().unwrap())
 }
 

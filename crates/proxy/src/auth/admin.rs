@@ -19,10 +19,19 @@ use super::session::{Revoked, parse_revoked};
 use super::watched::Watched;
 use crate::state::ProxyState;
 
+/// One credential change at a time in this process: each reads a file,
+/// edits it and writes it back, and two at once would lose one edit.
+static CHANGES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    CHANGES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl ProxyState {
     /// Revokes the API key `id` in every key file of the running routes that
     /// lists it. Returns the files changed; empty when no file has the id.
     pub fn revoke_api_key(&self, id: &str) -> Result<Vec<PathBuf>, String> {
+        let _one = one_at_a_time();
         let stores: Vec<&Arc<Watched<KeyStore>>> = self
             .routes
             .iter()
@@ -49,13 +58,14 @@ impl ProxyState {
     }
 
     /// Issues a session token for `subject`, valid for `ttl`, with the keys
-    /// of route `route`, or of the only session key file the routes use.
+    /// of route `route`, or of the only session key file the routes use;
+    /// returns the token and its id (`jti`), which revocation names.
     pub fn issue_session_token(
         &self,
         route: Option<&str>,
         subject: &str,
         ttl: Duration,
-    ) -> Result<String, String> {
+    ) -> Result<(String, String), String> {
         let sessions: Vec<(&str, &super::session::SessionState)> = self
             .config
             .routes
@@ -85,6 +95,15 @@ impl ProxyState {
             .get()
             .issue(subject, ttl.as_secs(), super::unix_now(), &jti)
             .map_err(|e| e.to_string())
+            .and_then(|token| {
+                // The id revocation names, read back as any verifier would.
+                let claims = session
+                    .keys
+                    .get()
+                    .verify(&token, super::unix_now(), 60)
+                    .map_err(|e| e.to_string())?;
+                Ok((token, claims.jti))
+            })
     }
 
     /// Revokes the session token `jti` in every `session.revoked` file of
@@ -99,6 +118,25 @@ impl ProxyState {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
             return Err("jti must be 1 to 64 characters of A-Z a-z 0-9 - _".to_owned());
+        }
+        let _one = one_at_a_time();
+        let uncovered: Vec<&str> = self
+            .config
+            .routes
+            .iter()
+            .zip(&self.routes)
+            .filter(|(_, r)| {
+                r.auth
+                    .as_ref()
+                    .and_then(|a| a.session())
+                    .is_some_and(|s| s.revoked.is_none())
+            })
+            .map(|(c, _)| c.name.as_str())
+            .collect();
+        if !uncovered.is_empty() {
+            return Err(format!(
+                "routes {uncovered:?} take session tokens but have no session.revoked file: the token would stay valid there"
+            ));
         }
         let lists: Vec<&Arc<Watched<Revoked>>> = self
             .routes

@@ -12,10 +12,8 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use bytes::Buf;
-use http_body_util::{BodyExt, Empty, Limited};
 use meshgate_config::auth::{JwtAlgorithm, JwtAuth, JwtKeySource};
-use meshgate_jwt::{Algorithm, JwksCache, Key, KeySet, MAX_JWKS_BYTES, Validator};
+use meshgate_jwt::{Algorithm, JwksCache, Key, KeySet, Validator};
 use meshgate_telemetry::{Counter, Registry};
 
 use super::watched::{self, Watched};
@@ -40,7 +38,9 @@ enum Keys {
 
 /// A JWKS URL's cache and the wake-up its driver waits on.
 struct Jwks {
-    url: http::Uri,
+    /// The settings it was started with (a reload may keep it).
+    source: JwtKeySource,
+    fetcher: super::fetch::Fetcher,
     cache: Mutex<JwksCache>,
     published: ArcSwap<KeySet>,
     wake: tokio::sync::Notify,
@@ -50,17 +50,42 @@ struct Jwks {
 
 impl JwtState {
     /// Builds the state for `spec`, loading its key file or starting its
-    /// JWKS driver.
-    pub(crate) fn new(spec: &JwtAuth, registry: &Registry) -> Result<Self, String> {
+    /// JWKS driver. The key source of `previous` (the same route's in the
+    /// generation before) is kept when unchanged: its watcher, or its JWKS
+    /// driver with the keys it last fetched, so a reload never empties the
+    /// key set while an identity provider is unreachable.
+    pub(crate) fn new(
+        spec: &JwtAuth,
+        registry: &Registry,
+        previous: Option<&JwtState>,
+    ) -> Result<Self, String> {
+        let old_file = previous.and_then(|p| match &p.keys {
+            Keys::File(w) => Some(w),
+            Keys::Url(_) => None,
+        });
         let keys = match &spec.keys {
-            JwtKeySource::JwksFile(f) => {
-                Keys::File(Watched::load(f, "jwks", parse_jwks, registry)?)
-            }
-            JwtKeySource::PublicKey(f) => {
-                Keys::File(Watched::load(f, "jwt_public_key", parse_pem, registry)?)
-            }
-            JwtKeySource::JwksUrl { url, refresh } => {
-                Keys::Url(Jwks::start(url, *refresh, registry))
+            JwtKeySource::JwksFile(f) => Keys::File(super::kept_or_load(
+                old_file, f, "jwks", parse_jwks, registry,
+            )?),
+            JwtKeySource::PublicKey(f) => Keys::File(super::kept_or_load(
+                old_file,
+                f,
+                "jwt_public_key",
+                parse_pem,
+                registry,
+            )?),
+            JwtKeySource::JwksUrl { url, refresh, ca } => {
+                let kept = previous.and_then(|p| match &p.keys {
+                    Keys::Url(j) if j.source == spec.keys => Some(j.clone()),
+                    _ => None,
+                });
+                match kept {
+                    Some(j) => Keys::Url(j),
+                    None => {
+                        let fetcher = super::fetch::Fetcher::new(url, ca.as_ref())?;
+                        Keys::Url(Jwks::start(spec.keys.clone(), fetcher, *refresh, registry))
+                    }
+                }
             }
         };
         let mut validator = Validator::new(spec.algorithms.iter().map(|a| algorithm(*a)));
@@ -103,7 +128,7 @@ pub(crate) fn check(spec: &JwtAuth) -> Option<String> {
     match &spec.keys {
         JwtKeySource::JwksFile(f) => watched::read(f, parse_jwks).err(),
         JwtKeySource::PublicKey(f) => watched::read(f, parse_pem).err(),
-        JwtKeySource::JwksUrl { .. } => None,
+        JwtKeySource::JwksUrl { url, ca, .. } => super::fetch::Fetcher::new(url, ca.as_ref()).err(),
     }
 }
 
@@ -133,7 +158,12 @@ fn parse_pem(bytes: &[u8]) -> Result<KeySet, String> {
 }
 
 impl Jwks {
-    fn start(url: &http::Uri, refresh: Duration, registry: &Registry) -> Arc<Self> {
+    fn start(
+        source: JwtKeySource,
+        fetcher: super::fetch::Fetcher,
+        refresh: Duration,
+        registry: &Registry,
+    ) -> Arc<Self> {
         let counter = |result| {
             registry.counter(
                 "meshgate_jwks_fetches_total",
@@ -142,7 +172,8 @@ impl Jwks {
             )
         };
         let jwks = Arc::new(Self {
-            url: url.clone(),
+            source,
+            fetcher,
             cache: Mutex::new(JwksCache::new(refresh, MIN_REFETCH_GAP)),
             published: ArcSwap::from_pointee(KeySet::new()),
             wake: tokio::sync::Notify::new(),
@@ -181,7 +212,7 @@ async fn drive(jwks: Weak<Jwks>) {
             .unwrap_or_else(|e| e.into_inner())
             .needs_fetch(now);
         if due {
-            let fetched = tokio::time::timeout(FETCH_TIMEOUT, fetch(&j.url)).await;
+            let fetched = tokio::time::timeout(FETCH_TIMEOUT, j.fetcher.get()).await;
             let now = super::unix_now();
             let mut cache = j.cache.lock().unwrap_or_else(|e| e.into_inner());
             let outcome = match fetched {
@@ -205,7 +236,7 @@ async fn drive(jwks: Weak<Jwks>) {
                 }
                 Err(error) => {
                     j.fetches_failed.inc();
-                    tracing::warn!(url = %j.url, %error, "JWKS fetch failed; the last good keys stay");
+                    tracing::warn!(url = %j.fetcher.url(), %error, "JWKS fetch failed; the last good keys stay");
                 }
             }
         }
@@ -222,39 +253,4 @@ async fn drive(jwks: Weak<Jwks>) {
         let _ = tokio::time::timeout(wait.min(Duration::from_secs(5)), woken).await;
         drop(j);
     }
-}
-
-/// One HTTP/1.1 GET of `url`, its body capped at [`MAX_JWKS_BYTES`].
-async fn fetch(url: &http::Uri) -> Result<Vec<u8>, String> {
-    let host = url.host().ok_or("the URL has no host")?;
-    let port = url.port_u16().unwrap_or(80);
-    let tcp = tokio::net::TcpStream::connect((host, port))
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
-    tokio::spawn(conn);
-    let path = url.path_and_query().map_or("/", |p| p.as_str());
-    let authority = url.authority().map_or(host, |a| a.as_str());
-    let req = http::Request::get(path)
-        .header(http::header::HOST, authority)
-        .header(http::header::ACCEPT, "application/json")
-        .body(Empty::<bytes::Bytes>::new())
-        .map_err(|e| e.to_string())?;
-    let resp = send
-        .send_request(req)
-        .await
-        .map_err(|e| format!("request: {e}"))?;
-    if !resp.status().is_success() {
-        return Err(format!("status {}", resp.status()));
-    }
-    let body = Limited::new(resp.into_body(), MAX_JWKS_BYTES)
-        .collect()
-        .await
-        .map_err(|e| format!("body: {e}"))?;
-    let mut bytes = body.aggregate();
-    let mut out = vec![0; bytes.remaining()];
-    bytes.copy_to_slice(&mut out);
-    Ok(out)
 }

@@ -83,8 +83,15 @@ impl<T: Send + Sync + 'static> Watched<T> {
 
     /// Replaces the value now (an admin change, also written to the file;
     /// the watcher then reads what was written, which changes nothing).
+    ///
+    /// Under the poller's lock, with the file's new stamp recorded: a poll
+    /// that read the file before the change cannot store its older value
+    /// after this one, and the poller does not read the change again.
     pub(crate) fn set(&self, value: T) {
+        let mut seen = self.stamps.lock().unwrap_or_else(|e| e.into_inner());
         self.value.store(Arc::new(value));
+        seen.loaded = stamp(&self.file.path);
+        seen.changing = None;
     }
 
     /// The file this value comes from.

@@ -12,10 +12,12 @@
 use std::sync::Arc;
 
 use rustls::DigitallySignedStruct;
+use rustls::DistinguishedName;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, Error, RootCertStore, SignatureScheme};
 
 /// Verifies mesh peers (see the module doc).
@@ -58,12 +60,8 @@ impl ServerCertVerifier for SpiffeVerifier {
             now,
             self.algorithms.all,
         )?;
-        match crate::auth::identity::of_certificate(end_entity) {
-            Some(id) if id.starts_with(&self.prefix) && id.len() > self.prefix.len() => {
-                Ok(ServerCertVerified::assertion())
-            }
-            _ => Err(Error::InvalidCertificate(CertificateError::NotValidForName)),
-        }
+        in_trust_domain(end_entity, &self.prefix)?;
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -86,5 +84,82 @@ impl ServerCertVerifier for SpiffeVerifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
+    }
+}
+
+/// The check both ends share: the certificate names a SPIFFE ID under
+/// `prefix` (`spiffe://<trust domain>/`) with a non-empty path.
+fn in_trust_domain(end_entity: &CertificateDer<'_>, prefix: &str) -> Result<(), Error> {
+    match crate::auth::identity::of_certificate(end_entity) {
+        Some(id) if id.starts_with(prefix) && id.len() > prefix.len() => Ok(()),
+        _ => Err(Error::InvalidCertificate(CertificateError::NotValidForName)),
+    }
+}
+
+/// Verifies mesh clients on an inbound listener: rustls's webpki client
+/// verifier for the chain (to the mesh CA, client usage, validity), then
+/// the same trust-domain check as outbound, so a certificate the CA issued
+/// for a DNS name or for another trust domain is refused at the handshake.
+#[derive(Debug)]
+pub(crate) struct SpiffeClientVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+    prefix: String,
+}
+
+impl SpiffeClientVerifier {
+    pub(crate) fn new(inner: Arc<dyn ClientCertVerifier>, trust_domain: &str) -> Self {
+        Self {
+            inner,
+            prefix: format!("spiffe://{trust_domain}/"),
+        }
+    }
+}
+
+impl ClientCertVerifier for SpiffeClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        in_trust_domain(end_entity, &self.prefix)?;
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
     }
 }
