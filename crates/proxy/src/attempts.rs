@@ -67,8 +67,13 @@ pub(crate) async fn send(
     let policy = &out.action.retry;
     let idempotent = parts.method.is_idempotent();
     let deadline = Instant::now() + out.action.timeout;
-    let (body, replay) = Replay::prepare(policy, idempotent, &parts, body, deadline).await?;
-    let failure = Arc::new(BodyFailure::default());
+    let (body, replay) = if Replay::possible(policy, idempotent) {
+        Replay::prepare(policy, &parts, body, deadline).await?
+    } else {
+        (body, None)
+    };
+    // An empty body can neither fail nor overrun: no slot to allocate.
+    let failure = (!matches!(body, ClientBody::Empty)).then(Arc::<BodyFailure>::default);
     let body = RequestBody::new(body, out.limits.max_body_bytes, failure.clone());
     let req = Request::from_parts(parts, body);
     let mut run = Run {
@@ -133,7 +138,7 @@ struct Run<'a> {
     idempotent: bool,
     /// The route timeout, over all attempts.
     deadline: Instant,
-    failure: Arc<BodyFailure>,
+    failure: Option<Arc<BodyFailure>>,
     replay: Option<Replay>,
     tried: Vec<usize>,
     retries: u32,
@@ -178,7 +183,7 @@ impl<'a> Run<'a> {
         match sent {
             Ok(resp) => Ok((Attempt::Response(resp.status().as_u16()), Ok(resp))),
             Err(Failed { error, unsent }) => {
-                if let Some(err) = self.failure.error() {
+                if let Some(err) = self.failure.as_deref().and_then(BodyFailure::error) {
                     return Err(err);
                 }
                 *req = unsent;

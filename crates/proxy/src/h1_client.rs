@@ -138,10 +138,14 @@ pub(crate) async fn send(
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.trim().parse().ok());
     let chunked = !body_empty && declared.is_none();
-    let mut head = Vec::with_capacity(512);
+    // From the thread's free list of write buffers (shared with the
+    // downstream server's responses): no allocation per request.
+    let mut head = crate::buffers::take_out(512);
     let (parts, body) = req.into_parts();
     let upgrade = codec::encode_head(&parts, chunked, &mut head);
-    if let Err(e) = conn.io.write_all(&head).await {
+    let written = conn.io.write_all(&head).await;
+    crate::buffers::give_back_out(head);
+    if let Err(e) = written {
         if reused {
             return Err(SendError::Retry(Box::new(Request::from_parts(parts, body))));
         }
