@@ -22,8 +22,10 @@
 mod hedge;
 mod replay;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use http::request::Parts;
@@ -38,6 +40,7 @@ use tokio::time::Instant;
 use self::replay::Replay;
 use crate::body::{BodyFailure, ClientBody, Guards, RequestBody, UpstreamBody};
 use crate::cluster::ClusterState;
+use crate::deadline::Deadline;
 use crate::pool::{EndpointPool, Failed};
 use crate::service::with_rng;
 
@@ -51,11 +54,16 @@ pub(crate) struct Outgoing<'a> {
 
 /// Sends the request, retrying as the policy allows. The response's
 /// endpoint keeps its active-request count raised through `guards`.
+///
+/// `timer` bounds each attempt when the caller lends its connection's timer
+/// (one wheel entry re-armed lazily, instead of one armed and removed per
+/// request); without one the attempts time themselves.
 pub(crate) async fn send(
     out: Outgoing<'_>,
     parts: Parts,
     body: ClientBody,
     guards: &mut Guards,
+    timer: Option<&mut Deadline>,
 ) -> Result<Response<UpstreamBody>, Error> {
     let Some(admitted) = out.cluster.admit() else {
         return Err(Error::upstream(
@@ -91,6 +99,14 @@ pub(crate) async fn send(
         // grow every request's future (and each move of it).
         return Box::pin(hedge::send(run, req, guards)).await;
     }
+    let mut own;
+    let timer = match timer {
+        Some(timer) => timer,
+        None => {
+            own = Deadline::new(out_horizon(&run));
+            &mut own
+        }
+    };
     let mut req = Some(req);
     let mut _retrying = None;
     loop {
@@ -106,11 +122,19 @@ pub(crate) async fn send(
             run.per_try_deadline()
         };
         let waiting = AtomicBool::new(false);
-        let sent = endpoint.send(this, run.out.action.into(), &waiting);
-        let (attempt, result) = match tokio::time::timeout_at(per_try, sent).await {
-            Ok(sent) => run.outcome(sent, &mut req)?,
-            Err(_) if waiting.load(Ordering::Relaxed) => return Err(run.congested(per_try)),
-            Err(_) => run.timed_out(per_try),
+        // Pinned where it is built and polled beside the timer: no wrapper
+        // future to move it into (each move copies its state).
+        let mut sent = std::pin::pin!(endpoint.send(this, run.out.action.into(), &waiting));
+        let within = std::future::poll_fn(|cx| {
+            if let Poll::Ready(sent) = sent.as_mut().poll(cx) {
+                return Poll::Ready(Some(sent));
+            }
+            timer.poll_until(per_try, cx).map(|()| None)
+        });
+        let (attempt, result) = match within.await {
+            Some(sent) => run.outcome(sent, &mut req)?,
+            None if waiting.load(Ordering::Relaxed) => return Err(run.congested(per_try)),
+            None => run.timed_out(per_try),
         };
         run.out.cluster.record(idx, attempt, run.retries == 0);
         let Some((delay, permit)) = run.retry(attempt, &result, req.is_some()) else {
@@ -129,6 +153,13 @@ pub(crate) async fn send(
         run.tried.push(idx);
         run.retries += 1;
     }
+}
+
+/// The horizon of a request's own timer: its shortest timeout.
+fn out_horizon(run: &Run<'_>) -> Duration {
+    run.policy
+        .per_try_timeout
+        .map_or(run.out.action.timeout, |t| t.min(run.out.action.timeout))
 }
 
 /// One request's attempts so far.

@@ -147,8 +147,12 @@ pub(crate) async fn serve(
 
         // Boxed: the pipeline's future lives only while a request does, so
         // an idle keep-alive connection's task does not carry its ~2.5 KiB.
+        // The connection's timer serves the route timeout too: nothing
+        // else waits on it while the pipeline runs.
         let resp = match crate::service::boxed(|| {
-            service.clone().handle(Request::from_parts(parts, body))
+            service
+                .clone()
+                .handle(Request::from_parts(parts, body), Some(&mut deadline))
         })
         .await
         {
