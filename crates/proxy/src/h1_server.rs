@@ -292,13 +292,15 @@ async fn read_head(
 ) -> Result<RequestHead, HeadEnd> {
     loop {
         if !side.buf.is_empty() {
-            if let Waiting::Idle(_) = waiting {
-                waiting = Waiting::Head(Instant::now());
-            }
             match codec::parse_request(&mut side.buf, head_limits) {
                 Ok(Some(head)) => return Ok(head),
                 Ok(None) => {}
                 Err(e) => return Err(HeadEnd::Reply(e)),
+            }
+            // A head has begun and the header read timeout runs. The clock
+            // is read only here, for a head that did not arrive whole.
+            if let Waiting::Idle(_) = waiting {
+                waiting = Waiting::Head(Instant::now());
             }
         }
         let until = match waiting {
