@@ -122,19 +122,23 @@ pub(crate) async fn send(
             run.per_try_deadline()
         };
         let waiting = AtomicBool::new(false);
-        // Pinned where it is built and polled beside the timer: no wrapper
-        // future to move it into (each move copies its state).
-        let mut sent = std::pin::pin!(endpoint.send(this, run.out.action.into(), &waiting));
-        let within = std::future::poll_fn(|cx| {
-            if let Poll::Ready(sent) = sent.as_mut().poll(cx) {
-                return Poll::Ready(Some(sent));
+        let (attempt, result) = {
+            // Pinned where it is built and polled beside the timer: no
+            // wrapper future to move it into (each move copies its state).
+            // The block drops an attempt cut by the timer here, with its
+            // connection, before any backoff.
+            let mut sent = std::pin::pin!(endpoint.send(this, run.out.action.into(), &waiting));
+            let within = std::future::poll_fn(|cx| {
+                if let Poll::Ready(sent) = sent.as_mut().poll(cx) {
+                    return Poll::Ready(Some(sent));
+                }
+                timer.poll_until(per_try, cx).map(|()| None)
+            });
+            match within.await {
+                Some(sent) => run.outcome(sent, &mut req)?,
+                None if waiting.load(Ordering::Relaxed) => return Err(run.congested(per_try)),
+                None => run.timed_out(per_try),
             }
-            timer.poll_until(per_try, cx).map(|()| None)
-        });
-        let (attempt, result) = match within.await {
-            Some(sent) => run.outcome(sent, &mut req)?,
-            None if waiting.load(Ordering::Relaxed) => return Err(run.congested(per_try)),
-            None => run.timed_out(per_try),
         };
         run.out.cluster.record(idx, attempt, run.retries == 0);
         let Some((delay, permit)) = run.retry(attempt, &result, req.is_some()) else {
