@@ -9,6 +9,10 @@
 # (HTTP/1.1 upstream either way), and divides the
 # difference by 10,000, so start-up and shutdown cancel out. Deterministic for a
 # given binary: use it to compare changes without benchmark noise.
+# Also prints task polls and recv calls per request: under valgrind the proxy
+# is ~50x slower than its clients, so a read tried before waiting often finds
+# the next request already there, which saves a task poll (~1k instructions)
+# that a native run pays. Compare instruction counts at equal polls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-${CARGO_TARGET_DIR:-target}/release/meshgate}
@@ -45,3 +49,24 @@ run() {
 }
 a=$(run 2001); b=$(run 12001)
 python3 -c "print('%s (%s): %.0f instructions/request' % ('$BIN', '${PROTO:-h1}', ($b-$a)/10000))"
+python3 - "$work/cg.2001" "$work/cg.12001" <<'PY'
+import re, sys
+def calls(path, names):
+    # Sums callgrind's `calls=` lines under each `cfn=` naming one of `names`.
+    ids, total, cur = {}, dict.fromkeys(names, 0), None
+    for line in open(path, errors='replace'):
+        m = re.match(r'c?fn=\((\d+)\)(?: (.*))?', line.strip())
+        if m:
+            if m.group(2):
+                ids[m.group(1)] = m.group(2)
+            cur = ids.get(m.group(1)) if line.startswith('cfn=') else None
+        elif line.startswith('calls=') and cur is not None:
+            if cur in total:
+                total[cur] += int(line.split()[0][6:])
+            cur = None
+    return total
+names = ['tokio::runtime::task::raw::poll', 'recv']
+a, b = calls(sys.argv[1], names), calls(sys.argv[2], names)
+polls, recv = ((b[n] - a[n]) / 10000 for n in names)
+print('  task polls/request %.2f, recv calls/request %.2f' % (polls, recv))
+PY

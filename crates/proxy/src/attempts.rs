@@ -25,8 +25,10 @@
 mod hedge;
 mod replay;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use http::request::Parts;
@@ -41,6 +43,7 @@ use tokio::time::Instant;
 use self::replay::Replay;
 use crate::body::{BodyFailure, ClientBody, Guards, RequestBody, UpstreamBody};
 use crate::cluster::ClusterState;
+use crate::deadline::Deadline;
 use crate::pool::{EndpointPool, Failed};
 use crate::service::with_rng;
 
@@ -54,11 +57,16 @@ pub(crate) struct Outgoing<'a> {
 
 /// Sends the request, retrying as the policy allows. The response's
 /// endpoint keeps its active-request count raised through `guards`.
+///
+/// `timer` bounds each attempt when the caller lends its connection's timer
+/// (one wheel entry re-armed lazily, instead of one armed and removed per
+/// request); without one the attempts time themselves.
 pub(crate) async fn send(
     out: Outgoing<'_>,
     mut parts: Parts,
     body: ClientBody,
     guards: &mut Guards,
+    timer: Option<&mut Deadline>,
 ) -> Result<Response<UpstreamBody>, Error> {
     let Some(admitted) = out.cluster.admit() else {
         return Err(Error::upstream(
@@ -78,8 +86,13 @@ pub(crate) async fn send(
             (body, Some(signing))
         }
     };
-    let (body, replay) = Replay::prepare(policy, idempotent, &parts, body, deadline).await?;
-    let failure = Arc::new(BodyFailure::default());
+    let (body, replay) = if Replay::possible(policy, idempotent) {
+        Replay::prepare(policy, &parts, body, deadline).await?
+    } else {
+        (body, None)
+    };
+    // An empty body can neither fail nor overrun: no slot to allocate.
+    let failure = (!matches!(body, ClientBody::Empty)).then(Arc::<BodyFailure>::default);
     let body = RequestBody::new(body, out.limits.max_body_bytes, failure.clone());
     let req = Request::from_parts(parts, body);
     let mut run = Run {
@@ -98,6 +111,14 @@ pub(crate) async fn send(
         // grow every request's future (and each move of it).
         return Box::pin(hedge::send(run, req, guards)).await;
     }
+    let mut own;
+    let timer = match timer {
+        Some(timer) => timer,
+        None => {
+            own = Deadline::new(out_horizon(&run));
+            &mut own
+        }
+    };
     let mut req = Some(req);
     let mut _retrying = None;
     loop {
@@ -114,11 +135,23 @@ pub(crate) async fn send(
             run.per_try_deadline()
         };
         let waiting = AtomicBool::new(false);
-        let sent = endpoint.send(this, run.out.action.into(), &waiting);
-        let (attempt, result) = match tokio::time::timeout_at(per_try, sent).await {
-            Ok(sent) => run.outcome(sent, &mut req)?,
-            Err(_) if waiting.load(Ordering::Relaxed) => return Err(run.congested(per_try)),
-            Err(_) => run.timed_out(per_try),
+        let (attempt, result) = {
+            // Pinned where it is built and polled beside the timer: no
+            // wrapper future to move it into (each move copies its state).
+            // The block drops an attempt cut by the timer here, with its
+            // connection, before any backoff.
+            let mut sent = std::pin::pin!(endpoint.send(this, run.out.action.into(), &waiting));
+            let within = std::future::poll_fn(|cx| {
+                if let Poll::Ready(sent) = sent.as_mut().poll(cx) {
+                    return Poll::Ready(Some(sent));
+                }
+                timer.poll_until(per_try, cx).map(|()| None)
+            });
+            match within.await {
+                Some(sent) => run.outcome(sent, &mut req)?,
+                None if waiting.load(Ordering::Relaxed) => return Err(run.congested(per_try)),
+                None => run.timed_out(per_try),
+            }
         };
         run.out.cluster.record(idx, attempt, run.retries == 0);
         let Some((delay, permit)) = run.retry(attempt, &result, req.is_some()) else {
@@ -139,6 +172,13 @@ pub(crate) async fn send(
     }
 }
 
+/// The horizon of a request's own timer: its shortest timeout.
+fn out_horizon(run: &Run<'_>) -> Duration {
+    run.policy
+        .per_try_timeout
+        .map_or(run.out.action.timeout, |t| t.min(run.out.action.timeout))
+}
+
 /// One request's attempts so far.
 struct Run<'a> {
     out: Outgoing<'a>,
@@ -146,7 +186,7 @@ struct Run<'a> {
     idempotent: bool,
     /// The route timeout, over all attempts.
     deadline: Instant,
-    failure: Arc<BodyFailure>,
+    failure: Option<Arc<BodyFailure>>,
     replay: Option<Replay>,
     /// The cluster's signing of this request, if it signs.
     signing: Option<crate::sign::Signing<'a>>,
@@ -201,7 +241,7 @@ impl<'a> Run<'a> {
         match sent {
             Ok(resp) => Ok((Attempt::Response(resp.status().as_u16()), Ok(resp))),
             Err(Failed { error, unsent }) => {
-                if let Some(err) = self.failure.error() {
+                if let Some(err) = self.failure.as_deref().and_then(BodyFailure::error) {
                     return Err(err);
                 }
                 *req = unsent;

@@ -127,7 +127,8 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: ClientBody,
         remaining: Option<u64>,
-        failure: std::sync::Arc<BodyFailure>,
+        // `None` for an empty body, which can neither fail nor overrun.
+        failure: Option<std::sync::Arc<BodyFailure>>,
     }
 }
 
@@ -135,7 +136,7 @@ impl RequestBody {
     pub(crate) fn new(
         inner: ClientBody,
         limit: Option<u64>,
-        failure: std::sync::Arc<BodyFailure>,
+        failure: Option<std::sync::Arc<BodyFailure>>,
     ) -> Self {
         Self {
             inner,
@@ -162,7 +163,9 @@ impl Body for RequestBody {
                 if let (Some(remaining), Some(data)) = (this.remaining.as_mut(), frame.data_ref()) {
                     let len = data.len() as u64;
                     if len > *remaining {
-                        this.failure.set(BodyFailure::TOO_LARGE);
+                        if let Some(f) = this.failure {
+                            f.set(BodyFailure::TOO_LARGE);
+                        }
                         return Poll::Ready(Some(Err(Box::new(BodyTooLarge))));
                     }
                     *remaining -= len;
@@ -170,7 +173,9 @@ impl Body for RequestBody {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
-                this.failure.set(BodyFailure::CLIENT);
+                if let Some(f) = this.failure {
+                    f.set(BodyFailure::CLIENT);
+                }
                 Poll::Ready(Some(Err(e)))
             }
             Poll::Ready(None) => Poll::Ready(None),

@@ -8,7 +8,8 @@
 //! memory saved was worth on a busy connection. So a waiting connection
 //! hands its buffers here and the next connection to become readable takes
 //! them back: a busy worker reuses a handful of buffers, and an idle one
-//! holds at most `KEEP` of each kind.
+//! holds at most `KEEP` of each kind. The upstream client writes each
+//! request head from a response buffer of this list too.
 
 use std::cell::RefCell;
 

@@ -6,7 +6,13 @@
 //! serves: every later deadline starts after the timer was armed, so it is
 //! at least that far away, and the timer can only fire early, never late.
 //! When it fires early it is re-armed, once per timeout period, not per
-//! request.
+//! request. A deadline nearer than the armed one (a route timeout shorter
+//! than the horizon) moves the timer in: one re-arm, never a late wake-up.
+//!
+//! An HTTP/1.1 connection lends its `Deadline` to the pipeline, which bounds
+//! its upstream attempts with it: the route timeout then costs a poll of a
+//! timer already in the wheel, where `tokio::time::timeout` inserted and
+//! removed an entry per request (~0.3k instructions).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -41,6 +47,9 @@ impl Deadline {
         let timer = self.timer.get_or_insert_with(|| {
             Box::pin(tokio::time::sleep_until(at.min(Instant::now() + horizon)))
         });
+        if at < timer.deadline() {
+            timer.as_mut().reset(at);
+        }
         loop {
             ready!(timer.as_mut().poll(cx));
             let now = Instant::now();
@@ -69,5 +78,20 @@ mod tests {
         // One already past resolves at once.
         d.until(start).await;
         assert_eq!(Instant::now() - t, Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_nearer_than_the_armed_timer_is_kept() {
+        let mut d = Deadline::new(Duration::from_secs(10));
+        let start = Instant::now();
+        // Arms the timer 10 s out, then gives up on it at 3 s.
+        let far = tokio::time::timeout(
+            Duration::from_secs(3),
+            d.until(start + Duration::from_secs(30)),
+        );
+        assert!(far.await.is_err());
+        // A route timeout shorter than the horizon: on time, not at 10 s.
+        d.until(start + Duration::from_secs(4)).await;
+        assert_eq!(Instant::now() - start, Duration::from_secs(4));
     }
 }

@@ -158,7 +158,9 @@ pub(crate) async fn send(
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.trim().parse().ok());
     let chunked = !body_empty && declared.is_none();
-    let mut head = Vec::with_capacity(512);
+    // From the thread's free list of write buffers (shared with the
+    // downstream server's responses): no allocation per request.
+    let mut head = crate::buffers::take_out(512);
     let (parts, body) = req.into_parts();
     let upgrade = codec::encode_head(&parts, chunked, &mut head);
     let mut written = conn.io.write_all(&head).await;
@@ -166,6 +168,7 @@ pub(crate) async fn send(
         // rustls may hold encrypted bytes back while the socket is full.
         written = conn.io.flush().await;
     }
+    crate::buffers::give_back_out(head);
     if let Err(e) = written {
         if reused {
             return Err(SendError::Retry(Box::new(Request::from_parts(parts, body))));

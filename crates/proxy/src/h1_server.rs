@@ -18,6 +18,7 @@ mod body;
 mod codec;
 
 use std::io::IoSlice;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -146,8 +147,12 @@ pub(crate) async fn serve(
 
         // Boxed: the pipeline's future lives only while a request does, so
         // an idle keep-alive connection's task does not carry its ~2.5 KiB.
+        // The connection's timer serves the route timeout too: nothing
+        // else waits on it while the pipeline runs.
         let resp = match crate::service::boxed(|| {
-            service.clone().handle(Request::from_parts(parts, body))
+            service
+                .clone()
+                .handle(Request::from_parts(parts, body), Some(&mut deadline))
         })
         .await
         {
@@ -287,13 +292,15 @@ async fn read_head(
 ) -> Result<RequestHead, HeadEnd> {
     loop {
         if !side.buf.is_empty() {
-            if let Waiting::Idle(_) = waiting {
-                waiting = Waiting::Head(Instant::now());
-            }
             match codec::parse_request(&mut side.buf, head_limits) {
                 Ok(Some(head)) => return Ok(head),
                 Ok(None) => {}
                 Err(e) => return Err(HeadEnd::Reply(e)),
+            }
+            // A head has begun and the header read timeout runs. The clock
+            // is read only here, for a head that did not arrive whole.
+            if let Waiting::Idle(_) = waiting {
+                waiting = Waiting::Head(Instant::now());
             }
         }
         let until = match waiting {
@@ -331,26 +338,29 @@ async fn read_head(
 }
 
 /// Reads what the socket has into `side.buf`. With an `empty` buffer it
-/// holds a buffer only while a read is tried: it waits for readability
-/// without one.
+/// holds a buffer only while the socket is polled: the buffer comes from
+/// the thread's free list for the poll and goes back to it when the socket
+/// has nothing, so the connection waits for readability holding none.
+///
+/// Polling the read half (rather than trying a read, then awaiting
+/// `readable()`) keeps the wait on the socket's own reader waker: tokio's
+/// `readable()` future queues a waiter node under the socket's lock and
+/// unlinks it again, about 1k instructions per request.
 async fn read_some(side: &mut ReadSide, empty: bool) -> std::io::Result<usize> {
     if empty {
-        loop {
-            // Try first: readiness may be left over from the last read, and
-            // only a read that would block arms the wait below for real.
+        return std::future::poll_fn(|cx| {
             if side.buf.capacity() == 0 {
                 side.buf = crate::buffers::take_read(READ_CHUNK);
             }
-            match side.rd.try_read_buf(&mut side.buf) {
-                Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    crate::buffers::give_back_read(std::mem::take(&mut side.buf));
-                    side.rd.readable().await?;
-                }
-                Some(read) => return read,
-                // TLS: rustls reads into its own buffers; wait holding ours.
-                None => break,
+            // A read that must wait leaves the buffer untouched (plain TCP
+            // and rustls alike), so it can go back to the free list.
+            let read = tokio_util::io::poll_read_buf(Pin::new(&mut side.rd), cx, &mut side.buf);
+            if read.is_pending() {
+                crate::buffers::give_back_read(std::mem::take(&mut side.buf));
             }
-        }
+            read
+        })
+        .await;
     }
     side.buf.reserve(READ_CHUNK);
     side.rd.read_buf(&mut side.buf).await

@@ -402,7 +402,8 @@ fn stream_future(
 ) -> (StreamFuture, AbortHandle) {
     abortable(Tagged {
         id,
-        fut: crate::service::boxed(|| service.handle(req)),
+        // Streams run side by side: each times itself.
+        fut: crate::service::boxed(|| service.handle(req, None)),
     })
 }
 

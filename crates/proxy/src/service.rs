@@ -34,6 +34,7 @@ use crate::attempts;
 use crate::auth::Denied;
 use crate::body::{ClientBody, Guards, ResponseBody};
 use crate::caller::Caller;
+use crate::deadline::Deadline;
 use crate::headers;
 use crate::rate_limit;
 use crate::request::{authority_of, hash_of, malformed, rewritten_path};
@@ -87,9 +88,13 @@ pub(crate) struct ProxyService {
 // === impl ProxyService ===
 
 impl ProxyService {
+    /// Runs the pipeline for `req`. `timer` is the connection's timer when
+    /// requests on it run one at a time (HTTP/1.1): the route timeout then
+    /// costs no timer of its own (see `crate::deadline`).
     pub(crate) async fn handle(
         self,
         req: Request<ClientBody>,
+        timer: Option<&mut Deadline>,
     ) -> Result<Response<ResponseBody>, Infallible> {
         let start = Instant::now();
         let guards = Guards::default();
@@ -211,6 +216,7 @@ impl ProxyService {
                         Request::from_parts(parts, body),
                         &listener.limits,
                         guards,
+                        timer,
                     )
                     .await
                 {
@@ -274,6 +280,7 @@ impl ProxyService {
         req: Request<ClientBody>,
         limits: &meshgate_config::HttpLimits,
         mut guards: Guards,
+        timer: Option<&mut Deadline>,
     ) -> Result<Response<ResponseBody>, (Error, Guards)> {
         let (mut parts, body) = req.into_parts();
         if let Some(max) = limits.max_body_bytes {
@@ -339,7 +346,7 @@ impl ProxyService {
             hash,
             limits,
         };
-        let resp = match attempts::send(out, parts, body, &mut guards).await {
+        let resp = match attempts::send(out, parts, body, &mut guards, timer).await {
             Ok(resp) => resp,
             Err(err) => return Err((err, guards)),
         };

@@ -5,8 +5,8 @@
 //! types (request bodies hold the read half) stay concrete; the plaintext
 //! path pays one branch per read or write.
 //!
-//! Plain TCP keeps its fast path (`try_read` before waiting, readiness
-//! without a buffer). TLS reads through rustls, and its writes must be
+//! Plain TCP keeps its fast path (readiness straight from the socket's
+//! reader waker). TLS reads through rustls, and its writes must be
 //! flushed: rustls may keep encrypted bytes when the socket is full, so
 //! every place that stops writing calls `flush`.
 
@@ -107,24 +107,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ReadHalf<T> {
                 Some(Stream::Tls(Box::new(r.unsplit(w))))
             }
             _ => None,
-        }
-    }
-
-    /// Reads without waiting into `buf`: `None` when this kind of
-    /// connection cannot (TLS); `Some(Err(WouldBlock))` when nothing is
-    /// there. Lets plain TCP wait for readiness holding no buffer.
-    pub(crate) fn try_read_buf(&mut self, buf: &mut BytesMut) -> Option<io::Result<usize>> {
-        match self {
-            Self::Tcp(r) => Some(r.try_read_buf(buf)),
-            Self::Tls(_) => None,
-        }
-    }
-
-    /// Waits until plain TCP is readable (TLS: returns at once).
-    pub(crate) async fn readable(&self) -> io::Result<()> {
-        match self {
-            Self::Tcp(r) => r.readable().await,
-            Self::Tls(_) => Ok(()),
         }
     }
 }

@@ -22,7 +22,7 @@ use meshgate_resilience::breaker::Permit;
 use meshgate_resilience::retry::{self, Attempt};
 
 use super::Run;
-use crate::body::{Guards, RequestBody, UpstreamBody};
+use crate::body::{BodyFailure, Guards, RequestBody, UpstreamBody};
 use crate::pool::{EndpointPool, Failed, RouteTimeouts};
 
 /// One attempt: its endpoint's index, active-request count and (for a
@@ -89,7 +89,9 @@ pub(super) async fn send(
                 let (outcome, result) = match run.outcome(sent, &mut unsent) {
                     Ok(o) => o,
                     // The client's body failed: nothing can succeed.
-                    Err(err) if run.failure.error().is_some() => return Err(err),
+                    Err(err) if run.failure.as_deref().and_then(BodyFailure::error).is_some() => {
+                        return Err(err);
+                    }
                     // Not the endpoint's failure (a breaker's overflow, say):
                     // the attempts still in flight may yet succeed.
                     Err(err) if !flying.is_empty() => {

@@ -24,24 +24,25 @@ pub(super) struct Replay {
 }
 
 impl Replay {
-    /// When the route's policy could ever resend this request after it may
-    /// have reached the upstream, reads a small body whole and returns the
-    /// body for the first attempt with the means to replay it. `None` when
-    /// no replay is possible (no such retry, or a body that must stream).
+    /// Whether the route's policy could ever resend this request after it
+    /// may have reached the upstream. Checked before [`Replay::prepare`],
+    /// so the common route (retrying only connect failures) skips it.
+    pub(super) fn possible(policy: &RetryPolicy, idempotent: bool) -> bool {
+        let on = policy.retry_on;
+        policy.num_retries > 0
+            && (on.reset || on.gateway_error || on.server_error || on.retriable_status_codes)
+            && (idempotent || policy.retry_non_idempotent)
+    }
+
+    /// For a request that [`Replay::possible`] allows, reads a small body
+    /// whole and returns the body for the first attempt with the means to
+    /// replay it. `None` when the body must stream.
     pub(super) async fn prepare(
         policy: &RetryPolicy,
-        idempotent: bool,
         parts: &Parts,
         body: ClientBody,
         deadline: Instant,
     ) -> Result<(ClientBody, Option<Replay>), Error> {
-        let on = policy.retry_on;
-        let possible = policy.num_retries > 0
-            && (on.reset || on.gateway_error || on.server_error || on.retriable_status_codes)
-            && (idempotent || policy.retry_non_idempotent);
-        if !possible {
-            return Ok((body, None));
-        }
         if let ClientBody::Empty = body {
             let replay = Replay {
                 head: copy_head(parts),
@@ -65,7 +66,7 @@ impl Replay {
     pub(super) fn request(
         &self,
         limits: &HttpLimits,
-        failure: &Arc<BodyFailure>,
+        failure: &Option<Arc<BodyFailure>>,
     ) -> Request<RequestBody> {
         let body = match &self.body {
             Some(bytes) => ClientBody::Buffered(Full::new(bytes.clone())),
