@@ -34,6 +34,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// This node's mesh identity and the TLS configs built on it.
 pub(crate) struct MeshIdentity {
     spec: Mesh,
+    /// The CA files as they were when loaded (modified time, length).
+    ca_stamps: [Option<(SystemTime, u64)>; 2],
     ca: Ca,
     service: ServiceName,
     current: Arc<ArcSwap<CertifiedKey>>,
@@ -55,6 +57,7 @@ pub(crate) struct MeshIdentity {
 impl MeshIdentity {
     /// Loads the CA, issues the first certificate and starts renewing it.
     pub(crate) fn start(spec: &Mesh, registry: &Registry) -> Result<Arc<Self>, String> {
+        let ca_stamps = ca_stamps(&spec.ca_dir.path);
         let ca = Ca::load(&spec.ca_dir.path).map_err(|e| format!("{}: {e}", spec.ca_dir.origin))?;
         if ca.trust_domain().as_str() != spec.trust_domain {
             return Err(format!(
@@ -115,6 +118,7 @@ impl MeshIdentity {
         };
         let identity = Arc::new(Self {
             spec: spec.clone(),
+            ca_stamps,
             server_h1_h2: server(&[b"h2", b"http/1.1"])?,
             server_raw: server(&[])?,
             client: Arc::new(client),
@@ -143,11 +147,15 @@ impl MeshIdentity {
     }
 
     /// Whether this identity was made from `spec` (a reload may keep it).
+    /// The same settings and the same CA files on disk: a CA rotated in
+    /// place is loaded anew by the reload; an edit elsewhere in the config
+    /// file (which moves `ca_dir`'s line) keeps the identity and its pools.
     pub(crate) fn serves(&self, spec: &Mesh) -> bool {
         self.spec.trust_domain == spec.trust_domain
-            && self.spec.ca_dir == spec.ca_dir
+            && self.spec.ca_dir.path == spec.ca_dir.path
             && self.spec.service == spec.service
             && self.spec.cert_ttl == spec.cert_ttl
+            && ca_stamps(&spec.ca_dir.path) == self.ca_stamps
     }
 
     /// An acceptor for an inbound listener; `http` listeners offer h2 and
@@ -193,6 +201,18 @@ impl MeshIdentity {
             .map_or(0, |(_, c)| c.validity().not_after.timestamp());
         self.not_after.set(not_after);
     }
+}
+
+/// The CA files' modified times and lengths.
+fn ca_stamps(dir: &std::path::Path) -> [Option<(SystemTime, u64)>; 2] {
+    [
+        meshgate_ca::store::CA_CERT_FILE,
+        meshgate_ca::store::CA_KEY_FILE,
+    ]
+    .map(|name| {
+        let meta = std::fs::metadata(dir.join(name)).ok()?;
+        Some((meta.modified().ok()?, meta.len()))
+    })
 }
 
 /// When a certificate valid from `issued` to `not_after` should be

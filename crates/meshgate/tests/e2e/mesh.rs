@@ -447,3 +447,46 @@ async fn rotation_under_load_fails_no_handshake_and_drops_no_connection() {
         renewals.len() - 1
     );
 }
+
+/// A reload that leaves `[mesh]` and the CA files as they were keeps the
+/// node's certificate (and the pools built on it), even when the edit moves
+/// the `[mesh]` lines; a CA rewritten on disk is loaded anew.
+#[tokio::test]
+async fn a_reload_keeps_the_identity_unless_the_ca_files_change() {
+    let app = common::upstream::echo("app").await;
+    let dir = tempfile::tempdir().unwrap();
+    pki(dir.path(), &[]);
+    let config = sidecar_config(dir.path(), "orders", app.addr, "");
+    let gw = Gateway::start(&config);
+    let issued = || async {
+        metric(
+            &gw,
+            "meshgate_mesh_certificate_issued_unix_ms",
+            &[("identity", "spiffe://example.org/svc/orders")],
+        )
+        .await
+    };
+    let reloads =
+        || async { metric(&gw, "meshgate_config_reloads_total", &[("result", "ok")]).await };
+    let first = issued().await;
+    assert!(first > 0.0);
+
+    std::fs::write(gw.config_path(), format!("# moved down a line\n{config}")).unwrap();
+    gw.signal(libc::SIGHUP);
+    common::wait::eventually("the first reload", || async { reloads().await >= 1.0 }).await;
+    assert_eq!(
+        issued().await,
+        first,
+        "same settings, same files: the same certificate"
+    );
+
+    // A new CA in the same directory (same trust domain): a new identity.
+    std::fs::remove_dir_all(dir.path().join("ca")).unwrap();
+    pki(dir.path(), &[]);
+    gw.signal(libc::SIGHUP);
+    common::wait::eventually("the second reload", || async { reloads().await >= 2.0 }).await;
+    assert!(
+        issued().await > first,
+        "a rotated CA issues a new certificate"
+    );
+}
