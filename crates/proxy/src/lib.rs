@@ -48,6 +48,7 @@ mod service;
 pub mod shutdown;
 mod sign;
 mod socket;
+mod stamp;
 mod state;
 mod stream;
 mod tls;

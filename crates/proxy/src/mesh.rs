@@ -35,7 +35,7 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 pub(crate) struct MeshIdentity {
     spec: Mesh,
     /// The CA files as they were when loaded (modified time, length).
-    ca_stamps: [Option<(SystemTime, u64)>; 2],
+    ca_stamps: [crate::stamp::Stamp; 2],
     ca: Ca,
     service: ServiceName,
     current: Arc<ArcSwap<CertifiedKey>>,
@@ -204,15 +204,12 @@ impl MeshIdentity {
 }
 
 /// The CA files' modified times and lengths.
-fn ca_stamps(dir: &std::path::Path) -> [Option<(SystemTime, u64)>; 2] {
+fn ca_stamps(dir: &std::path::Path) -> [crate::stamp::Stamp; 2] {
     [
         meshgate_ca::store::CA_CERT_FILE,
         meshgate_ca::store::CA_KEY_FILE,
     ]
-    .map(|name| {
-        let meta = std::fs::metadata(dir.join(name)).ok()?;
-        Some((meta.modified().ok()?, meta.len()))
-    })
+    .map(|name| crate::stamp::of(&dir.join(name)))
 }
 
 /// When a certificate valid from `issued` to `not_after` should be

@@ -17,8 +17,9 @@
 
 use std::path::Path;
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
+use crate::stamp::Stamp;
 use arc_swap::ArcSwap;
 use meshgate_config::{ClientAuth, ListenerTls, SourceFile, TlsVersion};
 use meshgate_telemetry::{Counter, Registry};
@@ -40,9 +41,6 @@ pub(crate) struct ServerTls {
     reloads_ok: Arc<Counter>,
     reloads_failed: Arc<Counter>,
 }
-
-/// What a file looked like (modified time and length).
-type Stamp = Option<(SystemTime, u64)>;
 
 /// The files as last loaded, and as seen at the last poll if different.
 struct Stamps {
@@ -191,12 +189,7 @@ async fn watch(tls: Weak<ServerTls>, listener: String) {
 }
 
 fn stamps(spec: &ListenerTls) -> Vec<Stamp> {
-    spec.files()
-        .map(|f| {
-            let meta = std::fs::metadata(&f.path).ok()?;
-            Some((meta.modified().ok()?, meta.len()))
-        })
-        .collect()
+    spec.files().map(|f| crate::stamp::of(&f.path)).collect()
 }
 
 /// The rustls config for `spec`.

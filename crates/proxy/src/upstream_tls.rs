@@ -23,8 +23,8 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::SystemTime;
 
+use crate::stamp::Stamp;
 use meshgate_config::{ClusterTls, SourceFile, TlsVersion, UpstreamVerify};
 use meshgate_core::{Error, ErrorKind};
 use meshgate_telemetry::{Counter, Registry};
@@ -71,9 +71,6 @@ pub(crate) enum Alpn {
     /// None: a tcp listener's bytes, whatever protocol they are.
     None,
 }
-
-/// What a file looked like (modified time and length).
-type Stamp = Option<(SystemTime, u64)>;
 
 /// Where a cluster's TLS settings came from.
 enum Origin {
@@ -266,12 +263,7 @@ pub(crate) fn to_https(uri: &mut http::Uri) {
 }
 
 fn stamps(spec: &ClusterTls) -> Vec<Stamp> {
-    spec.files()
-        .map(|f| {
-            let meta = std::fs::metadata(&f.path).ok()?;
-            Some((meta.modified().ok()?, meta.len()))
-        })
-        .collect()
+    spec.files().map(|f| crate::stamp::of(&f.path)).collect()
 }
 
 /// The rustls config for `spec`, without ALPN.

@@ -8,22 +8,20 @@
 //! swapped in whole. A file that no longer parses keeps the last good value
 //! and is counted; nothing on the request path ever waits for the disk.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use meshgate_config::auth::SourceFile;
 use meshgate_telemetry::{Counter, Registry};
+
+use crate::stamp::{Stamp, of as stamp};
 
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 
 /// How a file's text becomes a value; the error is shown after the file's
 /// origin and must not contain a secret.
 pub(crate) type Parse<T> = fn(&[u8]) -> Result<T, String>;
-
-/// When and how big the file was at the last look.
-type Stamp = Option<(SystemTime, u64)>;
 
 /// A file's parsed value, kept current by a poller.
 pub(crate) struct Watched<T> {
@@ -139,11 +137,6 @@ pub(crate) fn read<T>(file: &SourceFile, parse: Parse<T>) -> Result<T, String> {
     let bytes = std::fs::read(&file.path)
         .map_err(|e| format!("{}: cannot read {shown}: {e}", file.origin))?;
     parse(&bytes).map_err(|e| format!("{}: {shown}: {e}", file.origin))
-}
-
-fn stamp(path: &Path) -> Stamp {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
 }
 
 /// Polls until the value is dropped (its config generations ended).
