@@ -8,6 +8,7 @@ mod common;
 
 mod admin;
 mod admin_auth;
+mod admin_credentials;
 mod auth_cli;
 mod balancing;
 mod breakers;
@@ -36,6 +37,7 @@ mod resilience;
 mod route_actions;
 mod route_auth;
 mod route_auth_edges;
+mod route_authz;
 mod routing;
 mod secrets;
 mod shutdown;

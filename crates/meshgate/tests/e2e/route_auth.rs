@@ -1,9 +1,9 @@
-//! Route authentication and authorization through the real binary: API
+//! Route authentication through the real binary: API
 //! keys made by `meshgate apikey create`, JWTs made by Python's PyJWT (from
 //! a JWKS file and a JWKS URL), session tokens made by `meshgate token
-//! issue`, and authz rules on mTLS identities (client certificates made by
-//! openssl) and source networks. Refused requests never reach the
-//! upstream.
+//! issue`. Refused requests never reach the upstream. Authorization rules
+//! are in `route_authz`, the admin API's credential endpoints in
+//! `admin_credentials`, the edge cases in `route_auth_edges`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
@@ -17,9 +17,9 @@ use common::client::get;
 use common::metrics::sample_of;
 use common::wait::eventually;
 
-/// A gateway whose route "api" (all paths) has `auth_and_authz` (TOML lines
-/// inside the route) and forwards to `up`; `listener_extra` is added to
-/// the listener.
+/// A gateway whose route "api" (all paths) has `route` (TOML lines inside
+/// the route: auth, authz, more routes after it) and forwards to `up`;
+/// `listener_extra` is added to the listener.
 pub(crate) fn config(up: SocketAddr, listener_extra: &str, route: &str) -> String {
     format!(
         r#"
@@ -413,89 +413,6 @@ async fn session_tokens_from_the_cli_verify_and_expire() {
     .await;
 }
 
-// curl runs on a blocking thread; the upstream needs another.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn authz_rules_on_mtls_identity_and_source_network() {
-    let up = common::upstream::echo("up").await;
-    let pki = common::pki::Pki::new();
-    let ca = pki.ca("mesh-ca");
-    let server = pki.leaf(&ca, "gateway", "DNS:localhost,IP:127.0.0.1", false);
-    let web = pki.leaf(&ca, "web", "URI:spiffe://example.org/svc/web", true);
-    let evil = pki.leaf(&ca, "evil", "URI:spiffe://evil.org/svc/web", true);
-    let listener = format!(
-        "tls = {{ cert = \"{}\", key = \"{}\", client_ca = \"{}\", client_auth = \"optional\" }}",
-        server.cert.display(),
-        server.key.display(),
-        ca.cert.display()
-    );
-    let route = r#"
-[[routes.authz]]
-action = "deny"
-path_prefix = "/admin/"
-[[routes.authz]]
-action = "allow"
-identities = ["spiffe://example.org/svc/*"]
-[[routes.authz]]
-action = "allow"
-sources = ["10.0.0.0/8"]
-"#;
-    let gw = Gateway::start(&config(up.addr, &listener, route));
-    let url = |path: &str| format!("https://127.0.0.1:{}{path}", gw.addr("public").port());
-    let curl = |path: &str, cert: Option<&common::pki::Pair>| {
-        let mut args = vec![
-            "-sS".to_owned(),
-            "--cacert".to_owned(),
-            ca.cert.display().to_string(),
-            "-o".to_owned(),
-            "/dev/null".to_owned(),
-            "-w".to_owned(),
-            "%{http_code}".to_owned(),
-        ];
-        if let Some(c) = cert {
-            args.extend([
-                "--cert".into(),
-                c.cert.display().to_string(),
-                "--key".into(),
-                c.key.display().to_string(),
-            ]);
-        }
-        args.push(url(path));
-        let out = Command::new("curl").args(&args).output().unwrap();
-        String::from_utf8(out.stdout).unwrap()
-    };
-    assert_eq!(curl("/orders", Some(&web)), "200");
-    assert_eq!(
-        curl("/admin/users", Some(&web)),
-        "403",
-        "the deny rule comes first"
-    );
-    assert_eq!(curl("/orders", Some(&evil)), "403", "another trust domain");
-    assert_eq!(
-        curl("/orders", None),
-        "403",
-        "no certificate, not from 10/8"
-    );
-    assert_eq!(up.hits(), 1);
-    assert_eq!(
-        sample_of(
-            &gw,
-            "meshgate_authz_denied_total",
-            &[("route", "api"), ("reason", "no_matching_rule")]
-        )
-        .await,
-        Some(2.0)
-    );
-    assert_eq!(
-        sample_of(
-            &gw,
-            "meshgate_authz_denied_total",
-            &[("route", "api"), ("reason", "denied_by_rule")]
-        )
-        .await,
-        Some(1.0)
-    );
-}
-
 #[test]
 fn unusable_key_files_fail_validation_with_file_and_field() {
     let dir = tempfile::tempdir().unwrap();
@@ -519,145 +436,5 @@ fn unusable_key_files_fail_validation_with_file_and_field() {
             && err.contains("routes[0].auth.api_key.file")
             && err.contains("keys.toml"),
         "{err}"
-    );
-}
-
-/// The admin API's credential endpoints (each needs the admin token):
-/// session tokens issued and revoked by id, an API key revoked, every change
-/// at once and in the files; and a rate limit keyed by the API key that
-/// authenticated the request.
-#[tokio::test]
-async fn admin_issues_and_revokes_credentials_and_limits_by_api_key() {
-    use common::client::{h1, send};
-    let up = common::upstream::echo("up").await;
-    let dir = tempfile::tempdir().unwrap();
-    let keys = dir.path().join("keys.toml");
-    let session = dir.path().join("session.toml");
-    let revoked = dir.path().join("revoked.toml");
-    let (keys_path, session_path) = (keys.to_str().unwrap(), session.to_str().unwrap());
-    let first = run(&[
-        "apikey",
-        "create",
-        "--service",
-        "billing",
-        "--file",
-        keys_path,
-    ]);
-    let second = run(&[
-        "apikey",
-        "create",
-        "--service",
-        "search",
-        "--file",
-        keys_path,
-    ]);
-    run(&["token", "keygen", "--out", session_path]);
-    std::fs::write(&revoked, "revoked = []\n").unwrap();
-    let route = format!(
-        r#"match = {{ path_prefix = "/me" }}
-auth = {{ session = {{ keys = "{session_path}", revoked = "{}" }} }}
-
-[[routes]]
-name = "limited"
-listener = "public"
-cluster = "up"
-match = {{ path_prefix = "/limited" }}
-auth = {{ api_key = {{ file = "{keys_path}" }} }}
-rate_limit = {{ requests = 2, per = "1h", key = "api_key" }}
-"#,
-        revoked.display()
-    );
-    let gw = Gateway::start(&config(up.addr, "", &route));
-    let addr = gw.addr("public");
-    let admin = |path: &str, body: &str| gw.admin_request(http::Method::POST, path, body);
-
-    // A session token from the admin API works like one from the CLI.
-    let issued = send(
-        &h1(),
-        admin("/tokens", r#"{"subject": "alice", "ttl": "1h"}"#),
-    )
-    .await;
-    assert_eq!(issued.status, 201, "{}", issued.text());
-    let token = issued.json()["token"].as_str().unwrap().to_owned();
-    let bearer = format!("Bearer {token}");
-    assert_eq!(
-        get(addr, "/me", &[("authorization", &bearer)]).await.status,
-        200
-    );
-    let unauthorised = http::Request::post(gw.url("admin", "/tokens"))
-        .body(http_body_util::Full::new(bytes::Bytes::from(
-            r#"{"subject": "mallory", "ttl": 60}"#,
-        )))
-        .unwrap();
-    assert_eq!(
-        send(&h1(), unauthorised).await.status,
-        401,
-        "no admin token, no token"
-    );
-
-    // Revoked by id: refused at once, and the file says so.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let jti =
-        meshgate_auth::session::SessionKeys::parse(&std::fs::read_to_string(&session).unwrap())
-            .unwrap()
-            .verify(&token, now, 0)
-            .unwrap()
-            .jti;
-    let r = send(
-        &h1(),
-        admin("/tokens/revoke", &format!(r#"{{"jti": "{jti}"}}"#)),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let refused = get(addr, "/me", &[("authorization", &bearer)]).await;
-    assert_eq!(
-        (refused.status.as_u16(), refused.json()["reason"].as_str()),
-        (401, Some("revoked"))
-    );
-    assert!(std::fs::read_to_string(&revoked).unwrap().contains(&jti));
-
-    // The rate limit counts per API key, not per client address.
-    for _ in 0..2 {
-        assert_eq!(
-            get(addr, "/limited", &[("x-api-key", &first)]).await.status,
-            200
-        );
-    }
-    let limited = get(addr, "/limited", &[("x-api-key", &first)]).await;
-    assert_eq!(limited.status, 429, "{}", limited.text());
-    assert_eq!(
-        get(addr, "/limited", &[("x-api-key", &second)])
-            .await
-            .status,
-        200
-    );
-
-    // An API key revoked through the admin API: refused at once, kept in
-    // the file; an unknown id is a 404.
-    let store =
-        meshgate_auth::apikey::KeyStore::parse(&std::fs::read_to_string(&keys).unwrap()).unwrap();
-    let id = store
-        .authenticate(&meshgate_auth::apikey::ApiKey::parse(&second).unwrap())
-        .unwrap()
-        .id()
-        .to_owned();
-    let r = send(&h1(), admin(&format!("/apikeys/{id}/revoke"), "")).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let refused = get(addr, "/limited", &[("x-api-key", &second)]).await;
-    assert_eq!(
-        (refused.status.as_u16(), refused.json()["reason"].as_str()),
-        (401, Some("revoked"))
-    );
-    let persisted =
-        meshgate_auth::apikey::KeyStore::parse(&std::fs::read_to_string(&keys).unwrap()).unwrap();
-    assert!(persisted.is_revoked(&id));
-    assert_eq!(
-        send(&h1(), admin("/apikeys/k-nope/revoke", ""))
-            .await
-            .status,
-        404
     );
 }
