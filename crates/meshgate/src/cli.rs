@@ -313,9 +313,12 @@ fn proxy_config(
             panic_threshold: 50,
             tls: None,
             sign: None,
+            discovery: None,
         }],
         firewall: meshgate_config::Firewall::default(),
         mesh: None,
+        discovery: None,
+        services: Vec::new(),
         warnings: Vec::new(),
     }
 }
