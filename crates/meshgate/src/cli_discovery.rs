@@ -33,7 +33,10 @@ pub(crate) fn keygen() -> anyhow::Result<ExitCode> {
     SystemRandom::new()
         .fill(&mut key[..])
         .map_err(|_| anyhow::anyhow!("the OS random source failed"))?;
-    println!("{}", base64::engine::general_purpose::STANDARD.encode(&key[..]));
+    println!(
+        "{}",
+        base64::engine::general_purpose::STANDARD.encode(&key[..])
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -51,7 +54,12 @@ pub(crate) fn members(admin: SocketAddr, output: Output) -> anyhow::Result<ExitC
             if m.get("local").and_then(Value::as_bool) == Some(true) {
                 name.push_str(" (this node)");
             }
-            vec![name, text(m, "addr"), text(m, "state"), text(m, "incarnation")]
+            vec![
+                name,
+                text(m, "addr"),
+                text(m, "state"),
+                text(m, "incarnation"),
+            ]
         })
         .collect();
     print_table(&["NODE", "ADDRESS", "STATE", "INCARNATION"], &rows);
@@ -91,7 +99,10 @@ pub(crate) fn services(
                 ]
             })
             .collect();
-        print_table(&["ID", "NODE", "ADDRESS", "HEALTH", "TAGS", "ORIGIN"], &rows);
+        print_table(
+            &["ID", "NODE", "ADDRESS", "HEALTH", "TAGS", "ORIGIN"],
+            &rows,
+        );
     } else {
         let rows: Vec<Vec<String>> = list(&body, "services")
             .iter()
@@ -113,8 +124,9 @@ pub(crate) fn services(
 /// API's `detail`.
 fn get(admin: SocketAddr, path: &str) -> anyhow::Result<Value> {
     let timeout = Duration::from_secs(5);
-    let mut stream = TcpStream::connect_timeout(&admin, timeout)
-        .with_context(|| format!("connecting to the admin API at {admin} (is meshgate running? see --admin)"))?;
+    let mut stream = TcpStream::connect_timeout(&admin, timeout).with_context(|| {
+        format!("connecting to the admin API at {admin} (is meshgate running? see --admin)")
+    })?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     write!(
@@ -122,7 +134,9 @@ fn get(admin: SocketAddr, path: &str) -> anyhow::Result<Value> {
         "GET {path} HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\nAccept: application/json\r\n\r\n"
     )?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).context("reading the admin API's answer")?;
+    stream
+        .read_to_end(&mut raw)
+        .context("reading the admin API's answer")?;
     let text = String::from_utf8_lossy(&raw);
     let Some((head, body)) = text.split_once("\r\n\r\n") else {
         bail!("the admin API at {admin} sent no complete HTTP response");
@@ -138,7 +152,9 @@ fn get(admin: SocketAddr, path: &str) -> anyhow::Result<Value> {
 }
 
 fn list<'v>(body: &'v Value, key: &str) -> &'v [Value] {
-    body.get(key).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+    body.get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
 }
 
 fn text(v: &Value, key: &str) -> String {
@@ -154,7 +170,11 @@ fn words(v: Option<&Value>) -> String {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    if tags.is_empty() { "-".into() } else { tags.join(",") }
+    if tags.is_empty() {
+        "-".into()
+    } else {
+        tags.join(",")
+    }
 }
 
 fn print_table(header: &[&str], rows: &[Vec<String>]) {
