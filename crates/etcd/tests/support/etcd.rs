@@ -3,6 +3,7 @@
 //! Drop. `etcdctl` (Debian's `etcd-client`) is the independent client.
 
 #![allow(dead_code)] // each test binary uses a different part
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ const MISSING: &str = "the `etcd` and `etcdctl` binaries are required (apt-get i
                        scripts/test installs them), so this test fails rather than skips";
 
 /// A running etcd member.
-pub struct Etcd {
+pub(crate) struct Etcd {
     child: Option<Child>,
     dir: PathBuf,
     client_port: u16,
@@ -27,12 +28,15 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 fn free_ports() -> (u16, u16) {
     let a = TcpListener::bind("127.0.0.1:0").unwrap();
     let b = TcpListener::bind("127.0.0.1:0").unwrap();
-    (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
 }
 
 impl Etcd {
     /// Starts a fresh single-member etcd and waits until it answers.
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         assert!(
             Command::new("etcd").arg("--version").output().is_ok()
                 && Command::new("etcdctl").arg("version").output().is_ok(),
@@ -60,11 +64,14 @@ impl Etcd {
             etcd.kill();
             std::mem::forget(etcd); // keep the dir for the next attempt
         }
-        panic!("etcd did not start on free ports in 5 attempts; see {}", dir.display());
+        panic!(
+            "etcd did not start on free ports in 5 attempts; see {}",
+            dir.display()
+        );
     }
 
     /// `127.0.0.1:PORT`, as the registry's settings take it.
-    pub fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("127.0.0.1:{}", self.client_port)
     }
 
@@ -112,7 +119,7 @@ impl Etcd {
     }
 
     /// kill -9, and wait for the process to be gone.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill(); // already gone is fine
             let _ = child.wait();
@@ -120,16 +127,24 @@ impl Etcd {
     }
 
     /// kill -9, then start again on the same data dir and ports.
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.kill();
-        assert!(self.spawn_and_wait(), "etcd did not come back; see {}", self.dir.display());
+        assert!(
+            self.spawn_and_wait(),
+            "etcd did not come back; see {}",
+            self.dir.display()
+        );
     }
 
     /// Starts again on the same ports with its data lost.
-    pub fn restart_empty(&mut self) {
+    pub(crate) fn restart_empty(&mut self) {
         self.kill();
         std::fs::remove_dir_all(self.data_dir()).unwrap();
-        assert!(self.spawn_and_wait(), "etcd did not come back; see {}", self.dir.display());
+        assert!(
+            self.spawn_and_wait(),
+            "etcd did not come back; see {}",
+            self.dir.display()
+        );
     }
 
     fn ctl_raw(&self, args: &[&str]) -> std::process::Output {
@@ -143,7 +158,7 @@ impl Etcd {
     }
 
     /// Runs etcdctl; panics (with its output) when it fails.
-    pub fn ctl(&self, args: &[&str]) -> String {
+    pub(crate) fn ctl(&self, args: &[&str]) -> String {
         let out = self.ctl_raw(args);
         assert!(
             out.status.success(),
@@ -156,7 +171,7 @@ impl Etcd {
 
     /// Every key under `prefix` with its value and lease (0 for none), as
     /// etcdctl's JSON output reports them.
-    pub fn get_prefix(&self, prefix: &str) -> Vec<(String, String, i64)> {
+    pub(crate) fn get_prefix(&self, prefix: &str) -> Vec<(String, String, i64)> {
         let out = self.ctl(&["get", prefix, "--prefix", "-w", "json"]);
         let json: serde_json::Value = serde_json::from_str(&out).unwrap();
         let b64 = |v: &serde_json::Value| {
@@ -170,22 +185,36 @@ impl Etcd {
             .as_array()
             .map(|kvs| {
                 kvs.iter()
-                    .map(|kv| (b64(&kv["key"]), b64(&kv["value"]), kv["lease"].as_i64().unwrap_or(0)))
+                    .map(|kv| {
+                        (
+                            b64(&kv["key"]),
+                            b64(&kv["value"]),
+                            kv["lease"].as_i64().unwrap_or(0),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default()
     }
 
     /// Grants a lease with etcdctl; returns its id in hex as etcdctl prints it.
-    pub fn grant(&self, ttl_secs: u32) -> String {
+    pub(crate) fn grant(&self, ttl_secs: u32) -> String {
         let out = self.ctl(&["lease", "grant", &ttl_secs.to_string()]);
         // "lease 694d7a5f1b0c5e0b granted with TTL(2s)"
         out.split_whitespace().nth(1).unwrap().to_owned()
     }
 
     /// The store's current revision.
-    pub fn revision(&self) -> i64 {
-        let out = self.ctl(&["get", "/", "--prefix", "--keys-only", "--limit=1", "-w", "json"]);
+    pub(crate) fn revision(&self) -> i64 {
+        let out = self.ctl(&[
+            "get",
+            "/",
+            "--prefix",
+            "--keys-only",
+            "--limit=1",
+            "-w",
+            "json",
+        ]);
         let json: serde_json::Value = serde_json::from_str(&out).unwrap();
         json["header"]["revision"].as_i64().unwrap()
     }
@@ -199,7 +228,7 @@ impl Drop for Etcd {
 }
 
 /// Polls `check` every 50 ms until it returns true or `within` passes.
-pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+pub(crate) async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         if check() {
