@@ -25,6 +25,12 @@ impl Backoff {
         delay
     }
 
+    /// Whether the last attempt failed too (so a new failure is old news,
+    /// logged at debug rather than warn).
+    pub(crate) fn retrying(&self) -> bool {
+        self.failures > 0
+    }
+
     /// A session was established: the next failure starts from the bottom.
     pub(crate) fn reset(&mut self) {
         self.failures = 0;

@@ -58,12 +58,10 @@ impl Directory for EtcdDirectory {
     }
 
     fn instances(&self, service: &str) -> Vec<Instance> {
-        let snapshot = self.snapshot.load();
-        snapshot
-            .iter()
-            .find(|(name, _)| name.as_str() == service)
-            .map(|(_, instances)| instances.clone())
-            .unwrap_or_default()
+        let Ok(name) = ServiceName::try_new(service) else {
+            return Vec::new(); // no such name can be registered
+        };
+        self.snapshot.load().get(&name).cloned().unwrap_or_default()
     }
 }
 

@@ -196,7 +196,11 @@ async fn run(
         let mut session = match established {
             Ok(session) => session,
             Err(error) => {
-                warn!(%error, endpoints = ?settings.endpoints, "etcd registration failed; retrying");
+                if backoff.retrying() {
+                    debug!(%error, "etcd registration failed again; retrying");
+                } else {
+                    warn!(%error, endpoints = ?settings.endpoints, "etcd registration failed; retrying");
+                }
                 stale = stale.or(granted);
                 if !backoff.wait(&mut stop).await {
                     return finish(&state, false);

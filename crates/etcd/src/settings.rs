@@ -55,6 +55,24 @@ impl Default for EtcdSettings {
 }
 
 impl EtcdSettings {
+    /// Checks what etcd-client would otherwise only refuse at connect time,
+    /// over and over: at least one endpoint, each `host:port` or
+    /// `http://host:port` (TLS to etcd is not supported yet), non-zero
+    /// timeouts. For the application's config validation; the message says
+    /// what would be valid.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.endpoints.is_empty() {
+            return Err("at least one etcd endpoint is needed, like \"127.0.0.1:2379\"".to_owned());
+        }
+        for endpoint in &self.endpoints {
+            check_endpoint(endpoint)?;
+        }
+        if self.connect_timeout.is_zero() || self.request_timeout.is_zero() {
+            return Err("etcd timeouts must be longer than zero".to_owned());
+        }
+        Ok(())
+    }
+
     /// The prefix without trailing slashes.
     pub(crate) fn base(&self) -> &str {
         self.prefix.trim_end_matches('/')
@@ -105,6 +123,28 @@ impl EtcdSettings {
     }
 }
 
+fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    if endpoint.starts_with("https://") {
+        return Err(format!(
+            "etcd endpoint {endpoint:?}: TLS to etcd is not supported yet; use http://"
+        ));
+    }
+    let rest = endpoint.strip_prefix("http://").unwrap_or(endpoint);
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let valid = rest.rsplit_once(':').is_some_and(|(host, port)| {
+        !host.is_empty()
+            && !host.contains(['/', '@', '?', '#', ' '])
+            && port.parse::<u16>().is_ok_and(|p| p != 0)
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "etcd endpoint {endpoint:?} is not host:port or http://host:port"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +157,36 @@ mod tests {
         };
         assert_eq!(s.service_prefix("users"), "/mg/services/users/");
         assert_eq!(s.all_prefix(), "/mg/services/");
+    }
+
+    #[test]
+    fn endpoints_are_host_port_or_plain_http_urls() {
+        let with = |endpoints: &[&str]| EtcdSettings {
+            endpoints: endpoints.iter().map(|e| (*e).to_owned()).collect(),
+            ..EtcdSettings::default()
+        };
+        assert!(EtcdSettings::default().validate().is_ok());
+        assert!(
+            with(&["127.0.0.1:2379", "http://etcd-1:2379/", "[::1]:2379"])
+                .validate()
+                .is_ok()
+        );
+        for bad in [
+            "etcd-1",
+            "etcd-1:0",
+            ":2379",
+            "https://etcd-1:2379",
+            "http://a/b:1",
+            "a:99999",
+        ] {
+            assert!(with(&[bad]).validate().is_err(), "{bad}");
+        }
+        assert!(with(&[]).validate().is_err());
+        let zero = EtcdSettings {
+            request_timeout: Duration::ZERO,
+            ..EtcdSettings::default()
+        };
+        assert!(zero.validate().is_err());
     }
 
     #[test]

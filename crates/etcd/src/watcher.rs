@@ -69,7 +69,11 @@ pub(crate) async fn watch_prefix(
                 );
             }
             failure => {
-                warn!(prefix, error = %failure, "etcd watch lost; keeping the last known instances, resyncing");
+                if w.backoff.retrying() {
+                    debug!(prefix, error = %failure, "etcd watch failed again; retrying");
+                } else {
+                    warn!(prefix, error = %failure, "etcd watch lost; keeping the last known instances, resyncing");
+                }
                 tokio::select! {
                     () = tokio::time::sleep(w.backoff.next_delay()) => {}
                     () = &mut stop => return,
