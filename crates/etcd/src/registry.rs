@@ -13,21 +13,21 @@
 //! away); if that fails it simply expires. [`RegistryHandle::shutdown`]
 //! revokes the lease, which deletes every key at once.
 
-use std::collections::BTreeMap;
+mod session;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{Client, LeaseKeepAliveStream, LeaseKeeper, PutOptions};
+use etcd_client::Client;
 use meshgate_catalog::Instance;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, info, warn};
 
+use crate::EtcdSettings;
 use crate::backoff::{Backoff, stopped};
-use crate::record;
 use crate::stats::{Counter, EtcdCounts, EtcdStats};
-use crate::{EtcdSettings, Failure};
+use session::{desired, establish};
 
 /// Starts registrations; see [`Registry::start`].
 #[derive(Debug)]
@@ -60,9 +60,6 @@ pub struct RegistryHandle {
     /// How long `shutdown` waits for the revoke before giving up.
     shutdown_bound: Duration,
 }
-
-/// The keys and values this node wants in etcd.
-type Desired = BTreeMap<String, Vec<u8>>;
 
 // === impl Registry ===
 
@@ -265,149 +262,5 @@ async fn revoke(settings: &EtcdSettings, client: &mut Client, lease: i64) -> boo
             debug!(%error, lease, "lease revoke failed; it expires on its own");
             false
         }
-    }
-}
-
-fn desired(settings: &EtcdSettings, services: &[Instance]) -> Desired {
-    let mut out = Desired::new();
-    for instance in services {
-        if instance.id.is_empty() {
-            warn!(service = %instance.service, "an instance without an id is not registered in etcd");
-            continue;
-        }
-        let key = record::key(settings.base(), instance);
-        out.insert(key, record::encode(instance, &settings.node));
-    }
-    out
-}
-
-/// One lease, its keepalive stream, and the keys put under it.
-struct Session {
-    client: Client,
-    lease: i64,
-    keeper: LeaseKeeper,
-    acks: LeaseKeepAliveStream,
-    registered: Desired,
-}
-
-/// Grants a lease (recorded in `granted` as soon as it exists), opens its
-/// keepalive stream and puts every desired key under it.
-async fn establish(
-    settings: &EtcdSettings,
-    client: &mut Client,
-    desired: Desired,
-    granted: &mut Option<i64>,
-) -> Result<Session, Failure> {
-    let lease = settings
-        .bounded("lease grant", client.lease_grant(settings.ttl_secs(), None))
-        .await?
-        .id();
-    *granted = Some(lease);
-    let (keeper, acks) = settings
-        .bounded("lease keepalive", client.lease_keep_alive(lease))
-        .await?;
-    let options = PutOptions::new().with_lease(lease);
-    for (key, value) in &desired {
-        settings
-            .bounded(
-                "put",
-                client.put(key.as_str(), value.as_slice(), Some(options.clone())),
-            )
-            .await?;
-    }
-    Ok(Session {
-        client: client.clone(),
-        lease,
-        keeper,
-        acks,
-        registered: desired,
-    })
-}
-
-// === impl Session ===
-
-impl Session {
-    /// Keeps the lease alive and applies updates. Ok on shutdown, Err when
-    /// the session is lost.
-    async fn run(
-        &mut self,
-        settings: &EtcdSettings,
-        services: &mut watch::Receiver<Vec<Instance>>,
-        stop: &mut watch::Receiver<bool>,
-        stats: &EtcdStats,
-    ) -> Result<(), Failure> {
-        let period = Duration::from_millis(settings.ttl_secs().unsigned_abs() * 1000 / 3);
-        let mut tick = tokio::time::interval_at(Instant::now() + period, period);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        // When the oldest unanswered keepalive went out.
-        let mut unanswered: Option<Instant> = None;
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    if unanswered.is_some_and(|since| since.elapsed() > settings.request_timeout) {
-                        stats.bump(Counter::KeepaliveFailures);
-                        return Err(Failure::Lost("a keepalive went unanswered"));
-                    }
-                    if let Err(error) = self.keeper.keep_alive().await {
-                        stats.bump(Counter::KeepaliveFailures);
-                        return Err(Failure::Etcd("lease keepalive", error));
-                    }
-                    unanswered.get_or_insert_with(Instant::now);
-                }
-                ack = self.acks.message() => match ack {
-                    Ok(Some(ack)) if ack.ttl() > 0 => unanswered = None,
-                    Ok(Some(_)) => {
-                        stats.bump(Counter::KeepaliveFailures);
-                        return Err(Failure::Lost("etcd says the lease expired"));
-                    }
-                    Ok(None) => {
-                        stats.bump(Counter::KeepaliveFailures);
-                        return Err(Failure::Lost("the keepalive stream closed"));
-                    }
-                    Err(error) => {
-                        stats.bump(Counter::KeepaliveFailures);
-                        return Err(Failure::Etcd("lease keepalive", error));
-                    }
-                },
-                changed = services.changed() => {
-                    if changed.is_err() {
-                        // The handle is gone: that is a shutdown.
-                        return Ok(());
-                    }
-                    let next = desired(settings, &services.borrow_and_update());
-                    self.apply(settings, next).await?;
-                }
-                () = stopped(stop) => return Ok(()),
-            }
-        }
-    }
-
-    /// Puts changed and new keys, deletes removed ones.
-    async fn apply(&mut self, settings: &EtcdSettings, next: Desired) -> Result<(), Failure> {
-        let options = PutOptions::new().with_lease(self.lease);
-        let (mut put, mut deleted) = (0, 0);
-        for (key, value) in &next {
-            if self.registered.get(key) != Some(value) {
-                let request =
-                    self.client
-                        .put(key.as_str(), value.as_slice(), Some(options.clone()));
-                settings.bounded("put", request).await?;
-                put += 1;
-            }
-        }
-        for key in self.registered.keys().filter(|k| !next.contains_key(*k)) {
-            settings
-                .bounded("delete", self.client.delete(key.as_str(), None))
-                .await?;
-            deleted += 1;
-        }
-        self.registered = next;
-        info!(
-            put,
-            deleted,
-            lease = self.lease,
-            "etcd registration updated"
-        );
-        Ok(())
     }
 }
