@@ -14,6 +14,7 @@ pub struct EtcdStats {
     malformed: AtomicU64,
     resyncs: AtomicU64,
     compactions: AtomicU64,
+    repairs: AtomicU64,
 }
 
 /// A copy of [`EtcdStats`] at one moment.
@@ -38,6 +39,9 @@ pub struct EtcdCounts {
     pub resyncs: u64,
     /// Watches cancelled because their revision had been compacted.
     pub compactions: u64,
+    /// Times the registry found some of its keys deleted or overwritten
+    /// by someone else and put them back (checked once per TTL).
+    pub repairs: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +53,7 @@ pub(crate) enum Counter {
     Malformed,
     Resyncs,
     Compactions,
+    Repairs,
 }
 
 // === impl EtcdStats ===
@@ -65,6 +70,7 @@ impl EtcdStats {
             malformed: get(&self.malformed),
             resyncs: get(&self.resyncs),
             compactions: get(&self.compactions),
+            repairs: get(&self.repairs),
         }
     }
 
@@ -77,6 +83,7 @@ impl EtcdStats {
             Counter::Malformed => &self.malformed,
             Counter::Resyncs => &self.resyncs,
             Counter::Compactions => &self.compactions,
+            Counter::Repairs => &self.repairs,
         };
         c.fetch_add(n, Ordering::Relaxed);
     }

@@ -82,7 +82,12 @@ async fn registers_under_a_lease_outlives_the_ttl_and_deregisters_at_once() {
         Some(lease),
         "the key outlived its TTL"
     );
-    assert_eq!(registry.stats().keepalive_failures, 0);
+    let stats = registry.stats();
+    assert_eq!(
+        (stats.keepalive_failures, stats.repairs),
+        (0, 0),
+        "{stats:?}"
+    );
 
     assert!(registry.shutdown().await, "shutdown revoked the lease");
     assert!(
@@ -205,4 +210,35 @@ async fn shutdown_is_bounded_when_etcd_is_gone() {
         "took {:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_deleted_or_overwritten_by_hand_is_put_back_within_a_ttl() {
+    let etcd = Etcd::start();
+    let registry = Registry::start(settings(&etcd), vec![users(9001, true)]);
+    let lease = registry.registered(Duration::from_secs(10)).await.unwrap();
+
+    etcd.ctl(&["del", KEY]);
+    let back = eventually(Duration::from_secs(5), || {
+        value(&etcd, KEY).is_some_and(|(_, l)| l == lease)
+    })
+    .await;
+    assert!(back, "the deleted key is back under the same lease");
+
+    etcd.ctl(&["put", KEY, "hijacked"]);
+    let restored = eventually(Duration::from_secs(5), || {
+        value_raw(&etcd, KEY).is_some_and(|(v, l)| v != "hijacked" && l == lease)
+    })
+    .await;
+    assert!(restored, "the overwritten value is restored");
+    let stats = registry.stats();
+    assert_eq!((stats.repairs, stats.reregistrations), (2, 0), "{stats:?}");
+    assert!(registry.shutdown().await);
+}
+
+fn value_raw(etcd: &Etcd, key: &str) -> Option<(String, i64)> {
+    etcd.get_prefix(key)
+        .into_iter()
+        .find(|(k, _, _)| k == key)
+        .map(|(_, v, lease)| (v, lease))
 }

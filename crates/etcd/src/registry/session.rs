@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use etcd_client::{Client, LeaseKeepAliveStream, LeaseKeeper, PutOptions};
+use etcd_client::{
+    Client, Compare, CompareOp, LeaseKeepAliveStream, LeaseKeeper, PutOptions, Txn, TxnOp,
+};
 use meshgate_catalog::Instance;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -15,6 +17,10 @@ use crate::backoff::stopped;
 use crate::record;
 use crate::stats::{Counter, EtcdStats};
 use crate::{EtcdSettings, Failure};
+
+/// Keys checked (and put back) per transaction: two compares and one put
+/// each, well inside etcd's default limit of 128 operations per branch.
+const VERIFY_CHUNK: usize = 32;
 
 /// The keys and values this node wants in etcd.
 pub(super) type Desired = BTreeMap<String, Vec<u8>>;
@@ -91,6 +97,9 @@ impl Session {
         let period = Duration::from_millis(settings.ttl_secs().unsigned_abs() * 1000 / 3);
         let mut tick = tokio::time::interval_at(Instant::now() + period, period);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let ttl = period * 3;
+        let mut verify = tokio::time::interval_at(Instant::now() + ttl, ttl);
+        verify.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // When the oldest unanswered keepalive went out.
         let mut unanswered: Option<Instant> = None;
         loop {
@@ -121,6 +130,7 @@ impl Session {
                         return Err(Failure::Etcd("lease keepalive", error));
                     }
                 },
+                _ = verify.tick() => self.verify(settings, stats).await?,
                 changed = services.changed() => {
                     if changed.is_err() {
                         // The handle is gone: that is a shutdown.
@@ -132,6 +142,35 @@ impl Session {
                 () = stopped(stop) => return Ok(()),
             }
         }
+    }
+
+    /// Puts back, under this lease, every key that someone deleted or
+    /// overwrote behind the registry's back: one transaction per chunk
+    /// compares each key's value and lease and, if any differs, puts the
+    /// whole chunk again. Runs once per TTL.
+    async fn verify(&mut self, settings: &EtcdSettings, stats: &EtcdStats) -> Result<(), Failure> {
+        let keys: Vec<(&String, &Vec<u8>)> = self.registered.iter().collect();
+        let options = PutOptions::new().with_lease(self.lease);
+        for chunk in keys.chunks(VERIFY_CHUNK) {
+            let mut when = Vec::with_capacity(chunk.len() * 2);
+            let mut repair = Vec::with_capacity(chunk.len());
+            for (key, value) in chunk {
+                let key = key.as_str();
+                when.push(Compare::value(key, CompareOp::Equal, value.as_slice()));
+                when.push(Compare::lease(key, CompareOp::Equal, self.lease));
+                repair.push(TxnOp::put(key, value.as_slice(), Some(options.clone())));
+            }
+            let txn = Txn::new().when(when).or_else(repair);
+            let response = settings.bounded("verify", self.client.txn(txn)).await?;
+            if !response.succeeded() {
+                stats.bump(Counter::Repairs);
+                warn!(
+                    lease = self.lease,
+                    "registered keys were deleted or overwritten in etcd; put them back"
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Puts changed and new keys, deletes removed ones.
