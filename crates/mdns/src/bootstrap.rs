@@ -32,10 +32,11 @@ pub(crate) fn seeds(snapshot: &Snapshot, node: &str, own_fullname: &str) -> Vec<
 }
 
 /// Advertises this node's gossip address and publishes the other nodes'
-/// gossip addresses to `seeds` (sorted, deduplicated, sent only when the
-/// set changes) until `shutdown` turns true, `seeds` has no receiver left,
-/// or the responder shuts down. On the way out it unregisters the
-/// advertisement (goodbye packets). MUST be called within a tokio runtime.
+/// gossip addresses to `seeds_tx` (sorted, deduplicated, sent only when the
+/// set changes) until `shutdown` turns true or its sender is dropped, or
+/// the responder shuts down. On the way out it unregisters the
+/// advertisement (goodbye packets). The advertisement does not depend on
+/// anyone reading the seeds. MUST be called within a tokio runtime.
 ///
 /// The advertisement: type `_meshgate._udp.local.`, instance the node name,
 /// host `mg-NODE.local.`, port and address from
@@ -86,7 +87,6 @@ pub fn lan_bootstrap(
             tokio::select! {
                 changed = peers.changed() => if changed.is_err() { break },
                 changed = shutdown.changed() => if changed.is_err() || *shutdown.borrow() { break },
-                () = seeds_tx.closed() => break,
                 changed = closed.changed() => if changed.is_err() || *closed.borrow() { return },
             }
         }
