@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use mdns_sd::ServiceInfo;
+use mdns_sd::{IfKind, ServiceInfo};
 use meshgate_catalog::Instance;
 
 use crate::{Mdns, MdnsError, names, txt};
@@ -23,7 +23,7 @@ pub(crate) struct Ad {
     /// The instance label.
     pub(crate) instance: String,
     /// The address announced; unspecified means "the selected interfaces'
-    /// addresses".
+    /// addresses" (IPv4 ones only for `0.0.0.0`).
     pub(crate) ip: IpAddr,
     pub(crate) port: u16,
     pub(crate) txt: Vec<(String, String)>,
@@ -40,7 +40,7 @@ impl Ad {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let info = if self.ip.is_unspecified() {
-            ServiceInfo::new(
+            let mut info = ServiceInfo::new(
                 &self.ty,
                 &self.instance,
                 host,
@@ -48,7 +48,13 @@ impl Ad {
                 self.port,
                 txt.as_slice(),
             )?
-            .enable_addr_auto()
+            .enable_addr_auto();
+            // A socket on 0.0.0.0 takes IPv4 only: announcing the interfaces'
+            // IPv6 addresses would hand out places nothing listens on.
+            if self.ip.is_ipv4() {
+                info.set_interfaces(vec![IfKind::IPv4]);
+            }
+            info
         } else {
             ServiceInfo::new(
                 &self.ty,

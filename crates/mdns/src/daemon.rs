@@ -74,12 +74,24 @@ impl Mdns {
         let daemon = ServiceDaemon::new()?;
         // Commands run in order on the daemon thread: the selection is in
         // force before any browse or registration is queued after it.
-        daemon.disable_interface(selection.disable_kinds())?;
-        let enable = selection.enable_kinds();
-        if !enable.is_empty() {
-            daemon.enable_interface(enable)?;
-        }
-        let events = daemon.monitor()?;
+        let setup = || -> Result<_, mdns_sd::Error> {
+            daemon.disable_interface(selection.disable_kinds())?;
+            let enable = selection.enable_kinds();
+            if !enable.is_empty() {
+                daemon.enable_interface(enable)?;
+            }
+            daemon.monitor()
+        };
+        let events = match setup() {
+            Ok(events) => events,
+            Err(e) => {
+                // Do not leave the daemon thread running unrestricted.
+                if let Err(stop) = daemon.shutdown() {
+                    tracing::debug!(error = %stop, "mdns: shutdown after a failed start");
+                }
+                return Err(e.into());
+            }
+        };
         runtime.spawn(log_daemon_events(events));
         let (closed, _) = watch::channel(false);
         Ok(Self {
