@@ -33,7 +33,18 @@ pub(crate) struct Browse {
 }
 
 /// Runs the browse until no one listens or the responder stops.
-pub(crate) async fn run(mut b: Browse) {
+pub(crate) async fn run(b: Browse) {
+    let (ty, tx, hub) = (b.ty.clone(), b.tx.clone(), b.hub.clone());
+    browse(b).await;
+    // However it ended, a later subscriber must start a new browse rather
+    // than wait on this finished one; and this one's subscribers see the
+    // channel close.
+    if let Some(hub) = hub.upgrade() {
+        hub.forget(&ty, &tx);
+    }
+}
+
+async fn browse(mut b: Browse) {
     let mut table = Table::default();
     // Whether the last refusal was for a full table, so that a flood is
     // logged once rather than once per packet.

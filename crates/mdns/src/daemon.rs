@@ -213,6 +213,14 @@ impl Inner {
         true
     }
 
+    /// Drops `ty`'s entry if `tx` is still its sender (its browse ended).
+    pub(crate) fn forget(&self, ty: &str, tx: &Arc<watch::Sender<Snapshot>>) {
+        let mut browsers = self.browsers();
+        if browsers.get(ty).is_some_and(|t| Arc::ptr_eq(t, tx)) {
+            browsers.remove(ty);
+        }
+    }
+
     /// Whether [`Mdns::shutdown`] has started.
     pub(crate) fn is_closed(&self) -> bool {
         *self.closed.borrow()

@@ -22,6 +22,10 @@ async fn an_http_service_of_another_device_is_imported_and_leaves_when_unregiste
     let (tx, mut endpoints) = watch::channel(Vec::<SocketAddr>::new());
     let source = mdns_source(&a, "_http._tcp", tx, stop_rx).unwrap();
     let mut instances = source.instances.clone();
+    // A second cluster importing the same type shares the one browse.
+    let (stop2, stop2_rx) = watch::channel(false);
+    let (tx2, mut endpoints2) = watch::channel(Vec::<SocketAddr>::new());
+    let source2 = mdns_source(&a, "_HTTP._tcp.local.", tx2, stop2_rx).unwrap();
 
     // A printer-like device, and one that claims a loopback address too (a
     // device must not be able to aim the gateway at its own local ports).
@@ -91,6 +95,17 @@ async fn an_http_service_of_another_device_is_imported_and_leaves_when_unregiste
         listed.iter().all(|i| !i.addr.ip().is_loopback()),
         "{listed:?}"
     );
+
+    let ok = tokio::time::timeout(Duration::from_secs(5), endpoints2.wait_for(|s| *s == want))
+        .await
+        .is_ok();
+    assert!(ok, "the second source saw {:?}", *endpoints2.borrow());
+    // It goes; the first one keeps receiving.
+    stop2.send_replace(true);
+    tokio::time::timeout(Duration::from_secs(5), source2.task)
+        .await
+        .unwrap()
+        .unwrap();
 
     // The printer unregisters (goodbye): it leaves the set at once.
     printer_lines.close_stdin();
