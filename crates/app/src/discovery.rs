@@ -10,6 +10,8 @@
 //! in place (so keys rotate without a restart, and without a flap).
 
 mod endpoints;
+mod local;
+mod runtime;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -44,21 +46,44 @@ pub(crate) struct Agent {
     /// generation.
     pub(crate) changed: Arc<Notify>,
     sources: HashMap<ClusterDiscovery, Source>,
+    /// The gossip node, DNS interface, mDNS and etcd parts.
+    pub(crate) runtime: runtime::Runtime,
 }
 
 impl Agent {
-    /// An agent with no sources yet; [`Agent::reconcile`] starts them.
-    pub(crate) fn new() -> Self {
-        Self {
+    /// Starts what `config` asks for, then its sources.
+    pub(crate) async fn start(config: &Config) -> anyhow::Result<Self> {
+        let mut agent = Self {
             discovered: Arc::new(Discovered::default()),
             changed: Arc::new(Notify::new()),
             sources: HashMap::new(),
-        }
+            runtime: runtime::Runtime::start(config).await?,
+        };
+        agent.reconcile(config);
+        Ok(agent)
+    }
+
+    /// Applies a reloaded config: sources, local services, keys.
+    pub(crate) fn reload(&mut self, config: &Config) {
+        self.runtime.reconfigure(config);
+        self.reconcile(config);
+    }
+
+    /// Stops every source, then leaves and deregisters (bounded).
+    pub(crate) async fn stop(&mut self) {
+        self.sources.clear();
+        self.runtime.stop().await;
+    }
+
+    /// The admin API's view, when gossip runs.
+    pub(crate) fn view(&self) -> Option<meshgate_admin::discovery::Discovery> {
+        let g = self.runtime.gossip.clone()?;
+        Some(Arc::new(View(g)))
     }
 
     /// Starts the sources `config` names that are not running, and stops
     /// those it no longer names.
-    pub(crate) fn reconcile(&mut self, config: &Config) {
+    fn reconcile(&mut self, config: &Config) {
         let wanted: Vec<ClusterDiscovery> = config
             .clusters
             .iter()
@@ -114,9 +139,49 @@ impl Agent {
         source: &ClusterDiscovery,
         tx: watch::Sender<Vec<SocketAddr>>,
     ) -> Option<JoinHandle<()>> {
-        let _ = tx; // filled in as the drivers land
-        tracing::error!(%source, "this discovery source is not available in this build");
-        None
+        let rt = &self.runtime;
+        let stop = rt.stop.subscribe();
+        match source {
+            ClusterDiscovery::Catalog(name) => {
+                // The config requires [discovery] for a catalog source.
+                let g = rt.gossip.clone()?;
+                Some(meshgate_discovery::catalog_source(g, name, tx))
+            }
+            ClusterDiscovery::Dns { name, port } => {
+                let mut settings = meshgate_dns::ResolveSettings::new(port.unwrap_or(0));
+                if let Some(d) = &rt.settings {
+                    settings.nameservers = d.resolvers.clone();
+                }
+                let name = name.clone();
+                Some(tokio::spawn(async move {
+                    let mut stop = stop;
+                    let stopped = async move {
+                        let _ = stop.wait_for(|s| *s).await; // Err: the agent is gone
+                    };
+                    if let Err(e) = meshgate_dns::dns_source(&name, settings, tx, stopped).await {
+                        tracing::error!(name = %name, error = %e, "dns discovery source");
+                    }
+                }))
+            }
+            ClusterDiscovery::Etcd(name) => {
+                let settings = rt.etcd.clone()?;
+                let service = meshgate_catalog::ServiceName::try_new(name).ok()?;
+                let stats = rt.etcd_stats.clone();
+                Some(tokio::spawn(meshgate_etcd::etcd_source(
+                    settings, service, tx, stop, stats,
+                )))
+            }
+            ClusterDiscovery::Mdns(kind) => {
+                let mdns = rt.mdns.as_ref()?;
+                match meshgate_mdns::mdns_source(mdns, kind, tx, stop) {
+                    Ok(s) => Some(s.task),
+                    Err(e) => {
+                        tracing::error!(%source, error = %e, "mdns discovery source");
+                        None
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -139,5 +204,32 @@ async fn forward(
             // removed from the config.
             return;
         }
+    }
+}
+
+/// Members and catalog for the admin API, read from the gossip driver.
+struct View(meshgate_discovery::GossipHandle);
+
+impl meshgate_admin::discovery::DiscoveryView for View {
+    fn members(&self) -> Vec<meshgate_admin::discovery::MemberView> {
+        let local = self.0.local_addr();
+        let mut members: Vec<_> = self
+            .0
+            .members()
+            .into_iter()
+            .map(|m| meshgate_admin::discovery::MemberView {
+                local: m.addr == local,
+                name: m.name,
+                addr: m.addr,
+                state: m.state.as_str(),
+                incarnation: u64::from(m.incarnation),
+            })
+            .collect();
+        members.sort_by(|a, b| a.name.cmp(&b.name));
+        members
+    }
+
+    fn directory(&self) -> Arc<dyn meshgate_catalog::Directory> {
+        Arc::new(runtime::LiveDirectory(self.0.clone()))
     }
 }

@@ -167,7 +167,7 @@ impl Reloader {
         self.health_checks = state.start_health_checks();
         self.live.replace(state);
         // Only now that the config is in: sources follow it.
-        self.agent.reconcile(&file);
+        self.agent.reload(&file);
         self.file = file;
 
         // Listeners: keep, start, stop.

@@ -93,8 +93,7 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("installing the SIGHUP handler")?;
     let file = Arc::new(config);
-    let mut agent = crate::discovery::Agent::new();
-    agent.reconcile(&file);
+    let agent = crate::discovery::Agent::start(&file).await?;
     let config = Arc::new(crate::discovery::compose(&file, &agent.discovered));
     let registry = Registry::new();
     let state = ProxyState::new(config.clone(), &registry)
@@ -143,7 +142,7 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
             firewall: Some(Arc::new(FirewallHandle(live.current().firewall_blocks()))),
             token: token.clone(),
             credentials: Some(Arc::new(CredentialHandle(live.clone()))),
-            discovery: None,
+            discovery: agent.view(),
         };
         let api = AdminApi::start(listener, cfg.address, admin_state)?;
         tracing::info!(listener = "admin", address = %api.bound, inherited, "listening");
@@ -320,6 +319,9 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
         }
     }
     ready.store(false, Ordering::Release);
+    // Leave the gossip cluster and deregister first, so that other nodes
+    // stop sending here while the drain runs.
+    reloader.agent.stop().await;
     let drain = reloader.config().runtime.drain_timeout;
     if let Some(pid) = successor {
         tracing::info!(successor = pid, in_flight_connections = trigger.live(), drain_timeout = ?drain, "handed listeners to successor; draining");

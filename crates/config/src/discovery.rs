@@ -74,8 +74,9 @@ impl Discovery {
     pub const DEFAULT_DNS: &str = "127.0.0.1:8600";
     /// The default DNS domain.
     pub const DEFAULT_DNS_DOMAIN: &str = "meshgate.";
-    /// The default TTL of DNS answers: short, since membership changes fast.
-    pub const DEFAULT_DNS_TTL: Duration = Duration::from_secs(5);
+    /// The default TTL of service answers: 0, as Consul's `service_ttl`, so an
+    /// instance that turns unhealthy leaves answers at once.
+    pub const DEFAULT_DNS_TTL: Duration = Duration::ZERO;
 
     /// The address other nodes reach this one at.
     pub fn advertised(&self) -> SocketAddr {

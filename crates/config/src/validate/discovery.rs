@@ -444,12 +444,17 @@ fn service_type(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<S
         .unwrap_or(text);
     let ok = match t.split_once('.') {
         Some((name, proto)) => {
-            name.len() > 1
-                && name.len() <= 16
-                && name.starts_with('_')
-                && name[1..]
+            // RFC 6763 section 7.2: 1 to 15 letters, digits and hyphens,
+            // at least one letter, no hyphen at either end or twice in a row.
+            let label = name.strip_prefix('_').unwrap_or("");
+            (1..=15).contains(&label.len())
+                && label
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label.bytes().any(|b| b.is_ascii_alphabetic())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && !label.contains("--")
                 && matches!(proto, "_tcp" | "_udp")
         }
         None => false,
