@@ -28,10 +28,12 @@ mod answer;
 mod memory;
 mod name;
 mod records;
+mod server;
 mod settings;
 mod stats;
 
 pub use answer::{Response, Transport, answer, respond};
 pub use memory::MemoryDirectory;
+pub use server::{bind, serve};
 pub use settings::{DnsSettings, Domain, DomainError};
 pub use stats::{DnsSnapshot, DnsStats, Outcome, QueryResult, QueryType};
