@@ -28,12 +28,14 @@ mod answer;
 mod memory;
 mod name;
 mod records;
+mod resolve;
 mod server;
 mod settings;
 mod stats;
 
 pub use answer::{Response, Transport, answer, respond};
 pub use memory::MemoryDirectory;
+pub use resolve::{BadName, ResolveSettings, check_name, dns_source};
 pub use server::{bind, serve};
 pub use settings::{DnsSettings, Domain, DomainError};
 pub use stats::{DnsSnapshot, DnsStats, Outcome, QueryResult, QueryType};
