@@ -27,6 +27,14 @@ impl MemoryDirectory {
         *self.instances.write().unwrap_or_else(|e| e.into_inner()) = instances;
     }
 
+    /// A copy of every instance.
+    pub fn instances_snapshot(&self) -> Vec<Instance> {
+        self.instances
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Applies `f` to the instances.
     pub fn update(&self, f: impl FnOnce(&mut Vec<Instance>)) {
         f(&mut self.instances.write().unwrap_or_else(|e| e.into_inner()));

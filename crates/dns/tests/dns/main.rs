@@ -3,4 +3,5 @@
 //! that same server.
 
 mod dig;
+mod source;
 mod support;
