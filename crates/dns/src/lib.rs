@@ -39,3 +39,25 @@ pub use resolve::{BadName, ResolveSettings, check_name, dns_source};
 pub use server::{bind, serve};
 pub use settings::{DnsSettings, Domain, DomainError};
 pub use stats::{DnsSnapshot, DnsStats, Outcome, QueryResult, QueryType};
+
+/// Entry points for `fuzz/fuzz_targets/dns_query.rs`; not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use hickory_proto::rr::{Name, RecordType};
+
+    /// Reads `bytes` as the resolver reads a reply to `users.service.meshgate.`
+    /// (A and SRV), with the ID taken from the bytes themselves, so that the
+    /// fuzzer reaches past the ID check.
+    pub fn read_reply(bytes: &[u8]) {
+        let id = match bytes {
+            [a, b, ..] => u16::from_be_bytes([*a, *b]),
+            _ => 0,
+        };
+        if let Ok(name) = Name::from_ascii("users.service.meshgate.") {
+            for qtype in [RecordType::A, RecordType::SRV] {
+                // Only "never panics" is checked here.
+                let _ = crate::resolve::wire::read(bytes, id, &name, qtype);
+            }
+        }
+    }
+}
