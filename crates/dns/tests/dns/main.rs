@@ -2,6 +2,12 @@
 //! (bind9-dnsutils) and raw sockets; DNS endpoint sources resolving against
 //! that same server.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is the failure report"
+)]
+
 mod dig;
 mod source;
 mod support;
