@@ -1,0 +1,198 @@
+//! What a node is told at start: its name, address, keys and timing, and
+//! how the timing becomes foca's configuration as the cluster grows.
+//!
+//! The defaults follow memberlist's `DefaultLANConfig` (probe every 1 s,
+//! 500 ms probe timeout, 3 indirect probes, gossip to 3 members every
+//! 200 ms, suspicion multiplier 4, retransmit multiplier 4); the suspicion
+//! timeout and the retransmission count grow with `log10(cluster size)` and
+//! are recomputed as members come and go (foca's `set_config`).
+
+use std::net::SocketAddr;
+use std::num::{NonZeroU8, NonZeroUsize};
+use std::time::Duration;
+
+use foca::{Config, PeriodicParams};
+
+use crate::wire::MAX_PLAINTEXT;
+
+/// Timing of the protocol. All durations MUST be non-zero and
+/// `probe_rtt < probe_period`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timing {
+    /// How often a random member is probed.
+    pub probe_period: Duration,
+    /// How long a direct probe waits for its ack before asking others.
+    pub probe_rtt: Duration,
+    /// How many members are asked to probe indirectly.
+    pub indirect_probes: usize,
+    /// Suspicion timeout = `suspicion_mult × max(1, log10(n)) × probe_period`.
+    pub suspicion_mult: f64,
+    /// Each update is sent `retransmit_mult × ceil(log10(n + 1))` times.
+    pub retransmit_mult: u32,
+    /// How often pending updates are gossiped.
+    pub gossip_interval: Duration,
+    /// To how many members each gossip round goes.
+    pub gossip_nodes: usize,
+    /// How often a node exchanges catalog digests with a random member.
+    pub anti_entropy_interval: Duration,
+    /// How often a node that has no live member re-announces to its seeds.
+    pub rejoin_interval: Duration,
+}
+
+impl Timing {
+    /// For a LAN: memberlist's `DefaultLANConfig` values.
+    pub fn lan() -> Self {
+        Self {
+            probe_period: Duration::from_secs(1),
+            probe_rtt: Duration::from_millis(500),
+            indirect_probes: 3,
+            suspicion_mult: 4.0,
+            retransmit_mult: 4,
+            gossip_interval: Duration::from_millis(200),
+            gossip_nodes: 3,
+            anti_entropy_interval: Duration::from_secs(10),
+            rejoin_interval: Duration::from_secs(2),
+        }
+    }
+
+    /// For a WAN: memberlist's `DefaultWANConfig` values.
+    pub fn wan() -> Self {
+        Self {
+            probe_period: Duration::from_secs(5),
+            probe_rtt: Duration::from_secs(3),
+            indirect_probes: 3,
+            suspicion_mult: 6.0,
+            retransmit_mult: 4,
+            gossip_interval: Duration::from_millis(500),
+            gossip_nodes: 4,
+            anti_entropy_interval: Duration::from_secs(30),
+            rejoin_interval: Duration::from_secs(10),
+        }
+    }
+
+    /// The suspicion timeout for a cluster of `n` live members.
+    pub fn suspicion_timeout(&self, n: usize) -> Duration {
+        let scale = (n.max(1) as f64).log10().max(1.0);
+        self.probe_period.mul_f64(self.suspicion_mult * scale)
+    }
+
+    /// How many times an update is sent in a cluster of `n` live members.
+    pub fn retransmits(&self, n: usize) -> u8 {
+        let scale = ((n as f64) + 1.0).log10().ceil().max(1.0);
+        // Clamped to u8's range before the cast.
+        (f64::from(self.retransmit_mult) * scale).clamp(1.0, 255.0) as u8
+    }
+
+    /// foca's configuration for a cluster of `n` live members.
+    pub(crate) fn foca_config(&self, n: usize) -> Config {
+        let one = NonZeroUsize::MIN;
+        Config {
+            probe_period: self.probe_period,
+            probe_rtt: self.probe_rtt,
+            num_indirect_probes: NonZeroUsize::new(self.indirect_probes).unwrap_or(one),
+            max_transmissions: NonZeroU8::new(self.retransmits(n)).unwrap_or(NonZeroU8::MIN),
+            suspect_to_down_after: self.suspicion_timeout(n),
+            remove_down_after: Some(Duration::from_secs(24 * 3600)),
+            // One byte of the plaintext says "foca".
+            max_packet_size: NonZeroUsize::new(MAX_PLAINTEXT - 1).unwrap_or(one),
+            notify_down_members: true,
+            periodic_announce: Some(PeriodicParams {
+                frequency: Duration::from_secs(30),
+                num_members: one,
+            }),
+            periodic_announce_to_down_members: Some(PeriodicParams {
+                frequency: Duration::from_secs(65),
+                num_members: NonZeroUsize::new(2).unwrap_or(one),
+            }),
+            periodic_gossip: Some(PeriodicParams {
+                frequency: self.gossip_interval,
+                num_members: NonZeroUsize::new(self.gossip_nodes).unwrap_or(one),
+            }),
+        }
+    }
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self::lan()
+    }
+}
+
+/// Everything a [`crate::Node`] needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The node's name: 1 to 128 bytes, unique in the cluster.
+    pub name: String,
+    /// The gossip address other nodes send to (advertised).
+    pub addr: SocketAddr,
+    /// Orders this node's lives: MUST grow across restarts of the same
+    /// node (the driver uses milliseconds since the UNIX epoch).
+    pub generation: u64,
+    /// Cluster keys: the first seals, all open. At least one.
+    pub keys: Vec<[u8; 32]>,
+    /// Protocol timing.
+    pub timing: Timing,
+    /// Lifeguard-style local health awareness: a node that misses probes
+    /// or has to refute suspicions about itself slows its own probing and
+    /// stretches its suspicion timeouts (× `1 + score`, score ≤ 8).
+    pub lifeguard: bool,
+}
+
+/// Why settings are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingsError {
+    /// The name is empty or longer than 128 bytes.
+    Name,
+    /// No key.
+    NoKeys,
+    /// A zero duration, or `probe_rtt >= probe_period`.
+    Timing,
+}
+
+impl std::fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Name => "a node name is 1 to 128 bytes",
+            Self::NoKeys => "gossip needs at least one cluster key",
+            Self::Timing => "gossip timing: durations must be non-zero and probe_rtt < probe_period",
+        })
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+impl Settings {
+    /// Settings with LAN timing and Lifeguard on.
+    pub fn new(name: impl Into<String>, addr: SocketAddr, keys: Vec<[u8; 32]>) -> Self {
+        Self {
+            name: name.into(),
+            addr,
+            generation: 1,
+            keys,
+            timing: Timing::lan(),
+            lifeguard: true,
+        }
+    }
+
+    pub(crate) fn check(&self) -> Result<(), SettingsError> {
+        if self.name.is_empty() || self.name.len() > 128 {
+            return Err(SettingsError::Name);
+        }
+        if self.keys.is_empty() {
+            return Err(SettingsError::NoKeys);
+        }
+        let t = &self.timing;
+        let zero = [
+            t.probe_period,
+            t.probe_rtt,
+            t.gossip_interval,
+            t.anti_entropy_interval,
+            t.rejoin_interval,
+        ]
+        .contains(&Duration::ZERO);
+        if zero || t.probe_rtt >= t.probe_period || !(t.suspicion_mult > 0.0) {
+            return Err(SettingsError::Timing);
+        }
+        Ok(())
+    }
+}
