@@ -95,6 +95,8 @@ impl Timing {
             remove_down_after: Some(Duration::from_secs(24 * 3600)),
             // One byte of the plaintext says "foca".
             max_packet_size: NonZeroUsize::new(MAX_PLAINTEXT - 1).unwrap_or(one),
+            // A member declared down is told so, and renews itself. See
+            // `Node::handle_timeout` for the foca 2.0.0 quirk this needs.
             notify_down_members: true,
             periodic_announce: Some(PeriodicParams {
                 frequency: Duration::from_secs(30),

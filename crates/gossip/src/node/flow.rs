@@ -66,6 +66,19 @@ impl Node {
         let before = lock(&self.catalog).version;
         while self.timers.peek().is_some_and(|s| s.at <= now) {
             let Some(s) = self.timers.pop() else { break };
+            if let Timer::ChangeSuspectToDown {
+                member_id,
+                incarnation,
+                ..
+            } = &s.timer
+                && !self.still_suspect(member_id, *incarnation)
+            {
+                // Refuted meanwhile. foca 2.0.0 would do nothing but send
+                // the member a `TurnUndead` anyway (its `apply_existing_if`
+                // answers `Some` when the condition fails), forcing a
+                // healthy node to renew itself: a false positive.
+                continue;
+            }
             let mut rec = Recorder::default();
             if self.foca.handle_timer(s.timer, &mut rec).is_err() {
                 self.counters.foca_errors += 1;
@@ -80,6 +93,12 @@ impl Node {
             self.announce_to_seeds(now);
         }
         self.note_catalog_change(before);
+    }
+
+    fn still_suspect(&self, id: &NodeId, incarnation: u16) -> bool {
+        self.foca.iter_membership_state().any(|m| {
+            m.id() == id && m.state() == foca::State::Suspect && m.incarnation() == incarnation
+        })
     }
 
     /// Announces to the seeds if no member is alive; re-arms the retry.
