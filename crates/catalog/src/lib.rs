@@ -143,7 +143,10 @@ mod tests {
         assert_eq!(ServiceName::try_new("Users"), Err(NameError::BadChar));
         assert_eq!(ServiceName::try_new("a.b"), Err(NameError::BadChar));
         assert_eq!(ServiceName::try_new("-a"), Err(NameError::Hyphen));
-        assert_eq!(ServiceName::try_new(&"a".repeat(64)), Err(NameError::TooLong));
+        assert_eq!(
+            ServiceName::try_new(&"a".repeat(64)),
+            Err(NameError::TooLong)
+        );
         assert!(ServiceName::try_new(&"a".repeat(63)).is_ok());
     }
 }

@@ -14,7 +14,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 /// A change asked of the driver.
 #[derive(Debug)]
 pub(crate) enum Command {
-    Services(Vec<LocalService>, oneshot::Sender<Result<(), meshgate_gossip::CatalogError>>),
+    Services(
+        Vec<LocalService>,
+        oneshot::Sender<Result<(), meshgate_gossip::CatalogError>>,
+    ),
     Health(String, bool),
     Keys(Vec<[u8; 32]>),
     Join(Vec<SocketAddr>),

@@ -2,10 +2,16 @@
 //! endpoint source, a node dropped without a goodbye detected down and its
 //! instance removed, and a graceful leave.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is the failure report"
+)]
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use meshgate_catalog::{Directory, ServiceName};
+use meshgate_catalog::ServiceName;
 use meshgate_discovery::{Gossip, GossipHandle, catalog_source};
 use meshgate_gossip::{LocalService, MemberState, Settings, Timing};
 use tokio::net::UdpSocket;
@@ -39,13 +45,18 @@ async fn start(name: &str, seeds: Vec<SocketAddr>, services: Vec<LocalService>) 
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let mut s = Settings::new(name, socket.local_addr().unwrap(), vec![KEY]);
     s.timing = fast();
-    Gossip::start(s, Some(socket), seeds, services).await.unwrap()
+    Gossip::start(s, Some(socket), seeds, services)
+        .await
+        .unwrap()
 }
 
 async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + limit;
     while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -125,7 +136,10 @@ async fn drivers_join_spread_the_catalog_detect_a_dead_node_and_leave() {
         })
     })
     .await;
-    assert!(started.elapsed() < Duration::from_secs(2), "a leave waits for no timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a leave waits for no timeout"
+    );
     tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|v| v.is_empty()))
         .await
         .unwrap()

@@ -191,20 +191,23 @@ impl Catalog {
                 let Ok(service) = ServiceName::try_new(&r.service) else {
                     continue;
                 };
-                services.entry(r.service.clone()).or_default().push(Instance {
-                    service,
-                    id: r.id.clone(),
-                    node: entry.node.clone(),
-                    addr: r.addr,
-                    tags: r.tags.clone(),
-                    meta: r.meta.iter().cloned().collect(),
-                    healthy: r.healthy,
-                    origin: if entry.node == self.local {
-                        Origin::Local
-                    } else {
-                        Origin::Gossip
-                    },
-                });
+                services
+                    .entry(r.service.clone())
+                    .or_default()
+                    .push(Instance {
+                        service,
+                        id: r.id.clone(),
+                        node: entry.node.clone(),
+                        addr: r.addr,
+                        tags: r.tags.clone(),
+                        meta: r.meta.iter().cloned().collect(),
+                        healthy: r.healthy,
+                        origin: if entry.node == self.local {
+                            Origin::Local
+                        } else {
+                            Origin::Gossip
+                        },
+                    });
             }
         }
         for list in services.values_mut() {

@@ -40,7 +40,10 @@ pub enum CatalogError {
 
 impl std::fmt::Display for CatalogError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "a node's services must encode to at most {MAX_ENTRY_BYTES} bytes")
+        write!(
+            f,
+            "a node's services must encode to at most {MAX_ENTRY_BYTES} bytes"
+        )
     }
 }
 

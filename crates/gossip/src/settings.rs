@@ -2,8 +2,10 @@
 //! how the timing becomes foca's configuration as the cluster grows.
 //!
 //! The defaults follow memberlist's `DefaultLANConfig` (probe every 1 s,
-//! 500 ms probe timeout, 3 indirect probes, gossip to 3 members every
-//! 200 ms, suspicion multiplier 4, retransmit multiplier 4); the suspicion
+//! 500 ms probe timeout, gossip to 3 members every 200 ms, retransmit
+//! multiplier 4) but for three values the simulation chose: 5 indirect
+//! probes, suspicion multiplier 2 and at least 10 transmissions per update
+//! (see [`Timing::lan`]); the suspicion
 //! timeout and the retransmission count grow with `log10(cluster size)` and
 //! are recomputed as members come and go (foca's `set_config`).
 
@@ -27,8 +29,14 @@ pub struct Timing {
     pub indirect_probes: usize,
     /// Suspicion timeout = `suspicion_mult × max(1, log10(n)) × probe_period`.
     pub suspicion_mult: f64,
-    /// Each update is sent `retransmit_mult × ceil(log10(n + 1))` times.
+    /// Each update is sent `retransmit_mult × ceil(log10(n + 1))` times,
+    /// and at least `min_retransmits` times.
     pub retransmit_mult: u32,
+    /// The floor on transmissions per update. In a small cluster
+    /// memberlist's formula gives 4, and at 10% loss the simulation showed
+    /// a suspected node missing every copy of its suspicion about once in
+    /// 50 suspicions (so it could not refute); 10 makes that negligible.
+    pub min_retransmits: u8,
     /// How often pending updates are gossiped.
     pub gossip_interval: Duration,
     /// To how many members each gossip round goes.
@@ -45,9 +53,17 @@ impl Timing {
         Self {
             probe_period: Duration::from_secs(1),
             probe_rtt: Duration::from_millis(500),
-            indirect_probes: 3,
-            suspicion_mult: 4.0,
+            // memberlist asks 3; at 10% loss the simulation measured 8x fewer
+            // suspicions with 5 (all indirect paths must fail), for less
+            // bandwidth overall since fewer updates need spreading.
+            indirect_probes: 5,
+            // memberlist uses 4 as Lifeguard's *minimum* (its maximum is 6x
+            // that, shrinking with confirmations). foca has one timeout, so
+            // we take 2: the simulation measures p99 detection under 10 s at
+            // 1,000 nodes with it and no false positive at 10% loss.
+            suspicion_mult: 2.0,
             retransmit_mult: 4,
+            min_retransmits: 10,
             gossip_interval: Duration::from_millis(200),
             gossip_nodes: 3,
             anti_entropy_interval: Duration::from_secs(10),
@@ -63,6 +79,7 @@ impl Timing {
             indirect_probes: 3,
             suspicion_mult: 6.0,
             retransmit_mult: 4,
+            min_retransmits: 10,
             gossip_interval: Duration::from_millis(500),
             gossip_nodes: 4,
             anti_entropy_interval: Duration::from_secs(30),
@@ -80,7 +97,8 @@ impl Timing {
     pub fn retransmits(&self, n: usize) -> u8 {
         let scale = ((n as f64) + 1.0).log10().ceil().max(1.0);
         // Clamped to u8's range before the cast.
-        (f64::from(self.retransmit_mult) * scale).clamp(1.0, 255.0) as u8
+        let n = (f64::from(self.retransmit_mult) * scale).clamp(1.0, 255.0) as u8;
+        n.max(self.min_retransmits)
     }
 
     /// foca's configuration for a cluster of `n` live members.
@@ -156,7 +174,9 @@ impl std::fmt::Display for SettingsError {
         f.write_str(match self {
             Self::Name => "a node name is 1 to 128 bytes",
             Self::NoKeys => "gossip needs at least one cluster key",
-            Self::Timing => "gossip timing: durations must be non-zero and probe_rtt < probe_period",
+            Self::Timing => {
+                "gossip timing: durations must be non-zero and probe_rtt < probe_period"
+            }
         })
     }
 }
@@ -192,7 +212,11 @@ impl Settings {
             t.rejoin_interval,
         ]
         .contains(&Duration::ZERO);
-        if zero || t.probe_rtt >= t.probe_period || !(t.suspicion_mult > 0.0) {
+        if zero
+            || t.probe_rtt >= t.probe_period
+            || !t.suspicion_mult.is_finite()
+            || t.suspicion_mult <= 0.0
+        {
             return Err(SettingsError::Timing);
         }
         Ok(())

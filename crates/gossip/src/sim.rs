@@ -73,8 +73,12 @@ pub struct Sim {
     pub nodes: Vec<SimNode>,
     /// The network, changeable between steps (loss, partitions).
     pub network: Network,
-    /// Healthy nodes declared down (or forced to renew) so far.
+    /// Events declaring a running node down (one per observer), or forcing
+    /// it to renew itself, so far.
     pub false_positives: u64,
+    /// Distinct (node, generation) pairs wrongly declared down so far: one
+    /// incident however many nodes saw it.
+    pub false_positive_incidents: std::collections::BTreeSet<(usize, u64)>,
     /// Every event goes through this, if set.
     pub observer: Option<Observer>,
     epoch: Instant,
@@ -124,6 +128,7 @@ impl Sim {
             nodes,
             network: cfg.network,
             false_positives: 0,
+            false_positive_incidents: Default::default(),
             observer: None,
             epoch,
             now: Duration::ZERO,
@@ -251,7 +256,9 @@ impl Sim {
 
     /// Total bytes sent by running nodes.
     pub fn bytes_out(&self) -> u64 {
-        self.running().map(|i| self.nodes[i].node.stats().bytes_out).sum()
+        self.running()
+            .map(|i| self.nodes[i].node.stats().bytes_out)
+            .sum()
     }
 
     /// The index of the node with this gossip address.

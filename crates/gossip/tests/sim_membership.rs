@@ -2,6 +2,12 @@
 //! pauses and key rotation, at CI scale (each test a few seconds of real
 //! time at most).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is the failure report"
+)]
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -13,7 +19,10 @@ const S: Duration = Duration::from_secs(1);
 
 fn cluster(n: usize, seed: u64) -> Sim {
     let mut sim = Sim::new(SimConfig::lan(n, seed));
-    assert!(sim.join_all(Duration::from_millis(20), 60 * S), "join did not converge");
+    assert!(
+        sim.join_all(Duration::from_millis(20), 60 * S),
+        "join did not converge"
+    );
     sim
 }
 
@@ -55,7 +64,10 @@ fn a_graceful_leave_is_seen_at_once() {
     assert!(slowest < 2 * S, "slowest saw the leave after {slowest:?}");
     for i in sim.running() {
         let m = sim.nodes[i].node.members();
-        assert!(m.iter().any(|m| m.addr == target && m.state == MemberState::Left));
+        assert!(
+            m.iter()
+                .any(|m| m.addr == target && m.state == MemberState::Left)
+        );
     }
     assert_eq!(sim.false_positives, 0);
 }
@@ -88,8 +100,14 @@ fn no_false_positive_at_ten_percent_loss() {
     let mut sim = cluster(30, 4);
     sim.network.loss = 0.10;
     sim.run_for(300 * S);
-    let suspicions: u64 = sim.running().map(|i| sim.nodes[i].node.stats().suspicions).sum();
-    assert!(suspicions > 0, "10% loss raised no suspicion: the test tests nothing");
+    let suspicions: u64 = sim
+        .running()
+        .map(|i| sim.nodes[i].node.stats().suspicions)
+        .sum();
+    assert!(
+        suspicions > 0,
+        "10% loss raised no suspicion: the test tests nothing"
+    );
     assert_eq!(sim.false_positives, 0);
 }
 
@@ -100,8 +118,14 @@ fn a_node_paused_two_seconds_every_thirty_is_never_declared_dead() {
         sim.pause(9, 2 * S);
         sim.run_for(30 * S);
     }
-    let suspicions: u64 = sim.running().map(|i| sim.nodes[i].node.stats().suspicions).sum();
-    assert!(suspicions > 0, "the pauses raised no suspicion: the test tests nothing");
+    let suspicions: u64 = sim
+        .running()
+        .map(|i| sim.nodes[i].node.stats().suspicions)
+        .sum();
+    assert!(
+        suspicions > 0,
+        "the pauses raised no suspicion: the test tests nothing"
+    );
     assert_eq!(sim.false_positives, 0);
     assert!(sim.converged());
 }

@@ -176,14 +176,19 @@ impl Sim {
 
     fn check_false_positive(&mut self, e: &Event) {
         let target = match e {
-            Event::MemberDown(id) | Event::Renewed(id) => self.index_of(id.addr),
+            Event::MemberDown(id) => self.index_of(id.addr).map(|j| (j, id.generation)),
+            // The renewed identity's previous generation was declared down.
+            Event::Renewed(id) => self
+                .index_of(id.addr)
+                .map(|j| (j, id.generation.wrapping_sub(1))),
             _ => None,
         };
-        if let Some(j) = target
+        if let Some((j, generation)) = target
             && !self.nodes[j].killed
             && !self.nodes[j].left
         {
             self.false_positives += 1;
+            self.false_positive_incidents.insert((j, generation));
         }
     }
 }
