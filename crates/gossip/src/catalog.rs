@@ -61,6 +61,9 @@ impl From<&LocalService> for Record {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Entry {
     pub(crate) node: String,
+    /// The node's gossip address: lets a node that learns the entry (by
+    /// anti-entropy, say after joining) learn the member too.
+    pub(crate) addr: SocketAddr,
     pub(crate) generation: u64,
     pub(crate) version: u64,
     /// Set by a node that leaves gracefully: its services go at once.

@@ -74,6 +74,8 @@ pub struct Node {
     next_rejoin: Option<Instant>,
     next_anti_entropy: Instant,
     ae_rotate: usize,
+    /// Quick anti-entropy rounds left after joining.
+    ae_burst: u32,
     /// Lifeguard local health score, 0..=MAX_AWARENESS.
     awareness: u32,
     incarnation: u16,
@@ -135,6 +137,7 @@ impl Node {
             next_rejoin: None,
             next_anti_entropy: first_ae,
             ae_rotate: 0,
+            ae_burst: 0,
             awareness: 0,
             incarnation: 0,
             config_size: 1,
@@ -171,6 +174,7 @@ impl Node {
         self.local_version += 1;
         let entry = Entry {
             node: self.settings.name.clone(),
+            addr: self.settings.addr,
             generation: self.id().generation,
             version: self.local_version,
             left: true,
@@ -206,6 +210,7 @@ impl Node {
     ) -> Result<(), CatalogError> {
         let entry = Entry {
             node: self.settings.name.clone(),
+            addr: self.settings.addr,
             generation: self.id().generation,
             version: self.local_version + 1,
             left: self.left,
@@ -329,6 +334,7 @@ impl Node {
     fn install_local_entry(&mut self) {
         let entry = Entry {
             node: self.settings.name.clone(),
+            addr: self.settings.addr,
             generation: self.id().generation,
             version: self.local_version,
             left: self.left,

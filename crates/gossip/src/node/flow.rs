@@ -1,8 +1,9 @@
 //! How datagrams and time move through a [`Node`]: opening and sealing,
 //! handing foca its bytes and timers, and the anti-entropy rounds.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use foca::Timer;
 use rand::RngExt;
@@ -20,6 +21,11 @@ use crate::wire::DropReason;
 
 /// Lifeguard's cap on the local health score (memberlist's default).
 pub(super) const MAX_AWARENESS: u32 = 8;
+/// The next anti-entropy round after one that taught us new members, and
+/// between the quick rounds after joining.
+const FOLLOW_UP: Duration = Duration::from_secs(1);
+/// Quick anti-entropy rounds after joining.
+pub(super) const JOIN_BURST: u32 = 5;
 
 impl Node {
     /// Takes one datagram received from `from`. A datagram that does not
@@ -53,7 +59,7 @@ impl Node {
                 None => self.counters.count_drop(DropReason::Malformed),
             },
             KIND_ENTRIES => match decode_entries(body) {
-                Some(entries) => self.on_entries(entries),
+                Some(entries) => self.on_entries(entries, now),
                 None => self.counters.count_drop(DropReason::Malformed),
             },
             _ => self.counters.count_drop(DropReason::Malformed),
@@ -86,7 +92,12 @@ impl Node {
             self.absorb(rec, now);
         }
         if self.next_anti_entropy <= now {
-            self.next_anti_entropy = now + self.settings.timing.anti_entropy_interval;
+            self.next_anti_entropy = if self.ae_burst > 0 {
+                self.ae_burst -= 1;
+                now + FOLLOW_UP
+            } else {
+                now + self.settings.timing.anti_entropy_interval
+            };
             self.anti_entropy_round();
         }
         if self.next_rejoin.is_some_and(|t| t <= now) {
@@ -240,12 +251,42 @@ impl Node {
         }
     }
 
-    fn on_entries(&mut self, entries: Vec<Entry>) {
-        let mut c = lock(&self.catalog);
-        for e in entries {
-            if c.offer(e) == Offer::Accepted {
-                self.counters.anti_entropy_repairs += 1;
+    fn on_entries(&mut self, entries: Vec<Entry>, now: Instant) {
+        let mut learnt = Vec::new();
+        {
+            let known: HashSet<SocketAddr> = self
+                .foca
+                .iter_membership_state()
+                .map(|m| m.id().addr)
+                .collect();
+            let mut c = lock(&self.catalog);
+            for e in entries {
+                let member = (!e.left && e.addr != self.settings.addr && !known.contains(&e.addr))
+                    .then(|| NodeId {
+                        name: e.node.clone(),
+                        addr: e.addr,
+                        generation: e.generation,
+                    });
+                if c.offer(e) == Offer::Accepted {
+                    self.counters.anti_entropy_repairs += 1;
+                    learnt.extend(member);
+                }
             }
         }
+        if learnt.is_empty() {
+            return;
+        }
+        // Members foca has not met yet (a node that just joined learns the
+        // whole catalog at once): the full-state sync memberlist does with
+        // push-pull. A member that is in fact gone is probed, suspected and
+        // declared down as usual, which removes its entry again.
+        let mut rec = Recorder::default();
+        let members = learnt.into_iter().map(foca::Member::alive);
+        if self.foca.apply_many(members, false, &mut rec).is_err() {
+            self.counters.foca_errors += 1;
+        }
+        self.absorb(rec, now);
+        // More may be missing: another round soon rather than in a period.
+        self.next_anti_entropy = self.next_anti_entropy.min(now + FOLLOW_UP);
     }
 }

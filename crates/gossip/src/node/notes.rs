@@ -7,7 +7,7 @@ use std::time::Instant;
 use foca::{Message, OwnedNotification};
 
 use super::Node;
-use super::flow::MAX_AWARENESS;
+use super::flow::{JOIN_BURST, MAX_AWARENESS};
 use crate::broadcast::lock;
 use crate::catalog::{Entry, Record};
 use crate::identity::NodeId;
@@ -32,8 +32,11 @@ impl Node {
                 }
             }
             OwnedNotification::Active => {
-                // Just joined: fetch the catalog now, not in a round's time.
+                // Just joined: fetch the catalog (and with it the members a
+                // seed's feed did not list) now and a few times more, as the
+                // members that joined around us become known.
                 self.next_anti_entropy = now;
+                self.ae_burst = JOIN_BURST;
             }
             OwnedNotification::Idle | OwnedNotification::Defunct => {}
             OwnedNotification::Rejoin(id) => {
@@ -43,6 +46,7 @@ impl Node {
                 self.local_version += 1;
                 let entry = Entry {
                     node: id.name.clone(),
+                    addr: id.addr,
                     generation: id.generation,
                     version: self.local_version,
                     left: self.left,

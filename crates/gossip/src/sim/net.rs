@@ -25,6 +25,9 @@ pub struct Network {
     pub groups: Vec<u32>,
     /// Datagrams a paused node's socket buffer holds; more are dropped.
     pub buffer: usize,
+    /// Extra loss on everything a node sends or receives, by index (a sick
+    /// node: overloaded, a bad NIC); missing = none.
+    pub node_loss: Vec<f64>,
 }
 
 impl Default for Network {
@@ -35,6 +38,7 @@ impl Default for Network {
             loss: 0.0,
             groups: Vec::new(),
             buffer: 512,
+            node_loss: Vec::new(),
         }
     }
 }
@@ -42,6 +46,12 @@ impl Default for Network {
 impl Network {
     fn group(&self, i: usize) -> u32 {
         self.groups.get(i).copied().unwrap_or(0)
+    }
+
+    /// The probability that a datagram from `i` to `j` is lost.
+    fn loss(&self, i: usize, j: usize) -> f64 {
+        let extra = |k: usize| self.node_loss.get(k).copied().unwrap_or(0.0);
+        1.0 - (1.0 - self.loss) * (1.0 - extra(i)) * (1.0 - extra(j))
     }
 }
 
@@ -151,7 +161,8 @@ impl Sim {
             if self.network.group(i) != self.network.group(j) {
                 continue;
             }
-            if self.network.loss > 0.0 && self.rng.random::<f64>() < self.network.loss {
+            let loss = self.network.loss(i, j);
+            if loss > 0.0 && self.rng.random::<f64>() < loss {
                 continue;
             }
             let jitter = self.network.jitter.mul_f64(self.rng.random::<f64>());
