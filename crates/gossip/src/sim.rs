@@ -87,6 +87,8 @@ pub struct Sim {
     seq: u64,
     rng: SmallRng,
     by_addr: HashMap<SocketAddr, usize>,
+    timing: Timing,
+    lifeguard: bool,
 }
 
 /// The simulated gossip address of node `i`.
@@ -136,6 +138,8 @@ impl Sim {
             seq: 0,
             rng: SmallRng::seed_from_u64(cfg.seed),
             by_addr,
+            timing: cfg.timing,
+            lifeguard: cfg.lifeguard,
         };
         for i in 0..sim.nodes.len() {
             sim.after_io(i);
@@ -195,6 +199,30 @@ impl Sim {
     pub fn kill(&mut self, i: usize) {
         self.nodes[i].killed = true;
         self.nodes[i].buffered.clear();
+    }
+
+    /// Restarts killed node `i` as a new process: a fresh `Node` on the same
+    /// address with a higher generation (as the driver's clock-based one
+    /// would be), joining through `seeds`.
+    pub fn restart(&mut self, i: usize, seeds: &[usize]) {
+        let old = self.nodes[i].node.id().clone();
+        let mut s = Settings::new(old.name, old.addr, vec![SIM_KEY]);
+        s.generation = old.generation + 1_000;
+        s.timing = self.timing.clone();
+        s.lifeguard = self.lifeguard;
+        let seed = self.seq ^ 0xA5A5_5A5A;
+        // Same settings as at creation but the generation: valid.
+        let Ok(node) = Node::new(s, seed, self.instant()) else {
+            return;
+        };
+        let n = &mut self.nodes[i];
+        n.node = node;
+        n.killed = false;
+        n.left = false;
+        n.paused_until = None;
+        n.buffered.clear();
+        n.wake = None;
+        self.join(i, seeds);
     }
 
     /// Node `i` leaves gracefully.

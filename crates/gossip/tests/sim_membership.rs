@@ -187,3 +187,47 @@ fn a_node_declared_dead_by_a_partition_rejoins_with_a_new_generation() {
     // but the counter sees them as such: the node was running.
     assert!(sim.false_positives > 0);
 }
+
+#[test]
+fn a_restarted_node_rejoins_as_a_new_generation_and_republishes() {
+    use meshgate_catalog::{Directory, ServiceName};
+    let mut sim = cluster(12, 9);
+    let users = |port: u16| meshgate_gossip::LocalService {
+        service: ServiceName::try_new("users").unwrap(),
+        id: format!("users-{port}"),
+        addr: ([127, 0, 0, 1], port).into(),
+        tags: vec![],
+        meta: Default::default(),
+        healthy: true,
+    };
+    sim.set_services(4, vec![users(9001)]);
+    sim.run_for(3 * S);
+    let before = sim.nodes[4].node.id().generation;
+    sim.kill(4);
+    sim.run_for(10 * S);
+    assert!(
+        sim.running()
+            .all(|i| sim.nodes[i].node.catalog().services().is_empty())
+    );
+    sim.restart(4, &[0]);
+    sim.set_services(4, vec![users(9002)]);
+    let took = sim.run_until(Duration::from_millis(100), 20 * S, |s| {
+        s.converged()
+            && s.running().all(|i| {
+                s.nodes[i].node.catalog().healthy_addrs("users")
+                    == vec![([127, 0, 0, 1], 9002).into()]
+            })
+    });
+    assert!(
+        took.is_some(),
+        "the restarted node did not rejoin everywhere"
+    );
+    let generation = sim.nodes[4].node.id().generation;
+    assert!(generation > before);
+    for i in sim.running().filter(|&i| i != 4) {
+        let m = sim.nodes[i].node.members();
+        let m = m.iter().find(|m| m.addr == addr_of(4)).unwrap();
+        assert_eq!((m.state, m.generation), (MemberState::Alive, generation));
+    }
+    assert_eq!(sim.false_positives, 0);
+}
