@@ -55,8 +55,12 @@ impl Local {
     /// ones start critical.
     pub(crate) fn set_services(self: &Arc<Self>, services: &[Service]) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.checks.retain(|id, (old, _)| services.iter().any(|s| s.id == *id && s == old));
-        state.health.retain(|id, _| services.iter().any(|s| s.id == *id));
+        state
+            .checks
+            .retain(|id, (old, _)| services.iter().any(|s| s.id == *id && s == old));
+        state
+            .health
+            .retain(|id, _| services.iter().any(|s| s.id == *id));
         for s in services {
             let Some(hc) = &s.health_check else {
                 state.health.remove(&s.id);

@@ -24,13 +24,13 @@ use super::local::Local;
 
 /// What runs; each part is `None` when not configured.
 pub(crate) struct Runtime {
-    pub(crate) node: String,
     /// `[discovery]` as it was at start.
     pub(crate) settings: Option<Discovery>,
     pub(crate) gossip: Option<GossipHandle>,
     pub(crate) etcd: Option<EtcdSettings>,
     pub(crate) etcd_stats: Arc<EtcdStats>,
-    registry: Option<RegistryHandle>,
+    /// Shared with the publishing task; taken at shutdown.
+    registry: Arc<std::sync::Mutex<Option<RegistryHandle>>>,
     pub(crate) mdns: Option<Mdns>,
     pub(crate) dns_stats: Arc<meshgate_dns::DnsStats>,
     pub(crate) local: Arc<Local>,
@@ -52,12 +52,11 @@ impl Runtime {
         let local = Local::new(node.clone());
         local.set_services(&config.services);
         let mut rt = Self {
-            node: node.clone(),
             settings: settings.clone(),
             gossip: None,
             etcd: None,
             etcd_stats: Arc::new(EtcdStats::default()),
-            registry: None,
+            registry: Arc::default(),
             mdns: None,
             dns_stats: Arc::new(meshgate_dns::DnsStats::default()),
             local,
@@ -91,7 +90,8 @@ impl Runtime {
                     meshgate_mdns::lan_bootstrap(&mdns, seeds_tx, rt.stop.subscribe())
                         .map_err(|e| anyhow::anyhow!("mDNS bootstrap: {e}"))?,
                 );
-                rt.tasks.push(tokio::spawn(join_found(gossip.clone(), seeds)));
+                rt.tasks
+                    .push(tokio::spawn(join_found(gossip.clone(), seeds)));
             }
             rt.mdns = Some(mdns);
         }
@@ -122,7 +122,7 @@ impl Runtime {
                 node: node.clone(),
                 ..EtcdSettings::default()
             };
-            rt.registry = Some(Registry::start(settings.clone(), rt.local.instances()));
+            *lock(&rt.registry) = Some(Registry::start(settings.clone(), rt.local.instances()));
             rt.etcd = Some(settings);
         }
         rt.gossip = Some(gossip);
@@ -159,7 +159,9 @@ impl Runtime {
         let mut same = new.clone();
         same.keys = old.keys.clone();
         if same != *old {
-            tracing::warn!("[discovery] settings other than keys changed: restart meshgate to apply them");
+            tracing::warn!(
+                "[discovery] settings other than keys changed: restart meshgate to apply them"
+            );
         }
     }
 
@@ -171,7 +173,8 @@ impl Runtime {
         if let Some(g) = &self.gossip {
             g.leave_and_stop().await;
         }
-        if let Some(r) = self.registry.take() {
+        let registry = lock(&self.registry).take();
+        if let Some(r) = registry {
             r.shutdown().await;
         }
         if let Some(m) = &self.mdns {
@@ -195,6 +198,10 @@ impl meshgate_catalog::Directory for LiveDirectory {
     fn instances(&self, service: &str) -> Vec<Instance> {
         self.0.directory().instances(service)
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn start_mdns(settings: MdnsSettings) -> anyhow::Result<Mdns> {
@@ -223,9 +230,14 @@ async fn start_gossip(
         GossipProfile::Wan => Timing::wan(),
         GossipProfile::Local => local_timing(),
     };
-    Gossip::start(settings, Some(socket), d.join.clone(), local_services(&services))
-        .await
-        .context("starting gossip")
+    Gossip::start(
+        settings,
+        Some(socket),
+        d.join.clone(),
+        local_services(&services),
+    )
+    .await
+    .context("starting gossip")
 }
 
 /// One machine (tests, demos): LAN timing five times faster.
@@ -271,7 +283,7 @@ fn dns_settings(d: &Discovery) -> anyhow::Result<meshgate_dns::DnsSettings> {
 async fn publish(
     mut local: watch::Receiver<Vec<Instance>>,
     gossip: Option<GossipHandle>,
-    registry: Option<RegistryHandle>,
+    registry: Arc<std::sync::Mutex<Option<RegistryHandle>>>,
     mdns: Option<Mdns>,
 ) {
     loop {
@@ -281,7 +293,7 @@ async fn publish(
         {
             tracing::error!(error = %e, "local services not published to gossip");
         }
-        if let Some(r) = &registry {
+        if let Some(r) = lock(&registry).as_ref() {
             r.update(instances.clone());
         }
         if let Some(m) = &mdns {

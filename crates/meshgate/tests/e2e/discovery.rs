@@ -7,7 +7,6 @@
 use std::net::SocketAddr;
 use std::process::Command;
 
-
 use crate::common::{self, Gateway, curl, wait::eventually};
 
 /// A fixed test key (what `meshgate keygen` prints).
@@ -124,7 +123,10 @@ discovery = { catalog = "users" }
     assert_eq!(dig(dns, "users.service.meshgate", "A"), vec!["127.0.0.1"]);
     let srv = dig(dns, "users.service.meshgate", "SRV");
     assert_eq!(srv.len(), 1, "{srv:?}");
-    assert!(srv[0].contains(&format!(" {} ", users.addr.port())), "{srv:?}");
+    assert!(
+        srv[0].contains(&format!(" {} ", users.addr.port())),
+        "{srv:?}"
+    );
     assert!(dig(dns, "v1.users.service.meshgate", "A") == vec!["127.0.0.1"]);
     assert!(dig(dns, "v2.users.service.meshgate", "A").is_empty());
     assert!(dig(dns, "nope.service.meshgate", "A").is_empty());
@@ -139,12 +141,24 @@ discovery = { catalog = "users" }
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{table}");
     assert!(
-        table.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["users", "1", "1", "v1"]),
+        table
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["users", "1", "1", "v1"]),
         "{table}"
     );
-    let out = common::run_binary(&["members", "--admin", &b.addr("admin").to_string(), "-o", "json"]);
+    let out = common::run_binary(&[
+        "members",
+        "--admin",
+        &b.addr("admin").to_string(),
+        "-o",
+        "json",
+    ]);
     let members: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(members["members"].as_array().map(Vec::len), Some(2), "{members}");
+    assert_eq!(
+        members["members"].as_array().map(Vec::len),
+        Some(2),
+        "{members}"
+    );
 
     // node-a leaves gracefully: node-b sees it go at once, and its service
     // leaves the catalog, the DNS answers and the cluster.
@@ -157,9 +171,12 @@ discovery = { catalog = "users" }
         dig(dns, "users.service.meshgate", "A").is_empty()
     })
     .await;
-    eventually("node-b answers 503 for the cluster with no endpoint", || async {
-        let (_, code) = curl(&["-o", "/dev/null", "-w", "%{http_code}", &url]);
-        code == "503"
-    })
+    eventually(
+        "node-b answers 503 for the cluster with no endpoint",
+        || async {
+            let (_, code) = curl(&["-o", "/dev/null", "-w", "%{http_code}", &url]);
+            code == "503"
+        },
+    )
     .await;
 }
