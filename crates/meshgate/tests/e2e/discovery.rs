@@ -70,7 +70,7 @@ pub fn dig(server: SocketAddr, name: &str, kind: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_published_on_one_node_is_routed_resolved_and_listed_on_another() {
     let users = common::upstream::echo("users-1").await;
     let a = Gateway::start(&node_config(
