@@ -11,6 +11,7 @@
 
 mod endpoints;
 mod local;
+mod metrics;
 mod runtime;
 
 use std::collections::HashMap;
@@ -48,16 +49,23 @@ pub(crate) struct Agent {
     sources: HashMap<ClusterDiscovery, Source>,
     /// The gossip node, DNS interface, mDNS and etcd parts.
     pub(crate) runtime: runtime::Runtime,
+    metrics: JoinHandle<()>,
 }
 
 impl Agent {
     /// Starts what `config` asks for, then its sources.
-    pub(crate) async fn start(config: &Config) -> anyhow::Result<Self> {
+    pub(crate) async fn start(
+        config: &Config,
+        registry: &meshgate_telemetry::Registry,
+    ) -> anyhow::Result<Self> {
+        let runtime = runtime::Runtime::start(config).await?;
+        let metrics = metrics::spawn(&runtime, registry);
         let mut agent = Self {
             discovered: Arc::new(Discovered::default()),
             changed: Arc::new(Notify::new()),
             sources: HashMap::new(),
-            runtime: runtime::Runtime::start(config).await?,
+            runtime,
+            metrics,
         };
         agent.reconcile(config);
         Ok(agent)
@@ -72,6 +80,7 @@ impl Agent {
     /// Stops every source, then leaves and deregisters (bounded).
     pub(crate) async fn stop(&mut self) {
         self.sources.clear();
+        self.metrics.abort();
         self.runtime.stop().await;
     }
 

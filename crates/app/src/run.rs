@@ -93,9 +93,9 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("installing the SIGHUP handler")?;
     let file = Arc::new(config);
-    let agent = crate::discovery::Agent::start(&file).await?;
-    let config = Arc::new(crate::discovery::compose(&file, &agent.discovered));
     let registry = Registry::new();
+    let agent = crate::discovery::Agent::start(&file, &registry).await?;
+    let config = Arc::new(crate::discovery::compose(&file, &agent.discovered));
     let state = ProxyState::new(config.clone(), &registry)
         .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))?;
     let live = Live::new(Arc::new(state));

@@ -165,6 +165,19 @@ impl Runtime {
         }
     }
 
+    /// A reader of the registry's counters (zeros without one).
+    pub(crate) fn registry_counts(
+        &self,
+    ) -> impl Fn() -> meshgate_etcd::EtcdCounts + Send + 'static {
+        let registry = self.registry.clone();
+        move || {
+            lock(&registry)
+                .as_ref()
+                .map(RegistryHandle::stats)
+                .unwrap_or_default()
+        }
+    }
+
     /// Leaves the gossip cluster, deregisters from etcd, says goodbye on
     /// mDNS; each bounded in time.
     pub(crate) async fn stop(&mut self) {

@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::process::Command;
 
+use crate::common::metrics::sample_of;
 use crate::common::{self, Gateway, curl, wait::eventually};
 
 /// A fixed test key (what `meshgate keygen` prints).
@@ -109,6 +110,14 @@ discovery = { catalog = "users" }
     eventually("both nodes alive on both", || async {
         member_state(&a, "node-b").as_deref() == Some("alive")
             && member_state(&b, "node-a").as_deref() == Some("alive")
+    })
+    .await;
+    // The metrics say so too (copied once a second).
+    eventually("gossip metrics on node-b", || async {
+        let alive = sample_of(&b, "meshgate_gossip_members", &[("state", "alive")]).await;
+        let services = sample_of(&b, "meshgate_catalog_size", &[("kind", "services")]).await;
+        let received = sample_of(&b, "meshgate_gossip_messages_received_total", &[]).await;
+        alive == Some(1.0) && services == Some(1.0) && received.is_some_and(|n| n > 0.0)
     })
     .await;
     // The cluster on node-b found node-a's service: requests reach it.
