@@ -15,6 +15,7 @@ mod breakers;
 mod ca;
 mod default_config;
 mod discovery;
+mod discovery_etcd;
 mod errors;
 mod firewall;
 mod forwarding;
