@@ -4,6 +4,8 @@
 //! when the first node stops, its lease is revoked and the second node's
 //! cluster empties.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use crate::common::{self, Gateway, curl, wait::eventually};
 
 #[path = "../../../etcd/tests/support/etcd.rs"]
