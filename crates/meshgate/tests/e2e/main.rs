@@ -16,6 +16,7 @@ mod ca;
 mod default_config;
 mod discovery;
 mod discovery_etcd;
+mod discovery_lab;
 mod errors;
 mod firewall;
 mod forwarding;
