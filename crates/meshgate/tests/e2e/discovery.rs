@@ -191,3 +191,100 @@ discovery = { catalog = "users" }
     )
     .await;
 }
+
+/// A `[[services]]` entry with a health check is served (DNS, other nodes'
+/// clusters) only while its check passes; the catalog still lists it,
+/// marked critical.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_instances_whose_check_passes_are_served() {
+    // A port with nothing behind it yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let a = Gateway::start(&node_config(
+        "node-a",
+        &[],
+        &format!(
+            r#"
+[[services]]
+name = "api"
+address = "127.0.0.1:{port}"
+health_check = {{ kind = "tcp", interval = "100ms", unhealthy_interval = "100ms", healthy_threshold = 1, unhealthy_threshold = 1 }}
+"#
+        ),
+    ));
+    let dns = a.addr("dns");
+    eventually("the critical instance is listed, unhealthy", || async {
+        let one = admin_json(&a, "/catalog/services/api");
+        one["instances"][0]["healthy"] == false
+    })
+    .await;
+    assert!(dig(dns, "api.service.meshgate", "A").is_empty());
+    // The service comes up: the check passes and the instance is served.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    eventually("the instance turns healthy and is in DNS", || async {
+        dig(dns, "api.service.meshgate", "A") == vec!["127.0.0.1"]
+    })
+    .await;
+    // It goes down again: out of the answers.
+    drop(listener);
+    eventually("the instance leaves DNS when its check fails", || async {
+        dig(dns, "api.service.meshgate", "A").is_empty()
+    })
+    .await;
+    let one = admin_json(&a, "/catalog/services/api");
+    assert_eq!(one["instances"][0]["healthy"], false, "{one}");
+}
+
+/// A reload that changes `[[services]]` republishes at once: another node's
+/// catalog follows; a reload with a bad `[discovery]` is rejected and the
+/// node keeps gossiping with what it had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_republishes_services_and_a_bad_one_changes_nothing() {
+    let a = Gateway::start(&node_config(
+        "node-a",
+        &[],
+        "[[services]]\nname = \"users\"\naddress = \"127.0.0.1:9001\"\n",
+    ));
+    let b = Gateway::start(&node_config("node-b", &[a.addr("gossip")], ""));
+    let names = |gw: &Gateway| -> Vec<String> {
+        admin_json(gw, "/catalog/services")["services"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    eventually("node-b sees users", || async { names(&b) == ["users"] }).await;
+    // Keep the file's [admin] and [discovery] (the gossip port was 0: the
+    // reload keeps the running socket), add a service.
+    let text = std::fs::read_to_string(a.config_path()).unwrap();
+    std::fs::write(
+        a.config_path(),
+        format!("{text}\n[[services]]\nname = \"orders\"\naddress = \"127.0.0.1:9002\"\n"),
+    )
+    .unwrap();
+    a.signal(libc::SIGHUP);
+    eventually("node-b sees orders too", || async {
+        names(&b) == ["orders", "users"]
+    })
+    .await;
+    // A bad key: rejected whole, the node keeps its services and members.
+    std::fs::write(a.config_path(), text.replace(KEY, "not-a-key")).unwrap();
+    a.signal(libc::SIGHUP);
+    eventually("the bad reload is logged as rejected", || async {
+        a.logs().contains("config rejected")
+    })
+    .await;
+    assert!(
+        a.logs().contains("discovery.keys[0]: invalid key"),
+        "{}",
+        a.logs()
+    );
+    assert_eq!(names(&b), ["orders", "users"]);
+    assert_eq!(member_state(&a, "node-b").as_deref(), Some("alive"));
+}
