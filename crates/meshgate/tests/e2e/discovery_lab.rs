@@ -407,3 +407,103 @@ address = "{me}:8000"
     );
     drop(nodes);
 }
+
+/// A device that is not meshgate (python-zeroconf advertising a plain
+/// Python HTTP server as `_http._tcp`) becomes a cluster's endpoint through
+/// `discovery = { mdns = "_http._tcp" }`, and leaves it when it says goodbye.
+#[test]
+fn a_device_advertising_http_over_mdns_becomes_a_cluster_endpoint() {
+    let Some(lab) = Lab::create("discovery_lab::mdns_import", 2, 0) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let www = dir.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    std::fs::write(www.join("index.html"), "served by the printer\n").unwrap();
+    let device = lab.ip(0);
+    let mut http = lab
+        .exec(0, "python3")
+        .args([
+            "-m",
+            "http.server",
+            "8000",
+            "--bind",
+            &device.to_string(),
+            "--directory",
+        ])
+        .arg(&www)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let peer = concat!(env!("CARGO_MANIFEST_DIR"), "/../mdns/tests/lan/peer.py");
+    let mut advert = lab
+        .exec(0, "python3")
+        .args([
+            peer,
+            "register",
+            "_http._tcp.local.",
+            "printer",
+            &device.to_string(),
+            "8000",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let text = format!(
+        r#"
+[admin]
+address = "127.0.0.1:9901"
+
+[[listeners]]
+name = "public"
+address = "127.0.0.1:8080"
+
+[[routes]]
+listener = "public"
+match = {{ path_prefix = "/" }}
+cluster = "printers"
+
+[[clusters]]
+name = "printers"
+discovery = {{ mdns = "_http._tcp" }}
+"#
+    );
+    let node = spawn_node(&lab, 1, dir.path(), &text);
+    let fetch = || {
+        let out = lab
+            .exec(1, "curl")
+            .args([
+                "-s",
+                "--max-time",
+                "2",
+                "-w",
+                "\n%{http_code}",
+                "http://127.0.0.1:8080/",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    poll(
+        &lab,
+        "the device's HTTP server answers through meshgate",
+        Duration::from_secs(20),
+        || fetch().contains("served by the printer"),
+    );
+    assert_eq!(endpoints(&lab, 1), vec![format!("{device}:8000")]);
+    // Goodbye: the advertiser unregisters when its stdin closes.
+    drop(advert.stdin.take());
+    poll(
+        &lab,
+        "the device leaves the cluster",
+        Duration::from_secs(10),
+        || endpoints(&lab, 1).is_empty() && fetch().ends_with("503"),
+    );
+    let _ = advert.wait();
+    let _ = http.kill();
+    let _ = http.wait();
+    drop(node);
+}
