@@ -452,7 +452,7 @@ fn a_device_advertising_http_over_mdns_becomes_a_cluster_endpoint() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let text = format!(
+    let text = concat!(
         r#"
 [admin]
 address = "127.0.0.1:9901"
@@ -463,12 +463,12 @@ address = "127.0.0.1:8080"
 
 [[routes]]
 listener = "public"
-match = {{ path_prefix = "/" }}
+match = { path_prefix = "/" }
 cluster = "printers"
 
 [[clusters]]
 name = "printers"
-discovery = {{ mdns = "_http._tcp" }}
+discovery = { mdns = "_http._tcp" }
 "#
     );
     let node = spawn_node(&lab, 1, dir.path(), &text);
