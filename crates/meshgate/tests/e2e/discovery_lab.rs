@@ -452,8 +452,7 @@ fn a_device_advertising_http_over_mdns_becomes_a_cluster_endpoint() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let text = concat!(
-        r#"
+    let text = r#"
 [admin]
 address = "127.0.0.1:9901"
 
@@ -469,9 +468,8 @@ cluster = "printers"
 [[clusters]]
 name = "printers"
 discovery = { mdns = "_http._tcp" }
-"#
-    );
-    let node = spawn_node(&lab, 1, dir.path(), &text);
+"#;
+    let node = spawn_node(&lab, 1, dir.path(), text);
     let fetch = || {
         let out = lab
             .exec(1, "curl")
