@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod credentials;
+pub mod discovery;
 pub mod firewall;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,6 +51,9 @@ pub struct AdminState {
     /// Route credentials (API key revocation, session tokens); `None` when
     /// there are none to change.
     pub credentials: Option<credentials::Credentials>,
+    /// The discovery agent's members and catalog; `None` without
+    /// `[discovery]`.
+    pub discovery: Option<discovery::Discovery>,
 }
 
 /// Where `POST /config/reload` sends its requests, each with a channel for
@@ -83,6 +87,9 @@ fn routes() -> Router<AdminState> {
         .route("/apikeys/{id}/revoke", post(credentials::revoke_api_key))
         .route("/tokens", post(credentials::issue_token))
         .route("/tokens/revoke", post(credentials::revoke_token))
+        .route("/members", get(discovery::members))
+        .route("/catalog/services", get(discovery::services))
+        .route("/catalog/services/{name}", get(discovery::service))
 }
 
 /// An error answer: `{"error": code, "detail": ...}`.

@@ -48,6 +48,7 @@ async fn start(token: Option<&str>) -> (SocketAddr, AdminAuth, Registry) {
         firewall: None,
         token: auth.clone(),
         credentials: None,
+        discovery: None,
     };
     tokio::spawn(meshgate_admin::serve(
         listener,

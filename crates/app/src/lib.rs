@@ -7,6 +7,7 @@
 
 mod admin_api;
 mod demo;
+mod discovery;
 mod reload;
 mod run;
 mod upgrade;

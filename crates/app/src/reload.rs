@@ -63,6 +63,11 @@ pub(crate) struct Reloader {
     pub(crate) seen: Option<SystemTime>,
     pub(crate) ok: Arc<Counter>,
     pub(crate) rejected: Arc<Counter>,
+    /// The config as the file (or the embedded default) says it, before
+    /// discovered endpoints join it.
+    pub(crate) file: Arc<Config>,
+    /// Discovery sources and their latest endpoint sets.
+    pub(crate) agent: crate::discovery::Agent,
 }
 
 impl Reloader {
@@ -147,7 +152,8 @@ impl Reloader {
                 })?;
             fresh.insert(l.name.clone(), socket);
         }
-        let config = Arc::new(config);
+        let file = Arc::new(config);
+        let config = Arc::new(crate::discovery::compose(&file, &self.agent.discovered));
         let current = self.live.current();
         let state = Arc::new(ProxyState::next(
             config.clone(),
@@ -160,6 +166,9 @@ impl Reloader {
         }
         self.health_checks = state.start_health_checks();
         self.live.replace(state);
+        // Only now that the config is in: sources follow it.
+        self.agent.reload(&file);
+        self.file = file;
 
         // Listeners: keep, start, stop.
         let mut old: Vec<(String, Running)> = std::mem::take(&mut self.listeners);
@@ -205,6 +214,35 @@ impl Reloader {
         *self.summary.lock().unwrap_or_else(PoisonError::into_inner) =
             crate::run::summary(&config, &bound);
         Ok(())
+    }
+
+    /// Builds a generation from the file's config and the latest
+    /// discovered endpoints, after a source's set changed. Listeners stay
+    /// as they are; endpoints that stay keep their state.
+    pub(crate) fn apply_discovered(&mut self) {
+        let config = Arc::new(crate::discovery::compose(
+            &self.file,
+            &self.agent.discovered,
+        ));
+        let current = self.live.current();
+        let state = match ProxyState::next(config.clone(), &self.registry, Some(&current)) {
+            Ok(state) => Arc::new(state),
+            Err(problems) => {
+                // Not reached with a config that already built once; the
+                // running generation keeps serving.
+                tracing::error!(?problems, "discovered endpoints not applied");
+                return;
+            }
+        };
+        drop(current);
+        for task in self.health_checks.drain(..) {
+            task.abort();
+        }
+        self.health_checks = state.start_health_checks();
+        self.live.replace(state);
+        let bound: Vec<SocketAddr> = self.listeners.iter().map(|(_, r)| r.bound).collect();
+        *self.summary.lock().unwrap_or_else(PoisonError::into_inner) =
+            crate::run::summary(&config, &bound);
     }
 
     /// Whether the file changed since it was last read, and has stayed the

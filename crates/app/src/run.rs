@@ -92,8 +92,10 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
     let mut signals = Signals::install()?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("installing the SIGHUP handler")?;
-    let config = Arc::new(config);
+    let file = Arc::new(config);
     let registry = Registry::new();
+    let agent = crate::discovery::Agent::start(&file, &registry).await?;
+    let config = Arc::new(crate::discovery::compose(&file, &agent.discovered));
     let state = ProxyState::new(config.clone(), &registry)
         .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))?;
     let live = Live::new(Arc::new(state));
@@ -140,6 +142,7 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
             firewall: Some(Arc::new(FirewallHandle(live.current().firewall_blocks()))),
             token: token.clone(),
             credentials: Some(Arc::new(CredentialHandle(live.clone()))),
+            discovery: agent.view(),
         };
         let api = AdminApi::start(listener, cfg.address, admin_state)?;
         tracing::info!(listener = "admin", address = %api.bound, inherited, "listening");
@@ -205,7 +208,10 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
         seen: None,
         ok: reloads("ok"),
         rejected: reloads("rejected"),
+        file,
+        agent,
     };
+    let discovered = reloader.agent.changed.clone();
     let mut last_look = None;
     reloader.file_changed(&mut last_look);
     reloader.seen = last_look;
@@ -269,6 +275,12 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
                 };
                 let _ = reply.send(outcome); // Err: the admin request was dropped
             }
+            () = discovered.notified() => {
+                // Sources often change together (a node's services leave
+                // every catalog source at once): one generation for all.
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                reloader.apply_discovered();
+            }
             _ = watch.tick() => {
                 // A change seen during an upgrade is still there afterwards.
                 if !upgrading && reloader.file_changed(&mut last_look) {
@@ -307,6 +319,9 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
         }
     }
     ready.store(false, Ordering::Release);
+    // Leave the gossip cluster and deregister first, so that other nodes
+    // stop sending here while the drain runs.
+    reloader.agent.stop().await;
     let drain = reloader.config().runtime.drain_timeout;
     if let Some(pid) = successor {
         tracing::info!(successor = pid, in_flight_connections = trigger.live(), drain_timeout = ?drain, "handed listeners to successor; draining");

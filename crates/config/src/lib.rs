@@ -59,6 +59,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod discovery;
 mod duration;
 pub mod env;
 mod error;

@@ -33,6 +33,59 @@ pub(crate) struct RawConfig {
     pub(crate) firewall: Option<RawFirewall>,
     pub(crate) mesh: Option<RawMesh>,
     pub(crate) secrets: Option<RawSecrets>,
+    pub(crate) discovery: Option<RawDiscovery>,
+    pub(crate) services: Option<Vec<RawService>>,
+}
+
+/// `[discovery]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawDiscovery {
+    pub(crate) node_name: Field,
+    pub(crate) bind: Field,
+    pub(crate) advertise: Field,
+    pub(crate) join: Field,
+    pub(crate) keys: Field,
+    pub(crate) profile: Field,
+    pub(crate) dns: Field,
+    pub(crate) dns_domain: Field,
+    pub(crate) dns_ttl: Field,
+    pub(crate) resolvers: Field,
+    pub(crate) lan: Field,
+    pub(crate) interfaces: Field,
+    pub(crate) etcd: Option<RawEtcd>,
+}
+
+/// `[discovery.etcd]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawEtcd {
+    pub(crate) endpoints: Field,
+    pub(crate) prefix: Field,
+    pub(crate) lease_ttl: Field,
+}
+
+/// One `[[services]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawService {
+    pub(crate) name: Field,
+    pub(crate) id: Field,
+    pub(crate) address: Field,
+    pub(crate) tags: Field,
+    pub(crate) meta: Option<std::collections::BTreeMap<String, Spanned<Leaf>>>,
+    pub(crate) health_check: Option<RawHealthCheck>,
+}
+
+/// A cluster's `discovery` table: exactly one source.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawClusterDiscovery {
+    pub(crate) catalog: Field,
+    pub(crate) dns: Field,
+    pub(crate) port: Field,
+    pub(crate) etcd: Field,
+    pub(crate) mdns: Field,
 }
 
 /// `[mesh]`.
@@ -400,6 +453,7 @@ pub(crate) struct RawCluster {
     pub(crate) send_proxy_protocol: Field,
     pub(crate) sign: Option<RawUpstreamSign>,
     pub(crate) tls: Option<RawClusterTls>,
+    pub(crate) discovery: Option<RawClusterDiscovery>,
 }
 
 /// A cluster's `tls` table: TLS to its endpoints.

@@ -36,6 +36,10 @@ pub struct Config {
     pub firewall: crate::firewall::Firewall,
     /// Automatic mTLS between sidecars, when `[mesh]` is set.
     pub mesh: Option<crate::mesh::Mesh>,
+    /// The discovery agent, when `[discovery]` is set.
+    pub discovery: Option<crate::discovery::Discovery>,
+    /// This node's own services (`[[services]]`).
+    pub services: Vec<crate::discovery::Service>,
     /// What the file does that is allowed but unwise (a secret file other
     /// users can read, say), each positioned like an error. The app logs
     /// them at start and at every reload; `meshgate validate` prints them.
@@ -423,8 +427,11 @@ pub struct Cluster {
     pub lb: LbPolicy,
     /// The protocol spoken to the endpoints.
     pub protocol: UpstreamProtocol,
-    /// The endpoints; never empty.
+    /// The static endpoints; empty only when `discovery` is set (the
+    /// app adds the discovered ones before the proxy sees the cluster).
     pub endpoints: Vec<Endpoint>,
+    /// Where more endpoints come from, found at run time.
+    pub discovery: Option<crate::discovery::ClusterDiscovery>,
     /// Time allowed to establish a TCP connection to an endpoint.
     pub connect_timeout: Duration,
     /// Upstream connection-pool settings.

@@ -14,12 +14,12 @@ use serde::de::{self, Deserializer, Visitor};
 use crate::path::{FieldPath, Seg};
 use crate::raw::{
     RawAdmin, RawApiKeyAuth, RawAuthzRule, RawCertificate, RawCircuitBreakers, RawCluster,
-    RawClusterTls, RawConfig, RawConnectionRate, RawDirectResponse, RawEndpoint, RawFirewall,
-    RawFirewallRule, RawForwardClaim, RawHashKey, RawHealthCheck, RawHmacAuth, RawInbound,
-    RawJwtAuth, RawLimits, RawListener, RawMatch, RawMesh, RawOutbound, RawOutlierDetection,
-    RawPool, RawRateLimit, RawRedirect, RawRetry, RawRetryBudget, RawRoute, RawRouteAuth,
-    RawRuntime, RawSecrets, RawSessionAuth, RawSidecar, RawSlowStart, RawSni, RawSuccessRate,
-    RawTls, RawTransparent, RawUpstreamSign, RawValueMatch,
+    RawClusterDiscovery, RawClusterTls, RawConfig, RawConnectionRate, RawDirectResponse,
+    RawDiscovery, RawEndpoint, RawEtcd, RawFirewall, RawFirewallRule, RawForwardClaim, RawHashKey,
+    RawHealthCheck, RawHmacAuth, RawInbound, RawJwtAuth, RawLimits, RawListener, RawMatch, RawMesh,
+    RawOutbound, RawOutlierDetection, RawPool, RawRateLimit, RawRedirect, RawRetry, RawRetryBudget,
+    RawRoute, RawRouteAuth, RawRuntime, RawSecrets, RawService, RawSessionAuth, RawSidecar,
+    RawSlowStart, RawSni, RawSuccessRate, RawTls, RawTransparent, RawUpstreamSign, RawValueMatch,
 };
 
 /// Converts a `serde_ignored` path into a [`FieldPath`].
@@ -92,6 +92,11 @@ pub(crate) fn valid_fields(table: &FieldPath) -> &'static [&'static str] {
         ["firewall", "rules"] => fields_of::<RawFirewallRule>(),
         ["firewall", "connection_rate"] => fields_of::<RawConnectionRate>(),
         ["secrets"] => fields_of::<RawSecrets>(),
+        ["discovery"] => fields_of::<RawDiscovery>(),
+        ["discovery", "etcd"] => fields_of::<RawEtcd>(),
+        ["services"] => fields_of::<RawService>(),
+        ["services", "health_check"] => fields_of::<RawHealthCheck>(),
+        ["clusters", "discovery"] => fields_of::<RawClusterDiscovery>(),
         _ => &[],
     }
 }

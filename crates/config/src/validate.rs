@@ -12,6 +12,7 @@ mod admin;
 mod auth;
 mod breakers;
 mod cluster;
+mod discovery;
 mod failover;
 mod fields;
 mod firewall;
@@ -114,6 +115,12 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
             mesh::mesh(ctx, m, &root.key("mesh"), listeners, clusters)
         })
         .transpose();
+    let discovery = raw
+        .discovery
+        .as_ref()
+        .map(|d| discovery::discovery(ctx, d, &root.key("discovery")))
+        .transpose();
+    let services = discovery::services(ctx, raw.services.as_deref().unwrap_or_default(), &root);
     let cluster_path = root.key("clusters");
     let raw_clusters: Vec<(&RawCluster, FieldPath)> = raw_clusters
         .iter()
@@ -161,6 +168,7 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
         .iter()
         .map(|(c, path)| cluster::cluster(ctx, c, path))
         .collect();
+    discovery::sources_configured(ctx, &clusters, &raw_clusters, discovery.as_ref().ok());
 
     let refs = route::Refs {
         listeners: &listener_names,
@@ -288,6 +296,8 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
         clusters: clusters.into_iter().collect::<Check<_>>()?,
         firewall: firewall?,
         mesh: mesh?,
+        discovery: discovery?,
+        services: services?,
         warnings: Vec::new(),
     })
 }

@@ -120,6 +120,28 @@ enum Command {
         #[command(subcommand)]
         command: crate::cli_secret::SecretCommand,
     },
+    /// Print a new random gossip cluster key for [discovery] keys.
+    Keygen,
+    /// List the gossip cluster's members, as a running node sees them.
+    Members {
+        /// The node's admin API.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9901")]
+        admin: SocketAddr,
+        /// table or json.
+        #[arg(long, short, value_enum, default_value_t)]
+        output: crate::cli_discovery::Output,
+    },
+    /// List the catalog's services, or one service's instances.
+    Services {
+        /// A service name: list its instances.
+        name: Option<String>,
+        /// The node's admin API.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9901")]
+        admin: SocketAddr,
+        /// table or json.
+        #[arg(long, short, value_enum, default_value_t)]
+        output: crate::cli_discovery::Output,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -233,6 +255,15 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Apikey { command }) => return crate::cli_auth::apikey(command),
         Some(Command::Token { command }) => return crate::cli_auth::token(command),
         Some(Command::Secret { command }) => return crate::cli_secret::secret(command),
+        Some(Command::Keygen) => return crate::cli_discovery::keygen(),
+        Some(Command::Members { admin, output }) => {
+            return crate::cli_discovery::members(admin, output);
+        }
+        Some(Command::Services {
+            name,
+            admin,
+            output,
+        }) => return crate::cli_discovery::services(admin, name.as_deref(), output),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -313,9 +344,12 @@ fn proxy_config(
             panic_threshold: 50,
             tls: None,
             sign: None,
+            discovery: None,
         }],
         firewall: meshgate_config::Firewall::default(),
         mesh: None,
+        discovery: None,
+        services: Vec::new(),
         warnings: Vec::new(),
     }
 }

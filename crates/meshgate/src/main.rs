@@ -6,6 +6,7 @@
 mod cli;
 mod cli_auth;
 mod cli_ca;
+mod cli_discovery;
 mod cli_secret;
 
 use std::io::IsTerminal as _;

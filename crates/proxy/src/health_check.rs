@@ -22,7 +22,9 @@ use crate::state::ProxyState;
 use crate::upstream_tls::UpstreamTls;
 
 mod probe;
+mod services;
 pub(crate) use probe::grpc_health_status;
+pub use services::check_service;
 
 /// Starts the health-check tasks of `state`'s clusters.
 pub(crate) fn spawn(state: &Arc<ProxyState>) -> Vec<JoinHandle<()>> {

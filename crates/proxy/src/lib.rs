@@ -43,6 +43,7 @@ mod rate_limit;
 mod request;
 mod respond;
 pub use firewall::{BlockError, Blocks};
+pub use health_check::check_service;
 pub mod server;
 mod service;
 pub mod shutdown;

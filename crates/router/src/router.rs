@@ -219,6 +219,8 @@ mod tests {
             clusters: Vec::new(),
             firewall: Default::default(),
             mesh: None,
+            discovery: None,
+            services: Vec::new(),
             warnings: Vec::new(),
         };
         let router = Router::for_listener(&config, 1);

@@ -39,7 +39,16 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> 
         Some(pool) => self::pool(ctx, pool, &path.key("pool")),
         None => Ok(PoolSettings::default()),
     };
-    let endpoints = endpoints(ctx, raw.endpoints.as_deref(), path);
+    let discovery = raw
+        .discovery
+        .as_ref()
+        .map(|d| super::discovery::cluster_discovery(ctx, d, &path.key("discovery")))
+        .transpose();
+    let endpoints = match (&raw.endpoints, &raw.discovery) {
+        // Discovered endpoints may stand alone, or join static ones.
+        (None, Some(_)) => Ok(Vec::new()),
+        (e, _) => endpoints(ctx, e.as_deref(), path),
+    };
     let panic_threshold = ctx.optional(
         &raw.panic_threshold,
         path,
@@ -108,6 +117,7 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, raw: &RawCluster, path: &FieldPath) -> 
         send_proxy_protocol: send_proxy_protocol?,
         panic_threshold: panic_threshold?.unwrap_or(resilience::DEFAULT_PANIC_THRESHOLD),
         sign: sign.transpose()?,
+        discovery: discovery?,
     })
 }
 

@@ -14,6 +14,7 @@ mod balancing;
 mod breakers;
 mod ca;
 mod default_config;
+mod discovery;
 mod errors;
 mod firewall;
 mod forwarding;

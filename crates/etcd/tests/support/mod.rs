@@ -1,0 +1,3 @@
+//! Shared test support: a real etcd.
+
+pub(crate) mod etcd;
