@@ -1,7 +1,7 @@
 //! Runs the figures in the deterministic simulation and prints a
 //! table; writes SVG plots of convergence and detection against size.
 //!
-//! `cargo run --release -p meshgate-gossip --example sim -- --nodes 10,100,1000 --fp-minutes 30 --svg docs/discovery`
+//! `cargo run --release -p meshgate-gossip --example sim -- --nodes 10,100,1000 --fp-minutes 30 --pause-minutes 30 --kills 12 --svg docs/discovery`
 
 #![allow(clippy::expect_used, reason = "a fixed service name that is valid")]
 
@@ -69,7 +69,7 @@ fn measure(n: usize, fp_minutes: u64, seed: u64, mult: f64, indirect: usize, kil
 
     // Kills at 1% loss: every observer's detection delay.
     let delays = Rc::new(RefCell::new(Vec::new()));
-    let kills = kills.min(n - 2);
+    let kills = kills.min(n - 1);
     for k in 0..kills {
         let victim = n - 1 - k;
         let target = addr_of(victim);
@@ -84,6 +84,10 @@ fn measure(n: usize, fp_minutes: u64, seed: u64, mult: f64, indirect: usize, kil
         }));
         sim.kill(victim);
         sim.run_for(30 * S);
+        // Back as a new process, so the cluster keeps its size.
+        sim.observer = None;
+        sim.restart(victim, &[0]);
+        sim.run_for(15 * S);
     }
     sim.observer = None;
     let mut d = delays.borrow().clone();
