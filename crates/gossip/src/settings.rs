@@ -63,9 +63,9 @@ impl Timing {
             // memberlist uses 4 as Lifeguard's *minimum* (its maximum is 6x
             // that, shrinking with confirmations). foca has one timeout, so
             // we take 1.2 with a 3 s floor: at 1,000 nodes the simulation
-            // measured p99 detection 10.9 s with 2 and 10.2 s with 1.5 (the
-            // wait until some member probes the dead one has a long tail),
-            // 9.3 s with 1.2, and no false positive at 10% loss with it.
+            // measured p99 detection 10.9 s with 2, 10.2 s with 1.5 and
+            // 9.3 s with 1.2 (the wait until some member probes the dead one
+            // has a long tail), and no false positive at 10% loss with 1.2.
             suspicion_mult: 1.2,
             min_suspicion: Duration::from_secs(3),
             retransmit_mult: 4,
