@@ -180,9 +180,18 @@ impl Task {
 
     fn publish(&mut self, changed: bool) {
         self.shared.stats.store(Arc::new(self.node.stats()));
+        // Not every change is an event: a refuted suspicion turns a member
+        // back to alive silently (foca notifies only up and down), so the
+        // member list is compared on every publish, not only after events.
+        let members = self.node.members();
+        let moved = **self.shared.members.load() != members;
+        if moved {
+            self.shared.members.store(Arc::new(members));
+        }
         if changed {
-            self.shared.members.store(Arc::new(self.node.members()));
             self.shared.catalog.store(Arc::new(self.node.catalog()));
+        }
+        if changed || moved {
             self.version.send_modify(|v| *v += 1);
         }
     }

@@ -95,12 +95,17 @@ fn etcd(ctx: &mut Ctx<'_>, raw: &RawEtcd, path: &FieldPath) -> Check<Etcd> {
                 bad = true;
                 continue;
             }
-            if !url.starts_with("http://") || url.len() < 8 {
+            // `host:port` as etcdctl's --endpoints takes it, or an http URL.
+            let bare = url.strip_prefix("http://").unwrap_or(url);
+            let port_ok = bare
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.trim_end_matches('/').parse::<u16>().is_ok_and(|p| p != 0));
+            if !port_ok || bare.contains("://") {
                 let at = items.get(i).unwrap_or(l);
                 c.at_leaf(
                     at,
                     &p.index(i),
-                    format!("invalid etcd endpoint {url:?}: expected a URL like \"http://127.0.0.1:2379\""),
+                    format!("invalid etcd endpoint {url:?}: expected host:port or a URL like \"http://127.0.0.1:2379\""),
                 );
                 bad = true;
             }

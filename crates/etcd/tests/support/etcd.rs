@@ -104,10 +104,10 @@ impl Etcd {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return false; // exited: most likely a port collision
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(_)) = child.try_wait()
+            {
+                return false; // exited: most likely a port collision
             }
             let health = self.ctl_raw(&["endpoint", "health", "--command-timeout=1s"]);
             if health.status.success() {

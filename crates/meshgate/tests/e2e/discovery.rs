@@ -4,6 +4,8 @@
 //! with `dig`), lists it in the admin API and the CLI, and drops it when
 //! the publishing node leaves.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::SocketAddr;
 use std::process::Command;
 
@@ -11,7 +13,7 @@ use crate::common::metrics::sample_of;
 use crate::common::{self, Gateway, curl, wait::eventually};
 
 /// A fixed test key (what `meshgate keygen` prints).
-pub const KEY: &str = "kGz0cSV1M3ZP7Ojo0i8m1Z5j3cQvOvrnA7aCq0C6Jj8=";
+const KEY: &str = "kGz0cSV1M3ZP7Ojo0i8m1Z5j3cQvOvrnA7aCq0C6Jj8=";
 
 fn node_config(name: &str, join: &[SocketAddr], extra: &str) -> String {
     let join: Vec<String> = join.iter().map(|a| format!("\"{a}\"")).collect();
@@ -35,14 +37,14 @@ dns = "127.0.0.1:0"
 }
 
 /// `GET` on the admin API, as JSON.
-pub fn admin_json(gw: &Gateway, path: &str) -> serde_json::Value {
+fn admin_json(gw: &Gateway, path: &str) -> serde_json::Value {
     let (ok, body) = curl(&[&gw.url("admin", path)]);
     assert!(ok, "GET {path} failed");
     serde_json::from_str(&body).unwrap_or(serde_json::Value::Null)
 }
 
 /// The state `gw` sees `node` in, if it knows it.
-pub fn member_state(gw: &Gateway, node: &str) -> Option<String> {
+fn member_state(gw: &Gateway, node: &str) -> Option<String> {
     admin_json(gw, "/members")["members"]
         .as_array()?
         .iter()
@@ -51,7 +53,7 @@ pub fn member_state(gw: &Gateway, node: &str) -> Option<String> {
 }
 
 /// `dig +short` against a DNS interface.
-pub fn dig(server: SocketAddr, name: &str, kind: &str) -> Vec<String> {
+fn dig(server: SocketAddr, name: &str, kind: &str) -> Vec<String> {
     let out = Command::new("dig")
         .args([
             &format!("@{}", server.ip()),

@@ -15,6 +15,8 @@ mod breakers;
 mod ca;
 mod default_config;
 mod discovery;
+mod discovery_etcd;
+mod discovery_lab;
 mod errors;
 mod firewall;
 mod forwarding;

@@ -11,6 +11,7 @@ pub mod client;
 pub mod killable;
 pub mod limits;
 pub mod metrics;
+pub mod netlab;
 pub mod pki;
 pub mod protocol;
 pub mod raw;

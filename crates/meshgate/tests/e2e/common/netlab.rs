@@ -1,7 +1,14 @@
 //! A small network lab for tests that need several hosts: a hub namespace
 //! holding a bridge, and one namespace per node joined to it by a veth
-//! pair, each node at `10.77.0.(i+1)/24`, optionally with `tc netem` loss
-//! on its link. Everything is torn down on drop, even when the test fails.
+//! pair, each node at `10.77.0.(i+1)/24`, optionally with random packet
+//! loss on its link. Everything is torn down on drop, even when the test
+//! fails.
+//!
+//! Loss is `tc netem` where the kernel has it; this machine's kernel has no
+//! `sch_netem`, so the lab falls back to the same random drop done by
+//! netfilter: `iptables -m statistic --mode random` on the node's incoming
+//! packets (silent, as a lossy link is; a drop on OUTPUT would fail the
+//! sender's `sendto` with EPERM instead).
 //!
 //! It needs root (network namespaces): [`Lab::create`] returns `None` and
 //! prints why when the test does not run as root. CI runs as root.
@@ -19,7 +26,10 @@ pub struct Lab {
 }
 
 fn ip(args: &[&str]) -> Output {
-    Command::new("ip").args(args).output().expect("ip (iproute2)")
+    Command::new("ip")
+        .args(args)
+        .output()
+        .expect("ip (iproute2)")
 }
 
 fn must(args: &[&str]) {
@@ -72,7 +82,8 @@ impl Lab {
             must(&["-n", ns, "link", "set", "lo", "up"]);
             let port = format!("p{i}");
             must(&[
-                "-n", &hub, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", ns,
+                "-n", &hub, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns",
+                ns,
             ]);
             must(&["-n", &hub, "link", "set", &port, "master", "br0"]);
             must(&["-n", &hub, "link", "set", &port, "up"]);
@@ -103,17 +114,41 @@ impl Lab {
         c
     }
 
-    /// Sets node `i`'s egress loss (replacing any netem already there).
+    /// Sets node `i`'s packet loss: netem on its egress, or where the
+    /// kernel lacks netem, a random netfilter drop of its ingress.
     pub fn set_loss(&self, i: usize, percent: u32) {
-        let out = self
+        let netem = self
             .exec(i, "tc")
             .args(["qdisc", "replace", "dev", "eth0", "root", "netem", "loss"])
             .arg(format!("{percent}%"))
             .output()
             .expect("tc (iproute2)");
+        if netem.status.success() {
+            return;
+        }
+        let _ = self.exec(i, "iptables").args(["-F", "INPUT"]).output(); // nothing there yet is fine
+        let probability = format!("{:.4}", f64::from(percent) / 100.0);
+        let out = self
+            .exec(i, "iptables")
+            .args([
+                "-A",
+                "INPUT",
+                "-i",
+                "eth0",
+                "-m",
+                "statistic",
+                "--mode",
+                "random",
+                "--probability",
+            ])
+            .arg(&probability)
+            .args(["-j", "DROP"])
+            .output()
+            .expect("iptables");
         assert!(
             out.status.success(),
-            "tc netem: {}",
+            "no netem ({}) and iptables failed: {}",
+            String::from_utf8_lossy(&netem.stderr).trim(),
             String::from_utf8_lossy(&out.stderr)
         );
     }
