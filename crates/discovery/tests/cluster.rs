@@ -153,3 +153,40 @@ async fn drivers_join_spread_the_catalog_detect_a_dead_node_and_leave() {
     a.leave_and_stop().await;
     d.leave_and_stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_the_key_over_real_sockets_drops_nothing() {
+    let a = start("a", vec![], vec![]).await;
+    let seed = vec![a.local_addr()];
+    let b = start("b", seed.clone(), vec![]).await;
+    let c = start("c", seed, vec![]).await;
+    let all = [&a, &b, &c];
+    wait_for("3 members everywhere", Duration::from_secs(10), || {
+        all.iter().all(|h| alive(h) == 3)
+    })
+    .await;
+    let new = [43u8; 32];
+    for keys in [vec![KEY, new], vec![new, KEY], vec![new]] {
+        for h in all {
+            h.set_keys(keys.clone()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for h in all {
+        let s = h.stats();
+        assert_eq!(
+            s.dropped_total(),
+            0,
+            "a datagram failed to open: {:?}",
+            s.dropped
+        );
+        assert_eq!(s.down, 0, "a member was declared down during the rotation");
+        assert_eq!(alive(h), 3);
+    }
+    assert!(a.set_keys(vec![]).await.is_err());
+    for h in all {
+        h.leave_and_stop().await;
+    }
+}

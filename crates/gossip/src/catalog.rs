@@ -265,3 +265,7 @@ impl Directory for CatalogSnapshot {
         self.services.get(service).cloned().unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+#[path = "catalog_tests.rs"]
+mod tests;

@@ -1,7 +1,7 @@
 //! Runs the figures in the deterministic simulation and prints a
 //! table; writes SVG plots of convergence and detection against size.
 //!
-//! `cargo run --release -p meshgate-gossip --example sim -- --nodes 10,100,1000 --fp-minutes 30 --svg docs/discovery`
+//! `cargo run --release -p meshgate-gossip --example sim -- --nodes 10,100,1000 --fp-minutes 30 --pause-minutes 30 --kills 12 --svg docs/discovery`
 
 #![allow(clippy::expect_used, reason = "a fixed service name that is valid")]
 
@@ -42,7 +42,7 @@ fn users(port: u16) -> LocalService {
     }
 }
 
-fn measure(n: usize, fp_minutes: u64, seed: u64, mult: f64, indirect: usize) -> Row {
+fn measure(n: usize, fp_minutes: u64, seed: u64, mult: f64, indirect: usize, kills: usize) -> Row {
     let wall = Instant::now();
     let mut cfg = SimConfig::lan(n, seed);
     cfg.timing.suspicion_mult = mult;
@@ -69,7 +69,7 @@ fn measure(n: usize, fp_minutes: u64, seed: u64, mult: f64, indirect: usize) -> 
 
     // Kills at 1% loss: every observer's detection delay.
     let delays = Rc::new(RefCell::new(Vec::new()));
-    let kills = 3.min(n - 2);
+    let kills = kills.min(n - 1);
     for k in 0..kills {
         let victim = n - 1 - k;
         let target = addr_of(victim);
@@ -84,6 +84,10 @@ fn measure(n: usize, fp_minutes: u64, seed: u64, mult: f64, indirect: usize) -> 
         }));
         sim.kill(victim);
         sim.run_for(30 * S);
+        // Back as a new process, so the cluster keeps its size.
+        sim.observer = None;
+        sim.restart(victim, &[0]);
+        sim.run_for(15 * S);
     }
     sim.observer = None;
     let mut d = delays.borrow().clone();
@@ -130,7 +134,7 @@ fn measure(n: usize, fp_minutes: u64, seed: u64, mult: f64, indirect: usize) -> 
         incidents: sim.false_positive_incidents.len() - inc_before,
         suspicions: suspicions - sus_before,
         refutations: refutations - ref_before,
-        bytes_per_node_s: bytes / running / (60.0 * fp_minutes as f64),
+        bytes_per_node_s: bytes / running / (60.0 * fp_minutes.max(1) as f64),
         wall: wall.elapsed(),
     }
 }
@@ -210,6 +214,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(30);
     let svg = arg("--svg");
+    let kills: usize = arg("--kills").and_then(|s| s.parse().ok()).unwrap_or(3);
     let indirect: usize = arg("--indirect")
         .and_then(|s| s.parse().ok())
         .unwrap_or(meshgate_gossip::Timing::lan().indirect_probes);
@@ -219,7 +224,7 @@ fn main() {
 
     let mut rows = Vec::new();
     for &n in &sizes {
-        let r = measure(n, minutes, 0xC0FFEE ^ n as u64, mult, indirect);
+        let r = measure(n, minutes, 0xC0FFEE ^ n as u64, mult, indirect, kills);
         eprintln!("{n} nodes done in {:.1} s wall", r.wall.as_secs_f64());
         rows.push(r);
     }
