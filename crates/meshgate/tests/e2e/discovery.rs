@@ -15,7 +15,9 @@ use crate::common::{self, Gateway, curl, wait::eventually};
 /// A fixed test key (what `meshgate keygen` prints).
 const KEY: &str = "kGz0cSV1M3ZP7Ojo0i8m1Z5j3cQvOvrnA7aCq0C6Jj8=";
 
-fn node_config(name: &str, join: &[SocketAddr], extra: &str) -> String {
+/// A node gossiping on loopback (`profile = "local"`), with an admin API,
+/// a DNS interface and `extra` appended.
+pub(crate) fn node_config(name: &str, join: &[SocketAddr], extra: &str) -> String {
     let join: Vec<String> = join.iter().map(|a| format!("\"{a}\"")).collect();
     format!(
         r#"

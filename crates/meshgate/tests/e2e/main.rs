@@ -17,6 +17,7 @@ mod default_config;
 mod discovery;
 mod discovery_etcd;
 mod discovery_lab;
+mod discovery_state;
 mod errors;
 mod firewall;
 mod forwarding;
