@@ -26,8 +26,12 @@ struct State {
     services: Vec<Service>,
     /// Health of checked services by id; absent: unchecked (healthy).
     health: HashMap<String, bool>,
-    /// The running checks by service id, with what they check.
-    checks: HashMap<String, (Service, JoinHandle<()>)>,
+    /// The running checks by service id, with what they check and the
+    /// epoch their reports carry.
+    checks: HashMap<String, (Service, u64, JoinHandle<()>)>,
+    /// Numbers checks, so a report from a check already replaced (its
+    /// task aborted between the probe and the report) is ignored.
+    epoch: u64,
 }
 
 impl Local {
@@ -55,9 +59,15 @@ impl Local {
     /// ones start critical.
     pub(crate) fn set_services(self: &Arc<Self>, services: &[Service]) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state
-            .checks
-            .retain(|id, (old, _)| services.iter().any(|s| s.id == *id && s == old));
+        // A dropped JoinHandle detaches its task: stop the checks of
+        // services that changed or went.
+        state.checks.retain(|id, (old, _, task)| {
+            let keep = services.iter().any(|s| s.id == *id && s == old);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
         state
             .health
             .retain(|id, _| services.iter().any(|s| s.id == *id));
@@ -70,20 +80,24 @@ impl Local {
                 continue;
             }
             state.health.insert(s.id.clone(), false);
-            let (me, id) = (Arc::downgrade(self), s.id.clone());
+            state.epoch += 1;
+            let (me, id, epoch) = (Arc::downgrade(self), s.id.clone(), state.epoch);
             let task = meshgate_proxy::check_service(s.address, hc.clone(), move |healthy| {
                 if let Some(me) = me.upgrade() {
-                    me.set_health(&id, healthy);
+                    me.set_health(&id, epoch, healthy);
                 }
             });
-            state.checks.insert(s.id.clone(), (s.clone(), task));
+            state.checks.insert(s.id.clone(), (s.clone(), epoch, task));
         }
         state.services = services.to_vec();
         self.publish(&state);
     }
 
-    fn set_health(&self, id: &str, healthy: bool) {
+    fn set_health(&self, id: &str, epoch: u64, healthy: bool) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.checks.get(id).is_none_or(|(_, e, _)| *e != epoch) {
+            return; // a replaced check's last word
+        }
         tracing::info!(service = id, healthy, "local service health changed");
         state.health.insert(id.to_owned(), healthy);
         self.publish(&state);
@@ -117,7 +131,7 @@ impl Local {
     /// Stops every check.
     pub(crate) fn stop(&self) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        for (_, (_, task)) in state.checks.drain() {
+        for (_, (_, _, task)) in state.checks.drain() {
             task.abort();
         }
     }
