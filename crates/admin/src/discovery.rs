@@ -34,7 +34,7 @@ pub struct MemberView {
 pub trait DiscoveryView: Send + Sync {
     /// Every member this node knows of, itself included, sorted by name.
     fn members(&self) -> Vec<MemberView>;
-    /// The merged catalog: gossip, etcd and mDNS imports.
+    /// The gossip catalog: this node's services and every other member's.
     fn directory(&self) -> Arc<dyn Directory>;
 }
 

@@ -87,7 +87,8 @@ impl Agent {
     /// The admin API's view, when gossip runs.
     pub(crate) fn view(&self) -> Option<meshgate_admin::discovery::Discovery> {
         let g = self.runtime.gossip.clone()?;
-        Some(Arc::new(View(g)))
+        let me = self.runtime.advertised?;
+        Some(Arc::new(View(g, me)))
     }
 
     /// Starts the sources `config` names that are not running, and stops
@@ -114,6 +115,17 @@ impl Agent {
             }
             let (tx, rx) = watch::channel(Vec::new());
             let Some(producer) = self.spawn_producer(&source, tx) else {
+                let clusters: Vec<&str> = config
+                    .clusters
+                    .iter()
+                    .filter(|c| c.discovery.as_ref() == Some(&source))
+                    .map(|c| c.name.as_str())
+                    .collect();
+                tracing::error!(
+                    %source,
+                    ?clusters,
+                    "this discovery source cannot run until meshgate restarts (its [discovery] part, or the mDNS responder, was not started): the cluster keeps only its static endpoints"
+                );
                 continue;
             };
             let forwarder = tokio::spawn(forward(
@@ -217,11 +229,11 @@ async fn forward(
 }
 
 /// Members and catalog for the admin API, read from the gossip driver.
-struct View(meshgate_discovery::GossipHandle);
+struct View(meshgate_discovery::GossipHandle, std::net::SocketAddr);
 
 impl meshgate_admin::discovery::DiscoveryView for View {
     fn members(&self) -> Vec<meshgate_admin::discovery::MemberView> {
-        let local = self.0.local_addr();
+        let local = self.1;
         let mut members: Vec<_> = self
             .0
             .members()

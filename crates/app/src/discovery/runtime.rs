@@ -27,6 +27,11 @@ pub(crate) struct Runtime {
     /// `[discovery]` as it was at start.
     pub(crate) settings: Option<Discovery>,
     pub(crate) gossip: Option<GossipHandle>,
+    /// The gossip address other nodes are told (`advertise`, else bound).
+    pub(crate) advertised: Option<SocketAddr>,
+    /// The cluster keys a reload asked for; one task hands them to the
+    /// driver in order, the latest winning.
+    keys: Option<watch::Sender<Vec<[u8; 32]>>>,
     pub(crate) etcd: Option<EtcdSettings>,
     pub(crate) etcd_stats: Arc<EtcdStats>,
     /// Shared with the publishing task; taken at shutdown.
@@ -54,6 +59,8 @@ impl Runtime {
         let mut rt = Self {
             settings: settings.clone(),
             gossip: None,
+            advertised: None,
+            keys: None,
             etcd: None,
             etcd_stats: Arc::new(EtcdStats::default()),
             registry: Arc::default(),
@@ -77,8 +84,12 @@ impl Runtime {
             }
             return Ok(rt);
         };
-        let gossip = start_gossip(&d, &node, rt.local.instances()).await?;
-        let advertised = gossip.local_addr();
+        let (gossip, advertised) = start_gossip(&d, &node, rt.local.instances()).await?;
+        rt.advertised = Some(advertised);
+        let (keys_tx, keys_rx) = watch::channel(d.keys.clone());
+        rt.tasks
+            .push(tokio::spawn(apply_keys(gossip.clone(), keys_rx)));
+        rt.keys = Some(keys_tx);
         tracing::info!(listener = "gossip", node = %node, address = %advertised, "listening");
         if d.lan || wants_mdns {
             let mut ms = MdnsSettings::new(node.clone(), advertised);
@@ -145,15 +156,12 @@ impl Runtime {
             }
             return;
         };
-        if let Some(g) = &self.gossip
-            && old.keys != new.keys
-        {
-            let (g, keys) = (g.clone(), new.keys.clone());
-            tokio::spawn(async move {
-                match g.set_keys(keys).await {
-                    Ok(()) => tracing::info!("gossip keys replaced"),
-                    Err(e) => tracing::error!(error = %e, "gossip keys not replaced"),
-                }
+        if let Some(keys) = &self.keys {
+            // Compared with the keys last asked for, not those at start.
+            keys.send_if_modified(|current| {
+                let changed = *current != new.keys;
+                current.clone_from(&new.keys);
+                changed
             });
         }
         let mut same = new.clone();
@@ -221,11 +229,23 @@ fn start_mdns(settings: MdnsSettings) -> anyhow::Result<Mdns> {
     Mdns::start(settings).map_err(|e| anyhow::anyhow!("starting the mDNS responder: {e}"))
 }
 
+/// Hands each new key list to the driver, in the order reloads made them.
+async fn apply_keys(gossip: GossipHandle, mut keys: watch::Receiver<Vec<[u8; 32]>>) {
+    while keys.changed().await.is_ok() {
+        let k = keys.borrow_and_update().clone();
+        match gossip.set_keys(k).await {
+            Ok(()) => tracing::info!("gossip keys replaced"),
+            Err(e) => tracing::error!(error = %e, "gossip keys not replaced"),
+        }
+    }
+}
+
+/// Starts the gossip node; also returns the address it advertises.
 async fn start_gossip(
     d: &Discovery,
     node: &str,
     services: Vec<Instance>,
-) -> anyhow::Result<GossipHandle> {
+) -> anyhow::Result<(GossipHandle, SocketAddr)> {
     let socket = tokio::net::UdpSocket::bind(d.bind)
         .await
         .with_context(|| format!("binding gossip on {}", d.bind))?;
@@ -243,14 +263,19 @@ async fn start_gossip(
         GossipProfile::Wan => Timing::wan(),
         GossipProfile::Local => local_timing(),
     };
-    Gossip::start(
+    let handle = Gossip::start(
         settings,
         Some(socket),
         d.join.clone(),
         local_services(&services),
     )
     .await
-    .context("starting gossip")
+    .context("starting gossip")?;
+    // Port 0: the driver advertises the port it was given.
+    if advertised.port() == 0 {
+        advertised.set_port(handle.local_addr().port());
+    }
+    Ok((handle, advertised))
 }
 
 /// One machine (tests, demos): LAN timing five times faster.
@@ -310,7 +335,10 @@ async fn publish(
             r.update(instances.clone());
         }
         if let Some(m) = &mdns {
-            let report = m.advertise(&instances).await;
+            // DNS-SD has no health: what is advertised is served by whoever
+            // imports it, so a critical instance is withdrawn instead.
+            let healthy: Vec<Instance> = instances.iter().filter(|i| i.healthy).cloned().collect();
+            let report = m.advertise(&healthy).await;
             for (name, why) in report.skipped {
                 tracing::warn!(service = %name, reason = %why, "not advertised over DNS-SD");
             }
