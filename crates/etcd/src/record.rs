@@ -48,6 +48,9 @@ pub(crate) enum Malformed {
     Service,
     /// Port 0 cannot be connected to.
     Port,
+    /// An unspecified, multicast or broadcast address: nothing a balancer
+    /// should connect to (and `0.0.0.0` reaches this very host on Linux).
+    Address,
     /// The key's service or id disagrees with the value's.
     Mismatch,
 }
@@ -59,6 +62,7 @@ impl fmt::Display for Malformed {
             Self::Json(e) => write!(f, "the value is not an instance record: {e}"),
             Self::Service => f.write_str("the service is not a valid service name"),
             Self::Port => f.write_str("the port is 0"),
+            Self::Address => f.write_str("the address is unspecified, multicast or broadcast"),
             Self::Mismatch => f.write_str("the key's service or id differs from the value's"),
         }
     }
@@ -107,6 +111,13 @@ pub(crate) fn decode(base: &str, key: &[u8], value: &[u8]) -> Result<Instance, M
     let service = ServiceName::try_new(&record.service).map_err(|_| Malformed::Service)?;
     if record.port == 0 {
         return Err(Malformed::Port);
+    }
+    let bad_ip = match record.address {
+        std::net::IpAddr::V4(v4) => v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast(),
+        std::net::IpAddr::V6(v6) => v6.is_unspecified() || v6.is_multicast(),
+    };
+    if bad_ip {
+        return Err(Malformed::Address);
     }
     if key_service != record.service || key_id != record.id {
         return Err(Malformed::Mismatch);

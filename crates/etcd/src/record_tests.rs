@@ -94,6 +94,26 @@ fn malformed_values_are_reported_not_panicked_on() {
             r#"{"service":"users","id":"y","address":"10.0.0.1","port":80}"#,
             "mismatch",
         ),
+        (
+            k,
+            r#"{"service":"users","id":"x","address":"0.0.0.0","port":9901}"#,
+            "address",
+        ),
+        (
+            k,
+            r#"{"service":"users","id":"x","address":"::","port":80}"#,
+            "address",
+        ),
+        (
+            k,
+            r#"{"service":"users","id":"x","address":"224.0.0.1","port":80}"#,
+            "address",
+        ),
+        (
+            k,
+            r#"{"service":"users","id":"x","address":"255.255.255.255","port":80}"#,
+            "address",
+        ),
         (b"/meshgate/services/orders/x", ok, "mismatch"),
         (b"/meshgate/services/users", ok, "key"),
         (b"/meshgate/services/users/", ok, "key"),
@@ -106,6 +126,7 @@ fn malformed_values_are_reported_not_panicked_on() {
             Malformed::Json(_) => "json",
             Malformed::Service => "service",
             Malformed::Port => "port",
+            Malformed::Address => "address",
             Malformed::Mismatch => "mismatch",
         };
         assert_eq!(kind, want, "{value} under {}", String::from_utf8_lossy(key));
