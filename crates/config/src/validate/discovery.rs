@@ -48,7 +48,7 @@ pub(super) fn discovery(
     let dns_ttl = ctx.optional(&raw.dns_ttl, path, "dns_ttl", Ctx::duration);
     let resolvers = ctx.optional(&raw.resolvers, path, "resolvers", addresses);
     let lan = ctx.optional(&raw.lan, path, "lan", Ctx::boolean);
-    let interfaces = ctx.optional(&raw.interfaces, path, "interfaces", strings);
+    let interfaces = ctx.optional(&raw.interfaces, path, "interfaces", interfaces);
     let etcd = raw
         .etcd
         .as_ref()
@@ -180,6 +180,40 @@ fn domain(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<String>
         ));
     }
     Ok(format!("{bare}."))
+}
+
+/// `interfaces`: each an interface's IP address, or a name as Linux takes
+/// one (1 to 15 bytes, no `/`, `:` or spaces), so a typo fails here rather
+/// than when the mDNS responder starts.
+fn interfaces(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<Vec<String>> {
+    let names = strings(ctx, leaf, path)?;
+    let items = match leaf.get_ref() {
+        Leaf::Array(items) => items.as_slice(),
+        _ => std::slice::from_ref(leaf),
+    };
+    let mut bad = false;
+    for (i, name) in names.iter().enumerate() {
+        let ok = match name.parse::<std::net::IpAddr>() {
+            Ok(ip) => !ip.is_unspecified() && !ip.is_multicast(),
+            Err(_) => {
+                !name.is_empty()
+                    && name.len() <= 15
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_graphic() && b != b'/' && b != b':')
+            }
+        };
+        if !ok {
+            let at = items.get(i).unwrap_or(leaf);
+            ctx.at_leaf(
+                at,
+                &path.index(i),
+                format!("invalid interface {name:?}: expected an interface name (1 to 15 characters, no '/', ':' or spaces) or one of its IP addresses"),
+            );
+            bad = true;
+        }
+    }
+    if bad { Err(Reported) } else { Ok(names) }
 }
 
 /// One address or an array of them.
