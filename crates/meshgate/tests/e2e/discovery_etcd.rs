@@ -30,7 +30,7 @@ dns = false
 
 [discovery.etcd]
 endpoints = ["{etcd}"]
-lease_ttl = "3s"
+lease_ttl = "60s"
 {extra}
 "#
     )
