@@ -53,7 +53,8 @@ pub(crate) struct Reloader {
     pub(crate) shutdown: Shutdown,
     /// Running listeners by name, in config order.
     pub(crate) listeners: Vec<(String, Running)>,
-    pub(crate) health_checks: Vec<JoinHandle<()>>,
+    /// Active health-check tasks by cluster name.
+    pub(crate) health_checks: HashMap<String, JoinHandle<()>>,
     /// The admin API's view of the config.
     pub(crate) summary: Arc<Mutex<serde_json::Value>>,
     /// The admin API's token, replaced by each reload (the admin API itself
@@ -161,11 +162,9 @@ impl Reloader {
             Some(&current),
         )?);
         drop(current);
-        for task in self.health_checks.drain(..) {
-            task.abort();
-        }
-        self.health_checks = state.start_health_checks();
-        self.live.replace(state);
+        self.live.replace(state.clone());
+        // A reload may change any check's settings: all restart.
+        state.reconcile_health_checks(&self.live, None, &mut self.health_checks);
         // Only now that the config is in: sources follow it.
         self.agent.reload(&file);
         self.file = file;
@@ -234,12 +233,11 @@ impl Reloader {
                 return;
             }
         };
+        let previous = self.live.replace(state.clone());
         drop(current);
-        for task in self.health_checks.drain(..) {
-            task.abort();
-        }
-        self.health_checks = state.start_health_checks();
-        self.live.replace(state);
+        // Only the checks of clusters whose endpoints changed restart; the
+        // others keep their streaks and schedule.
+        state.reconcile_health_checks(&self.live, Some(previous.config()), &mut self.health_checks);
         let bound: Vec<SocketAddr> = self.listeners.iter().map(|(_, r)| r.bound).collect();
         *self.summary.lock().unwrap_or_else(PoisonError::into_inner) =
             crate::run::summary(&config, &bound);

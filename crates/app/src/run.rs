@@ -99,7 +99,9 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
     let state = ProxyState::new(config.clone(), &registry)
         .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))?;
     let live = Live::new(Arc::new(state));
-    let health_checks = live.current().start_health_checks();
+    let mut health_checks = std::collections::HashMap::new();
+    live.current()
+        .reconcile_health_checks(&live, None, &mut health_checks);
     let (trigger, shutdown) = ShutdownTrigger::new();
 
     // A successor asks for the running process's sockets before binding
@@ -342,7 +344,7 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
         }
     }
     sweeper.abort();
-    for task in reloader.health_checks.drain(..) {
+    for (_, task) in reloader.health_checks.drain() {
         task.abort();
     }
     if trigger.drained(drain).await {

@@ -371,10 +371,21 @@ impl ProxyState {
         self.firewall.blocks().clone()
     }
 
-    /// Starts the active health checks of the clusters that have one; the
-    /// tasks end once this state is dropped.
-    pub fn start_health_checks(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
-        crate::health_check::spawn(self)
+    /// Starts the active health checks of the clusters that have one; a
+    /// task follows `live` and ends when its cluster's endpoints or check
+    /// change, or `live` is dropped.
+    ///
+    /// `running` holds the tasks by cluster name. `self` MUST already be
+    /// `live`'s current generation. A task whose cluster has the same
+    /// endpoints and check as in `previous` goes on, with its streaks and
+    /// schedule; the rest restart. `previous: None` restarts all.
+    pub fn reconcile_health_checks(
+        self: &Arc<Self>,
+        live: &Arc<Live>,
+        previous: Option<&Config>,
+        running: &mut std::collections::HashMap<String, tokio::task::JoinHandle<()>>,
+    ) {
+        crate::health_check::reconcile(live, self, previous, running);
     }
 
     /// The cluster named `name`, if this generation has one.

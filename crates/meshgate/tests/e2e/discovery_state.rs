@@ -275,3 +275,62 @@ async fn an_unhealthy_endpoint_stays_unhealthy_when_the_discovered_set_grows() {
     );
     assert_eq!(healthy().await, Some(0.0));
 }
+
+/// Discovered changes to one cluster do not restart another cluster's
+/// health checks: node-a's `users` instances change every 250 ms (a
+/// reload each), so node-b builds a generation that often, while its
+/// static cluster `other` probes a dead endpoint every 300 ms and needs
+/// three failures in a row to call it unhealthy. Restarted checks would
+/// lose their streak (and re-spread their first probe) at every change and
+/// never get there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_in_one_cluster_does_not_reset_another_clusters_checks() {
+    let up = upstream::echo("users-1").await;
+    let up2 = upstream::echo("users-2").await;
+    let a = Gateway::start(&node_config("node-a", &[], &users_services(&[up.addr])));
+    // A port with nothing behind it.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let b = node_b(
+        &a,
+        &format!(
+            r#"
+[[clusters]]
+name = "other"
+endpoints = [{{ address = "{dead}" }}]
+health_check = {{ kind = "tcp", interval = "300ms", unhealthy_interval = "300ms", jitter = "0s", unhealthy_threshold = 3, healthy_threshold = 1 }}
+"#
+        ),
+    );
+    let original = std::fs::read_to_string(a.config_path()).unwrap();
+    let grown = format!("{original}{}", users_services(&[up2.addr]));
+    let healthy = || async {
+        sample_of(
+            &b,
+            "meshgate_endpoint_healthy",
+            &[("cluster", "other"), ("endpoint", &dead.to_string())],
+        )
+        .await
+    };
+    let started = std::time::Instant::now();
+    let mut flip = false;
+    // Churn for up to 8 s (about 25 times the check's 3 × 300 ms).
+    while healthy().await != Some(0.0) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(8),
+            "the dead endpoint of `other` was never marked unhealthy while `users` churned"
+        );
+        flip = !flip;
+        std::fs::write(a.config_path(), if flip { &grown } else { &original }).unwrap();
+        a.signal(libc::SIGHUP);
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    // The churn did reach node-b: it built a generation per change.
+    let changes = b.logs().matches("discovered endpoints changed").count();
+    assert!(
+        changes >= 4,
+        "only {changes} discovered changes reached node-b"
+    );
+}

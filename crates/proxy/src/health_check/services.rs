@@ -28,7 +28,7 @@ pub fn check_service(
             healthy_threshold: hc.healthy_threshold,
             unhealthy_threshold: hc.unhealthy_threshold,
         };
-        let mut rng = FastRng::seeded(super::seed(usize::from(addr.port())));
+        let mut rng = FastRng::seeded(super::seed(&addr.to_string()));
         let mut checker = Checker::new(config, 1, Instant::now(), &mut rng);
         checker.assume(0, false);
         let (tx, mut rx) = mpsc::unbounded_channel::<bool>();
