@@ -227,6 +227,19 @@ impl Node {
     }
 
     fn on_digest(&mut self, from: SocketAddr, d: Digest) {
+        // The reply (entries, up to tens of datagrams) goes to the UDP
+        // source, which nothing authenticates: a sealed digest replayed to
+        // other nodes with a spoofed source would aim them at a victim.
+        // Only members and seeds get answers, so the most such a replay
+        // can do is make members talk to members.
+        let known = self.seeds.contains(&from)
+            || self
+                .foca
+                .iter_membership_state()
+                .any(|m| m.id().addr == from);
+        if !known {
+            return;
+        }
         let (frames, ours) = {
             let c = lock(&self.catalog);
             let ours = antientropy::digest(&c);
