@@ -9,7 +9,6 @@ use crate::auth::{
     ApiKeyAuth, AuthzAction, AuthzRule, ForwardClaim, HmacAuth, IdentityPattern, JwtAlgorithm,
     JwtAuth, JwtKeySource, RouteAuth, SessionAuth, UpstreamSigning,
 };
-use crate::leaf::Leaf;
 use crate::path::FieldPath;
 use crate::raw::{RawAuthzRule, RawHmacAuth, RawJwtAuth, RawRouteAuth, RawUpstreamSign};
 
@@ -168,8 +167,8 @@ fn jwt(ctx: &mut Ctx<'_>, raw: &RawJwtAuth, path: &FieldPath) -> Check<JwtAuth> 
     let refresh = ctx.optional(&raw.refresh, path, "refresh", Ctx::timeout);
     let jwks_ca = ctx.optional(&raw.jwks_ca, path, "jwks_ca", super::tls::file);
     let algorithms = ctx.required(&raw.algorithms, path, "algorithms", algorithms);
-    let issuers = ctx.optional(&raw.issuer, path, "issuer", strings);
-    let audiences = ctx.optional(&raw.audience, path, "audience", strings);
+    let issuers = ctx.optional(&raw.issuer, path, "issuer", Ctx::strings);
+    let audiences = ctx.optional(&raw.audience, path, "audience", Ctx::strings);
     let leeway = ctx.optional(&raw.leeway, path, "leeway", Ctx::duration);
     let forward_claims = raw
         .forward_claims
@@ -285,20 +284,6 @@ fn algorithms(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<Vec
         .iter()
         .enumerate()
         .map(|(i, item)| ctx.choice(item, &path.index(i), &NAMES))
-        .collect();
-    checked.into_iter().collect()
-}
-
-/// A string or an array of strings.
-fn strings(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<Vec<String>> {
-    if let Leaf::String(s) = leaf.get_ref() {
-        return Ok(vec![s.clone()]);
-    }
-    let items = ctx.array(leaf, path)?;
-    let checked: Vec<Check<String>> = items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| ctx.string(item, &path.index(i)))
         .collect();
     checked.into_iter().collect()
 }

@@ -82,7 +82,7 @@ fn default_addr(text: &str) -> SocketAddr {
 /// Checks `[discovery.etcd]`.
 fn etcd(ctx: &mut Ctx<'_>, raw: &RawEtcd, path: &FieldPath) -> Check<Etcd> {
     let endpoints = ctx.required(&raw.endpoints, path, "endpoints", |c, l, p| {
-        let urls = strings(c, l, p)?;
+        let urls = c.strings(l, p)?;
         let items = match l.get_ref() {
             Leaf::Array(items) => items.as_slice(),
             _ => std::slice::from_ref(l),
@@ -186,7 +186,7 @@ fn domain(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<String>
 /// one (1 to 15 bytes, no `/`, `:` or spaces), so a typo fails here rather
 /// than when the mDNS responder starts.
 fn interfaces(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<Vec<String>> {
-    let names = strings(ctx, leaf, path)?;
+    let names = ctx.strings(leaf, path)?;
     let items = match leaf.get_ref() {
         Leaf::Array(items) => items.as_slice(),
         _ => std::slice::from_ref(leaf),
@@ -226,20 +226,6 @@ fn addresses(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<Vec<
         .iter()
         .enumerate()
         .map(|(i, item)| ctx.address(item, &path.index(i)))
-        .collect();
-    checked.into_iter().collect()
-}
-
-/// One string or an array of them.
-fn strings(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<Vec<String>> {
-    if let Leaf::String(s) = leaf.get_ref() {
-        return Ok(vec![s.clone()]);
-    }
-    let items = ctx.array(leaf, path)?;
-    let checked: Vec<Check<String>> = items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| ctx.string(item, &path.index(i)))
         .collect();
     checked.into_iter().collect()
 }
@@ -391,7 +377,7 @@ fn service(ctx: &mut Ctx<'_>, raw: &RawService, path: &FieldPath) -> Check<Servi
         Ok(a)
     });
     let id = ctx.optional(&raw.id, path, "id", node_name);
-    let tags = ctx.optional(&raw.tags, path, "tags", strings);
+    let tags = ctx.optional(&raw.tags, path, "tags", Ctx::strings);
     let meta = raw
         .meta
         .as_ref()

@@ -116,6 +116,20 @@ impl Ctx<'_> {
         }
     }
 
+    /// A string or an array of strings.
+    pub(crate) fn strings(&mut self, leaf: Leafy<'_>, path: &FieldPath) -> Check<Vec<String>> {
+        if let Leaf::String(s) = leaf.get_ref() {
+            return Ok(vec![s.clone()]);
+        }
+        let items = self.array(leaf, path)?;
+        let checked: Vec<Check<String>> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| self.string(item, &path.index(i)))
+            .collect();
+        checked.into_iter().collect()
+    }
+
     /// An array (its elements unchecked).
     pub(crate) fn array<'l>(
         &mut self,
