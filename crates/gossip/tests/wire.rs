@@ -130,3 +130,59 @@ fn any_configured_key_opens_and_the_first_seals() {
     assert!(a.set_keys(vec![KEY, new]).is_ok());
     assert!(a.set_keys(vec![]).is_err());
 }
+
+/// Anti-entropy answers go to the UDP source, which nothing authenticates:
+/// every datagram a member sent, replayed to another node with a spoofed
+/// source address, gets no answer at that address (foca answers the
+/// member named inside the sealed message; digests are answered only for
+/// members and seeds).
+#[test]
+fn replayed_datagrams_with_a_spoofed_source_are_never_answered_there() {
+    use std::time::Duration;
+
+    use meshgate_catalog::ServiceName;
+    use meshgate_gossip::LocalService;
+
+    let service = |name: &str, port: u16| LocalService {
+        service: ServiceName::try_new(name).unwrap(),
+        id: format!("{name}-{port}"),
+        addr: format!("127.0.0.1:{port}").parse().unwrap(),
+        tags: Vec::new(),
+        meta: Default::default(),
+        healthy: true,
+    };
+    let start = Instant::now();
+    let mut a = node("a", 1, vec![KEY], start);
+    let mut b = node("b", 2, vec![KEY], start);
+    a.set_local_services(vec![service("users", 9001)], start)
+        .unwrap();
+    a.join(&["127.0.0.1:2".parse().unwrap()], start);
+    // Ten simulated seconds of a and b talking (anti-entropy included),
+    // keeping everything a sent.
+    let mut sent_by_a = Vec::new();
+    let mut now = start;
+    while now < start + Duration::from_secs(10) {
+        now += Duration::from_millis(10);
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+        while let Some((_, d)) = a.poll_transmit() {
+            b.handle_datagram("127.0.0.1:1".parse().unwrap(), &d, now);
+            sent_by_a.push(d);
+        }
+        while let Some((_, d)) = b.poll_transmit() {
+            a.handle_datagram("127.0.0.1:2".parse().unwrap(), &d, now);
+        }
+    }
+    assert!(b.catalog().instance_count() > 0, "a's catalog reached b");
+    // c has a catalog of its own, so every digest of a's differs from it.
+    let mut c = node("c", 3, vec![KEY], start);
+    c.set_local_services(vec![service("orders", 9002)], start)
+        .unwrap();
+    let victim: SocketAddr = "10.9.9.9:7".parse().unwrap();
+    for d in &sent_by_a {
+        c.handle_datagram(victim, d, now);
+        while let Some((to, _)) = c.poll_transmit() {
+            assert_ne!(to, victim, "c answered a spoofed source");
+        }
+    }
+}
