@@ -106,9 +106,7 @@ impl Agent {
             }
             keep
         });
-        for source in &self.discovered_gone(&wanted) {
-            self.discovered.remove(source);
-        }
+        self.discovered.retain(&wanted);
         for source in wanted {
             if self.sources.contains_key(&source) {
                 continue;
@@ -143,15 +141,6 @@ impl Agent {
                 },
             );
         }
-    }
-
-    /// Sources with a recorded set that are no longer wanted.
-    fn discovered_gone(&self, wanted: &[ClusterDiscovery]) -> Vec<ClusterDiscovery> {
-        self.discovered
-            .sources()
-            .into_iter()
-            .filter(|s| !wanted.contains(s))
-            .collect()
     }
 
     /// The task that finds `source`'s endpoints and publishes them in `tx`.

@@ -32,22 +32,12 @@ impl Discovered {
         true
     }
 
-    /// Forgets a source that no longer runs.
-    pub(crate) fn remove(&self, source: &ClusterDiscovery) {
+    /// Forgets every source not in `wanted` (no longer in the config).
+    pub(crate) fn retain(&self, wanted: &[ClusterDiscovery]) {
         self.sets
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(source);
-    }
-
-    /// Every source with a recorded set.
-    pub(crate) fn sources(&self) -> Vec<ClusterDiscovery> {
-        self.sets
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .cloned()
-            .collect()
+            .retain(|source, _| wanted.contains(source));
     }
 
     /// The last set of `source`; empty until it has found something.
@@ -142,7 +132,7 @@ endpoints = [{ address = "127.0.0.1:9100" }]
             vec![(addr("127.0.0.1:9000"), 5), (addr("127.0.0.1:9001"), 1)]
         );
         assert_eq!(config.clusters[1].endpoints.len(), 1);
-        discovered.remove(&source);
+        discovered.retain(&[]);
         assert_eq!(compose(&file, &discovered).clusters[0].endpoints.len(), 1);
     }
 }

@@ -38,6 +38,29 @@ dns = "127.0.0.1:0"
     )
 }
 
+/// A listener `public` routing everything to cluster `users`, whose
+/// endpoints come from `discovery` (a TOML inline table), plus
+/// `cluster_extra` keys.
+pub(crate) fn routed_to(discovery: &str, cluster_extra: &str) -> String {
+    format!(
+        r#"
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[routes]]
+listener = "public"
+match = {{ path_prefix = "/" }}
+cluster = "users"
+
+[[clusters]]
+name = "users"
+discovery = {discovery}
+{cluster_extra}
+"#
+    )
+}
+
 /// `GET` on the admin API, as JSON.
 fn admin_json(gw: &Gateway, path: &str) -> serde_json::Value {
     let (ok, body) = curl(&[&gw.url("admin", path)]);
@@ -94,20 +117,7 @@ tags = ["v1"]
     let b = Gateway::start(&node_config(
         "node-b",
         &[a.addr("gossip")],
-        r#"
-[[listeners]]
-name = "public"
-address = "127.0.0.1:0"
-
-[[routes]]
-listener = "public"
-match = { path_prefix = "/" }
-cluster = "users"
-
-[[clusters]]
-name = "users"
-discovery = { catalog = "users" }
-"#,
+        &routed_to("{ catalog = \"users\" }", ""),
     ));
 
     // Membership: each sees the other alive.

@@ -65,20 +65,7 @@ address = "{}"
     let b = Gateway::start(&node(
         "node-b",
         &endpoint,
-        r#"
-[[listeners]]
-name = "public"
-address = "127.0.0.1:0"
-
-[[routes]]
-listener = "public"
-match = { path_prefix = "/" }
-cluster = "users"
-
-[[clusters]]
-name = "users"
-discovery = { etcd = "users" }
-"#,
+        &crate::discovery::routed_to("{ etcd = \"users\" }", ""),
     ));
     let url = b.url("public", "/x");
     eventually("node-b routes through etcd to node-a's service", || async {

@@ -104,12 +104,9 @@ fn spawn_node(lab: &Lab, i: usize, dir: &std::path::Path, text: &str) -> Node {
         config: config_path,
         log,
     };
-    poll(
-        lab,
-        &format!("node-{i} ready"),
-        Duration::from_secs(20),
-        || get(lab, i, "/ready").is_some(),
-    );
+    poll(&format!("node-{i} ready"), Duration::from_secs(20), || {
+        get(lab, i, "/ready").is_some()
+    });
     node
 }
 
@@ -186,8 +183,7 @@ fn endpoints(lab: &Lab, i: usize) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn poll(lab: &Lab, what: &str, within: Duration, mut cond: impl FnMut() -> bool) -> Duration {
-    let _ = lab;
+fn poll(what: &str, within: Duration, mut cond: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     while !cond() {
         assert!(
@@ -227,13 +223,11 @@ fn five_nodes_under_10_percent_loss_detect_a_kill_rejoin_and_rotate_keys_without
         })
     };
     poll(
-        &lab,
         "every node sees all five alive",
         Duration::from_secs(30),
         || all_alive(&lab),
     );
     poll(
-        &lab,
         "every node's DNS lists five web instances",
         Duration::from_secs(15),
         || (0..NODES).all(|i| dig_a(&lab, i, "web.service.meshgate").len() == NODES),
@@ -289,7 +283,6 @@ fn five_nodes_under_10_percent_loss_detect_a_kill_rejoin_and_rotate_keys_without
     let victim_ip = lab.ip(victim);
     for i in 0..victim {
         poll(
-            &lab,
             &format!("node-{i} marks {gone} down"),
             Duration::from_secs(15).saturating_sub(killed_at.elapsed()),
             || matches!(state_of(&lab, i, &gone).as_deref(), Some("down") | None),
@@ -298,7 +291,6 @@ fn five_nodes_under_10_percent_loss_detect_a_kill_rejoin_and_rotate_keys_without
     let detected = killed_at.elapsed();
     for i in 0..victim {
         poll(
-            &lab,
             &format!("{gone}'s web leaves node-{i}'s DNS and cluster"),
             Duration::from_secs(5),
             || {
@@ -312,13 +304,11 @@ fn five_nodes_under_10_percent_loss_detect_a_kill_rejoin_and_rotate_keys_without
     // Restarted, it rejoins (with the current key).
     nodes[victim] = start(&lab, victim, dir.path(), &[KEY_NEW]);
     poll(
-        &lab,
         "node-4 rejoins: all five alive everywhere",
         Duration::from_secs(30),
         || all_alive(&lab),
     );
     poll(
-        &lab,
         "node-4's web is back in every DNS",
         Duration::from_secs(15),
         || (0..NODES).all(|i| dig_a(&lab, i, "web.service.meshgate").contains(&victim_ip)),
@@ -386,7 +376,6 @@ address = "{me}:8000"
         })
         .collect();
     poll(
-        &lab,
         "both nodes alive on both, found over mDNS",
         Duration::from_secs(20),
         || {
@@ -397,7 +386,6 @@ address = "{me}:8000"
         },
     );
     poll(
-        &lab,
         "each node's DNS answers for the other's service",
         Duration::from_secs(10),
         || {
@@ -486,7 +474,6 @@ discovery = { mdns = "_http._tcp" }
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     poll(
-        &lab,
         "the device's HTTP server answers through meshgate",
         Duration::from_secs(20),
         || fetch().contains("served by the printer"),
@@ -495,7 +482,6 @@ discovery = { mdns = "_http._tcp" }
     // Goodbye: the advertiser unregisters when its stdin closes.
     drop(advert.stdin.take());
     poll(
-        &lab,
         "the device leaves the cluster",
         Duration::from_secs(10),
         || endpoints(&lab, 1).is_empty() && fetch().ends_with("503"),

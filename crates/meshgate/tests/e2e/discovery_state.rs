@@ -37,23 +37,9 @@ fn node_b(a: &Gateway, cluster_extra: &str) -> Gateway {
     Gateway::start(&node_config(
         "node-b",
         &[a.addr("gossip")],
-        &format!(
-            r#"
-[[listeners]]
-name = "public"
-address = "127.0.0.1:0"
-
-[[routes]]
-listener = "public"
-match = {{ path_prefix = "/" }}
-cluster = "users"
-
-[[clusters]]
-name = "users"
-discovery = {{ catalog = "users" }}
-panic_threshold = 0
-{cluster_extra}
-"#
+        &crate::discovery::routed_to(
+            "{ catalog = \"users\" }",
+            &format!("panic_threshold = 0\n{cluster_extra}"),
         ),
     ))
 }
