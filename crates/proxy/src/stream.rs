@@ -65,14 +65,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Stream<T> {
         chunk: usize,
     ) -> Poll<io::Result<usize>> {
         buf.reserve(chunk);
+        // tokio's `poll_read` (not `try_read_buf`): a read that leaves room
+        // in the buffer drained the socket, so it clears the readiness and
+        // the next call waits instead of trying a `recvfrom` that would
+        // answer `EAGAIN` (one in ten h2c requests paid one, strace).
         match self {
-            Self::Tcp(s) => loop {
-                std::task::ready!(s.poll_read_ready(cx))?;
-                match s.try_read_buf(buf) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    read => return Poll::Ready(read),
-                }
-            },
+            Self::Tcp(s) => tokio_util::io::poll_read_buf(Pin::new(s), cx, buf),
             Self::Tls(s) => tokio_util::io::poll_read_buf(Pin::new(s), cx, buf),
         }
     }
