@@ -3,6 +3,7 @@
 //! built-in CA), `cli_auth` (`apikey`, `token`) or `cli_secret` (`secret`:
 //! encrypted config secrets); nothing else lives here.
 
+mod alloc;
 mod cli;
 mod cli_auth;
 mod cli_ca;
@@ -16,9 +17,10 @@ use clap::Parser as _;
 
 // mimalloc: the data path allocates small, short-lived objects (header maps,
 // futures, request ids) at a high rate; glibc malloc spent ~3.5% of all proxy
-// CPU on them, with periodic free-list consolidation. See docs/benchmarks.md.
+// CPU on them, with periodic free-list consolidation. See docs/benchmarks.md,
+// and `alloc` for why it is not `mimalloc::MiMalloc`.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: alloc::Allocator = alloc::Allocator;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
