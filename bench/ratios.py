@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Turns one bench/run.sh output directory into the ratios the issues ask for.
 
-  ratios.py DIR                 print the ratio table (medians over rounds)
+  ratios.py DIR                 print the ratio table (medians over rounds), then the
+                                paired ratios: meshgate against its peer within each
+                                round (minutes apart, so the machine's drift between
+                                rounds cancels), their median, and in how many rounds
+                                the goal held
   ratios.py --check-served DIR  exit 1 unless meshgate served requests with no errors
                                 (the CI smoke check: it works, not how fast)
 """
@@ -57,6 +61,37 @@ def h2_table(rs):
             f"req/s meshgate {rps['extra']:.0f} haproxy {rps['haproxy']:.0f}"]
 
 
+def paired(rs, peer, mine, key, goal, cmp, conns=None, label=""):
+    """meshgate/peer of `key` within each round; `cmp(ratio, goal)` says if it held."""
+    by = {}
+    for r in rs:
+        if conns is None or r.get("conns") == conns:
+            by.setdefault(r["round"], {})[r["target"]] = float(r[key])
+    ratios = [v[mine] / v[peer] for v in by.values() if v.get(mine) and v.get(peer)]
+    if not ratios:
+        return []
+    held = sum(1 for x in ratios if cmp(x, goal))
+    return [f"{label} {key} {mine}/{peer} per round: "
+            + " ".join(f"{x:.2f}" for x in ratios)
+            + f" -> median {statistics.median(ratios):.2f}, goal held in {held}/{len(ratios)} rounds"]
+
+
+def paired_tables(h1, h2):
+    le = lambda x, g: x <= g  # noqa: E731
+    ge = lambda x, g: x >= g  # noqa: E731
+    out = []
+    for conns in sorted({r["conns"] for r in h1}, key=int):
+        if not any(r["target"] == "meshgate" and r["conns"] == conns for r in h1):
+            continue
+        lab = f"h1 c{conns}:"
+        out += paired(h1, "nginx", "meshgate", "rps", 1.0, ge, conns, lab)
+        out += paired(h1, "nginx", "meshgate", "p99_ms", 1.0, le, conns, lab)
+        for peer in ("nginx", "haproxy"):
+            out += paired(h1, peer, "meshgate", "srv_cpu_us_per_req", 0.8, le, conns, lab)
+    out += paired(h2, "haproxy", "extra", "srv_cpu_us_per_req", 0.9, le, None, "h2c:")
+    return out
+
+
 def main():
     check = sys.argv[1] == "--check-served"
     d = sys.argv[-1]
@@ -73,7 +108,7 @@ def main():
         if not any(r["target"] == "meshgate" for r in h1):
             print("no meshgate h1 rows"); ok = False
         sys.exit(0 if ok else 1)
-    for line in h1_table(h1) + h2_table(h2):
+    for line in h1_table(h1) + h2_table(h2) + paired_tables(h1, h2):
         print(line)
 
 
