@@ -150,9 +150,11 @@ pub(crate) async fn serve(
         // The connection's timer serves the route timeout too: nothing
         // else waits on it while the pipeline runs.
         let resp = match crate::service::boxed(|| {
-            service
-                .clone()
-                .handle(Request::from_parts(parts, body), Some(&mut deadline))
+            ProxyService::handle(
+                &service,
+                Request::from_parts(parts, body),
+                Some(&mut deadline),
+            )
         })
         .await
         {

@@ -402,8 +402,9 @@ fn stream_future(
 ) -> (StreamFuture, AbortHandle) {
     abortable(Tagged {
         id,
-        // Streams run side by side: each times itself.
-        fut: crate::service::boxed(|| service.handle(req, None)),
+        // Streams run side by side: each times itself, and owns its clone
+        // of the service.
+        fut: crate::service::boxed(|| ProxyService::handle(service, req, None)),
     })
 }
 

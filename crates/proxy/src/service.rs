@@ -91,23 +91,29 @@ impl ProxyService {
     /// Runs the pipeline for `req`. `timer` is the connection's timer when
     /// requests on it run one at a time (HTTP/1.1): the route timeout then
     /// costs no timer of its own (see `crate::deadline`).
-    pub(crate) async fn handle(
-        self,
+    ///
+    /// `service` is borrowed by HTTP/1.1 connections (one request at a time:
+    /// no clone of the service's `Arc`s per request) and owned by h2 streams,
+    /// whose futures outlive any borrow. Generic rather than a wrapping
+    /// `async move`, which copied the whole pipeline future into its own.
+    pub(crate) async fn handle<S: std::borrow::Borrow<Self>>(
+        service: S,
         req: Request<ClientBody>,
         timer: Option<&mut Deadline>,
     ) -> Result<Response<ResponseBody>, Infallible> {
+        let this = service.borrow();
         let start = Instant::now();
         let guards = Guards::default();
-        let state = self.live.current();
+        let state = this.live.current();
         let state = &*state;
-        let Some(listener) = state.listener(&self.listener) else {
+        let Some(listener) = state.listener(&this.listener) else {
             // A reload removed this listener: its open connections drain. The
             // request gets a clear 503 and the connection closes after it
             // (`respond::error` marks it), so the client reconnects.
             let id = with_rng(|r| headers::ensure_request_id(&mut http::HeaderMap::new(), r));
             let err = Error::downstream(
                 ErrorKind::ListenerRemoved,
-                format!("listener {} was removed by a reload", self.listener),
+                format!("listener {} was removed by a reload", this.listener),
             );
             return Ok(respond::error(&err, &id, guards));
         };
@@ -139,7 +145,7 @@ impl ProxyService {
         // who the caller is (authentication), whether it may (authorization),
         // then the rate limit, keyed by what authentication found.
         let mut caller = Caller {
-            peer_identity: self.peer_identity.clone(),
+            peer_identity: this.peer_identity.clone(),
             ..Caller::default()
         };
         let mut limit_stamp = None;
@@ -149,14 +155,14 @@ impl ProxyService {
                 error,
                 challenges: Vec::new(),
             }),
-            None => match self.admit(route_state, &mut parts, &mut caller) {
+            None => match this.admit(route_state, &mut parts, &mut caller) {
                 Err(denied) => Some(denied),
                 Ok(check) => {
                     body_check = check;
                     let (refused, stamp) = rate_limit::check(
                         route_state.rate_limit.as_deref(),
                         &parts,
-                        self.client.ip(),
+                        this.client.ip(),
                         &caller,
                         start,
                     );
@@ -199,7 +205,7 @@ impl ProxyService {
                 // The full authority, port included, so the client comes back
                 // to the same listener (RequestView's host drops the port).
                 let host = authority_of(&parts);
-                respond::redirect(r, &parts.uri, host.as_deref(), self.scheme, guards)
+                respond::redirect(r, &parts.uri, host.as_deref(), this.scheme, guards)
             }
             (None, RouteAction::Proxy(action)) => {
                 let id = with_rng(|r| headers::ensure_request_id(&mut parts.headers, r));
@@ -207,7 +213,7 @@ impl ProxyService {
                     Some(meshgate_config::PathMatch::Prefix(p)) => Some(p.as_str()),
                     _ => None,
                 };
-                match self
+                match this
                     .proxy(
                         state,
                         action,
