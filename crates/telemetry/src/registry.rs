@@ -135,9 +135,10 @@ impl Registry {
 
     /// Renders every family in Prometheus text exposition format 0.0.4.
     pub fn render_prometheus(&self) -> String {
-        let families = self.families.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut families = self.families.lock().unwrap_or_else(PoisonError::into_inner);
+        prune(&mut families);
         let mut out = String::with_capacity(4096);
-        for f in families.iter() {
+        for f in families.iter().filter(|f| !f.series.is_empty()) {
             let kind = match f.kind {
                 Kind::Counter => "counter",
                 Kind::Gauge => "gauge",
@@ -183,7 +184,8 @@ impl Registry {
 
     /// Flattens every series into samples (histograms give `_count` and `_sum`).
     pub fn samples(&self) -> Vec<Sample> {
-        let families = self.families.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut families = self.families.lock().unwrap_or_else(PoisonError::into_inner);
+        prune(&mut families);
         let mut out = Vec::new();
         for f in families.iter() {
             for (labels, s) in &f.series {
@@ -205,6 +207,21 @@ impl Registry {
             }
         }
         out
+    }
+}
+
+/// Drops the gauges nobody holds any more. A gauge describes something that
+/// exists now (an endpoint's health, a listener's open connections); once
+/// every holder is gone (a reload or a discovered change removed the
+/// endpoint, and the last generation that had it finished), its last value
+/// would otherwise be reported forever. Counters and histograms stay: a
+/// total that stops growing is still true.
+fn prune(families: &mut [Family]) {
+    for f in families.iter_mut().filter(|f| f.kind == Kind::Gauge) {
+        f.series.retain(|(_, s)| match s {
+            Series::Gauge(g) => Arc::strong_count(g) > 1,
+            _ => true,
+        });
     }
 }
 
@@ -260,7 +277,8 @@ mod tests {
         let r = Registry::new();
         r.counter("req_total", "Requests.", &[("route", "r\"1")])
             .add(3);
-        r.gauge("conns", "Connections.", &[]).set(2);
+        let conns = r.gauge("conns", "Connections.", &[]);
+        conns.set(2);
         let h = r.histogram("dur_seconds", "Duration.", &[("route", "a")], &[0.1]);
         h.observe(std::time::Duration::from_millis(50));
         let text = r.render_prometheus();
@@ -281,6 +299,48 @@ mod tests {
             text.contains("dur_seconds_count{route=\"a\"} 1\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn gauges_nobody_holds_are_no_longer_reported() {
+        let r = Registry::new();
+        let kept = r.gauge("endpoint_healthy", "h", &[("endpoint", "a")]);
+        let gone = r.gauge("endpoint_healthy", "h", &[("endpoint", "b")]);
+        let total = r.counter("checks_total", "c", &[("endpoint", "b")]);
+        kept.set(1);
+        gone.set(1);
+        total.inc();
+        let text = r.render_prometheus();
+        assert!(
+            text.contains("endpoint_healthy{endpoint=\"b\"} 1\n"),
+            "{text}"
+        );
+        // The generation that had endpoint b is gone: its gauge goes with
+        // it, from the text and the JSON samples; the counter stays.
+        drop((gone, total));
+        let text = r.render_prometheus();
+        assert!(
+            text.contains("endpoint_healthy{endpoint=\"a\"} 1\n"),
+            "{text}"
+        );
+        assert!(!text.contains("endpoint_healthy{endpoint=\"b\"}"), "{text}");
+        assert!(text.contains("checks_total{endpoint=\"b\"} 1\n"), "{text}");
+        let samples = r.samples();
+        assert!(samples.iter().any(|s| s.name == "endpoint_healthy"));
+        assert!(
+            !samples
+                .iter()
+                .any(|s| s.name == "endpoint_healthy" && s.labels[0].1 == "b")
+        );
+        // Asked for again, it starts afresh.
+        assert_eq!(
+            r.gauge("endpoint_healthy", "h", &[("endpoint", "b")]).get(),
+            0
+        );
+        // With no series left, the family is not rendered at all.
+        drop(kept);
+        let text = r.render_prometheus();
+        assert!(!text.contains("endpoint_healthy"), "{text}");
     }
 
     #[test]

@@ -291,3 +291,39 @@ async fn listeners_that_swap_addresses_take_over_each_others_sockets() {
     assert_eq!(common::client::get(public, "/e", &[]).await.text(), "extra");
     assert_eq!(common::client::get(public, "/v", &[]).await.status, 404);
 }
+
+/// An endpoint a reload removes leaves `/metrics`: its health and ejection
+/// gauges would otherwise report their last value (healthy, say) forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_endpoint_leaves_the_endpoint_gauges() {
+    let (kept, removed) = (
+        common::upstream::echo("kept").await,
+        common::upstream::echo("removed").await,
+    );
+    let both = config("one", kept.addr, "").replace(
+        &format!(r#"endpoints = [{{ address = "{}" }}]"#, kept.addr),
+        &format!(
+            r#"endpoints = [{{ address = "{}" }}, {{ address = "{}" }}]"#,
+            kept.addr, removed.addr
+        ),
+    );
+    let gw = Gateway::start(&both);
+    let healthy = |addr: std::net::SocketAddr| {
+        let gw = &gw;
+        async move {
+            let endpoint = addr.to_string();
+            let labels = [("cluster", "app"), ("endpoint", endpoint.as_str())];
+            sample_of(gw, "meshgate_endpoint_healthy", &labels).await
+        }
+    };
+    assert_eq!(healthy(removed.addr).await, Some(1.0));
+    std::fs::write(gw.config_path(), config("two", kept.addr, "")).unwrap();
+    gw.signal(libc::SIGHUP);
+    eventually("the removed endpoint's gauge is gone", || async {
+        healthy(removed.addr).await.is_none()
+    })
+    .await;
+    assert_eq!(healthy(kept.addr).await, Some(1.0));
+    let text = common::metrics::metrics(&gw).await;
+    assert!(!text.contains(&removed.addr.to_string()), "{text}");
+}
