@@ -13,6 +13,7 @@
 # kernel's TCP work, which no user-space change removes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 BIN=${1:-${CARGO_TARGET_DIR:-target}/release/meshgate}
 DURATION=${DURATION:-10}
 PROTO=${PROTO:-h1}
@@ -38,25 +39,7 @@ conf backend 28180 'location / { default_type text/plain; return 200 "ok"; }'
 taskset -c 1 nginx -p "$work" -c "$work/backend.conf" -g 'daemon off;' & pids+=($!)
 if [ "$PROTO" = h2 ]; then
   peer=haproxy
-  cat > "$work/haproxy.cfg" <<CONF
-global
-  nbthread 1
-  maxconn 10100
-  no strict-limits
-defaults
-  mode http
-  option http-keep-alive
-  http-reuse always
-  timeout connect 5s
-  timeout client 300s
-  timeout server 300s
-  timeout http-keep-alive 300s
-frontend fe
-  bind 127.0.0.1:28181 proto h2
-  default_backend be
-backend be
-  server s1 127.0.0.1:28180
-CONF
+  haproxy_h2 "$work/haproxy.cfg" 28181 28180
   taskset -c 0 haproxy -f "$work/haproxy.cfg" -db >/dev/null 2>&1 & pids+=($!)
   peer_pid=$!
   curl_opt=--http2-prior-knowledge

@@ -10,6 +10,7 @@
 # 10,000 cancels start-up and shutdown.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
 for port in 28180 28185; do
   [ -z "$(ss -ltnH "( sport = :$port )")" ] || { echo "port $port is in use" >&2; exit 1; }
@@ -36,25 +37,7 @@ http { access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
   server { listen 127.0.0.1:28185;
     location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
 CONF
-cat > "$work/haproxy.cfg" <<CONF
-global
-  nbthread 1
-  maxconn 10100
-  no strict-limits
-defaults
-  mode http
-  option http-keep-alive
-  http-reuse always
-  timeout connect 5s
-  timeout client 300s
-  timeout server 300s
-  timeout http-keep-alive 300s
-frontend fe
-  bind 127.0.0.1:28185 proto h2
-  default_backend be
-backend be
-  server s1 127.0.0.1:28180
-CONF
+haproxy_h2 "$work/haproxy.cfg" 28185 28180
 nginx -p "$work" -c "$work/backend.conf" -g 'daemon off;' & BACKEND=$!
 trap 'kill $BACKEND 2>/dev/null; rm -rf "$work"' EXIT
 sleep 0.5
