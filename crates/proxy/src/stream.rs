@@ -69,10 +69,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Stream<T> {
         // in the buffer drained the socket, so it clears the readiness and
         // the next call waits instead of trying a `recvfrom` that would
         // answer `EAGAIN` (one in ten h2c requests paid one, strace).
-        match self {
-            Self::Tcp(s) => tokio_util::io::poll_read_buf(Pin::new(s), cx, buf),
-            Self::Tls(s) => tokio_util::io::poll_read_buf(Pin::new(s), cx, buf),
-        }
+        tokio_util::io::poll_read_buf(Pin::new(self), cx, buf)
     }
 
     /// Writes some of `data`; `Ready(Ok(0))` means the peer is gone.
