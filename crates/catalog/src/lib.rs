@@ -14,6 +14,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
+mod entry_size;
+
+pub use entry_size::{EntryService, MAX_GOSSIP_ENTRY_BYTES, gossip_entry_bound};
+
 /// A service's name: 1 to 63 bytes of `a-z`, `0-9` and `-`, not starting or
 /// ending with `-`. It is a DNS label, so `NAME.service.meshgate.` and
 /// `_NAME._tcp.local.` are always well formed.

@@ -25,6 +25,7 @@ mod rate_limit;
 mod resilience;
 mod route;
 mod secrets;
+mod services;
 mod sidecar;
 mod tls;
 
@@ -120,7 +121,10 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: &RawConfig) -> Check<Config> {
         .as_ref()
         .map(|d| discovery::discovery(ctx, d, &root.key("discovery")))
         .transpose();
-    let services = discovery::services(ctx, raw.services.as_deref().unwrap_or_default(), &root);
+    let services = services::services(ctx, raw.services.as_deref().unwrap_or_default(), &root);
+    if let (Ok(Some(d)), Ok(s)) = (&discovery, &services) {
+        services::fit_gossip(ctx, d, s, &root);
+    }
     let cluster_path = root.key("clusters");
     let raw_clusters: Vec<(&RawCluster, FieldPath)> = raw_clusters
         .iter()

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::antientropy::{self, BUCKETS, MAX_PUSH_DATAGRAMS, decode_entries};
+use crate::broadcast::encode_entry;
 use crate::wire::MAX_PLAINTEXT;
 
 fn entry(node: &str, generation: u64, version: u64, port: u16) -> Entry {
@@ -132,4 +133,72 @@ fn a_large_catalog_is_pushed_in_bounded_datagrams_over_rounds() {
         !names(&later).is_subset(&names(&first)),
         "a rotated round pushes others"
     );
+}
+
+/// The config refuses `[[services]]` by `meshgate_catalog::gossip_entry_bound`
+/// before a node runs; the bound must never be below the real encoding, or
+/// a config it accepts could still be refused here, and should be close, or
+/// it refuses services that fit.
+#[test]
+fn the_configs_size_bound_covers_the_real_encoding_closely() {
+    use meshgate_catalog::{EntryService, gossip_entry_bound};
+    use std::collections::BTreeMap;
+    let long = "x".repeat(200);
+    let cases: Vec<(&str, SocketAddr, u64, Vec<Record>)> = vec![
+        ("a", "10.0.0.1:7946".parse().unwrap(), 0, vec![]),
+        (
+            "node-1",
+            "10.0.0.1:7946".parse().unwrap(),
+            1,
+            entry("node-1", 1, 1, 80).records,
+        ),
+        (
+            &long,
+            "[2001:db8::1]:65535".parse().unwrap(),
+            u64::MAX,
+            (0..4)
+                .map(|i| Record {
+                    service: format!("svc-{i}"),
+                    id: long.clone(),
+                    addr: "[2001:db8::2]:65535".parse().unwrap(),
+                    tags: vec![long.clone(), String::new()],
+                    meta: vec![(long.clone(), "v".into()), ("k".into(), long.clone())],
+                    healthy: false,
+                })
+                .collect(),
+        ),
+    ];
+    for (node, addr, stamp, records) in cases {
+        let e = Entry {
+            node: node.into(),
+            addr,
+            generation: stamp,
+            version: stamp,
+            left: true,
+            records,
+        };
+        let real = encode_entry(&e).unwrap().len();
+        let metas: Vec<BTreeMap<String, String>> = e
+            .records
+            .iter()
+            .map(|r| r.meta.iter().cloned().collect())
+            .collect();
+        let bound = gossip_entry_bound(
+            node,
+            e.records.iter().zip(&metas).map(|(r, meta)| EntryService {
+                service: &r.service,
+                id: &r.id,
+                addr: r.addr,
+                tags: &r.tags,
+                meta,
+            }),
+        );
+        assert!(
+            bound >= real,
+            "bound {bound} < encoded {real} for {node:.8}"
+        );
+        // Only the address and stamp fields are counted at their largest.
+        let slack = (1 + e.records.len()) * 16 + 2 * 9;
+        assert!(bound - real <= slack, "bound {bound}, encoded {real}");
+    }
 }

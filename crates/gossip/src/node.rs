@@ -27,7 +27,7 @@ use runtime::{Recorder, Scheduled};
 
 /// The largest encoded catalog entry a node may publish: it travels whole
 /// in a foca broadcast, next to foca's own header and updates.
-pub const MAX_ENTRY_BYTES: usize = 1024;
+pub const MAX_ENTRY_BYTES: usize = meshgate_catalog::MAX_GOSSIP_ENTRY_BYTES;
 /// Events kept for the caller; older ones are dropped beyond this.
 const MAX_EVENTS: usize = 4096;
 

@@ -1,22 +1,21 @@
-//! `[discovery]`, `[[services]]` and a cluster's `discovery` table.
+//! `[discovery]` and a cluster's `discovery` table (`[[services]]` are in
+//! `services.rs`).
 //!
 //! Cross-checks live here too: a cluster's `catalog` source needs
 //! `[discovery]`, an `etcd` source needs `[discovery.etcd]`, and a gossip
 //! node that binds an unspecified address needs `advertise`.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use toml::Spanned;
 
 use super::fields::Leafy;
-use super::{Check, Ctx, Reported, health};
-use crate::discovery::{ClusterDiscovery, Discovery, Etcd, GossipProfile, Service};
+use super::{Check, Ctx, Reported};
+use crate::discovery::{ClusterDiscovery, Discovery, Etcd, GossipProfile};
 use crate::leaf::Leaf;
 use crate::path::FieldPath;
-use crate::raw::{RawCluster, RawClusterDiscovery, RawDiscovery, RawEtcd, RawService};
+use crate::raw::{RawCluster, RawClusterDiscovery, RawDiscovery, RawEtcd};
 use crate::secret::ENCRYPTED_PREFIX;
 use crate::types::Cluster;
 
@@ -145,7 +144,7 @@ fn etcd(ctx: &mut Ctx<'_>, raw: &RawEtcd, path: &FieldPath) -> Check<Etcd> {
 }
 
 /// A node name: 1 to 128 printable ASCII bytes without spaces.
-fn node_name(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<String> {
+pub(super) fn node_name(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<String> {
     let text = ctx.str(leaf, path)?;
     if text.is_empty() || text.len() > 128 || !text.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ctx.at_leaf(
@@ -285,43 +284,6 @@ fn key(ctx: &mut Ctx<'_>, leaf: Leafy<'_>, path: &FieldPath) -> Check<[u8; 32]> 
     }
 }
 
-/// Checks `[[services]]`: each entry, and no id twice.
-pub(super) fn services(
-    ctx: &mut Ctx<'_>,
-    raw: &[RawService],
-    root: &FieldPath,
-) -> Check<Vec<Service>> {
-    let path = root.key("services");
-    let checked: Vec<Check<Service>> = raw
-        .iter()
-        .enumerate()
-        .map(|(i, s)| service(ctx, s, &path.index(i)))
-        .collect();
-    let mut duplicate = false;
-    for (i, s) in checked.iter().enumerate() {
-        let Ok(s) = s else { continue };
-        let first = checked[..i]
-            .iter()
-            .position(|o| o.as_ref().is_ok_and(|o| o.id == s.id));
-        if let Some(first) = first {
-            ctx.at_value(
-                &path.index(i),
-                format!(
-                    "duplicate service id {:?}; {path}[{first}] already has it (set id)",
-                    s.id
-                ),
-            );
-            duplicate = true;
-        }
-    }
-    let services = checked.into_iter().collect::<Check<Vec<_>>>()?;
-    if duplicate {
-        Err(Reported)
-    } else {
-        Ok(services)
-    }
-}
-
 /// Reports clusters whose discovery source needs a section that is not
 /// there: `catalog` needs `[discovery]`, `etcd` needs `[discovery.etcd]`.
 pub(super) fn sources_configured(
@@ -355,58 +317,6 @@ pub(super) fn sources_configured(
             _ => {}
         }
     }
-}
-
-/// Checks one `[[services]]` entry.
-fn service(ctx: &mut Ctx<'_>, raw: &RawService, path: &FieldPath) -> Check<Service> {
-    let name = ctx.required(&raw.name, path, "name", |c, l, p| {
-        let text = c.str(l, p)?;
-        meshgate_catalog::ServiceName::try_new(text)
-            .map(|n| n.as_str().to_owned())
-            .map_err(|e| c.at_leaf(l, p, format!("invalid service name {text:?}: {e}")))
-    });
-    let address = ctx.required(&raw.address, path, "address", |c, l, p| {
-        let a = c.address(l, p)?;
-        if a.port() == 0 || a.ip().is_unspecified() {
-            return Err(c.at_leaf(
-                l,
-                p,
-                format!("invalid address \"{a}\": a service needs a reachable IP and a port other than 0"),
-            ));
-        }
-        Ok(a)
-    });
-    let id = ctx.optional(&raw.id, path, "id", node_name);
-    let tags = ctx.optional(&raw.tags, path, "tags", Ctx::strings);
-    let meta = raw
-        .meta
-        .as_ref()
-        .map(|m| meta(ctx, m, &path.key("meta")))
-        .transpose();
-    let health_check =
-        health::health_check(ctx, raw.health_check.as_ref(), &path.key("health_check"));
-    let (name, address) = (name?, address?);
-    Ok(Service {
-        id: id?.unwrap_or_else(|| format!("{name}-{address}")),
-        name,
-        address,
-        tags: tags?.unwrap_or_default(),
-        meta: meta?.unwrap_or_default(),
-        health_check: health_check?,
-    })
-}
-
-/// A service's `meta` table: string values only.
-fn meta(
-    ctx: &mut Ctx<'_>,
-    raw: &BTreeMap<String, Spanned<Leaf>>,
-    path: &FieldPath,
-) -> Check<BTreeMap<String, String>> {
-    let checked: Vec<Check<(String, String)>> = raw
-        .iter()
-        .map(|(k, v)| ctx.string(v, &path.key(k)).map(|v| (k.clone(), v)))
-        .collect();
-    checked.into_iter().collect()
 }
 
 /// Checks a cluster's `discovery` table: exactly one source.
