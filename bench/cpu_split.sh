@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # User and kernel CPU time per proxied request, meshgate beside its peer, and
 # the kernel's work per request (TCP segments, optionally syscalls):
-#   bench/cpu_split.sh [BIN]             HTTP/1.1, beside nginx (wrk -c64)
-#   PROTO=h2 bench/cpu_split.sh [BIN]    h2c, beside haproxy (h2load -c64 -m10)
+#   bench/cpu_split.sh [BIN]             HTTP/1.1, beside nginx (wrk, CONNS=64)
+#   PROTO=h2 bench/cpu_split.sh [BIN]    h2c, beside haproxy (h2load -c64 -m10; CONNS sets -c)
 #   SYSCALLS=1 bench/cpu_split.sh [BIN]  also count syscalls per request (strace -c
 #                                        over 100,000 requests; slows the proxy, so
 #                                        a separate pass after the timed rounds)
@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 BIN=${1:-${CARGO_TARGET_DIR:-target}/release/meshgate}
 DURATION=${DURATION:-10}
+CONNS=${CONNS:-64}
 PROTO=${PROTO:-h1}
 for port in 28180 28181 28182; do
   [ -z "$(ss -ltnH "( sport = :$port )")" ] || { echo "port $port is in use" >&2; exit 1; }
@@ -60,11 +61,11 @@ tick=$(getconf CLK_TCK)
 load() { # port [requests]: prints the requests completed
   if [ "$PROTO" = h2 ]; then
     local what=(-D "$DURATION"); [ -n "${2:-}" ] && what=(-n "$2")
-    taskset -c 1 h2load -t1 -c64 -m10 "${what[@]}" "http://127.0.0.1:$1/" | awk '/succeeded/ {print $8}'
+    taskset -c 1 h2load -t1 -c"$CONNS" -m10 "${what[@]}" "http://127.0.0.1:$1/" | awk '/succeeded/ {print $8}'
   elif [ -n "${2:-}" ]; then
-    taskset -c 1 h2load --h1 -t1 -c64 -n "$2" "http://127.0.0.1:$1/" | awk '/succeeded/ {print $8}'
+    taskset -c 1 h2load --h1 -t1 -c"$CONNS" -n "$2" "http://127.0.0.1:$1/" | awk '/succeeded/ {print $8}'
   else
-    taskset -c 1 wrk -t1 -c64 -d"${DURATION}s" "http://127.0.0.1:$1/" | awk '/requests in/ {print $1}'
+    taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" "http://127.0.0.1:$1/" | awk '/requests in/ {print $1}'
   fi
 }
 measure() { # name pid port
