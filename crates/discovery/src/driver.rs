@@ -172,6 +172,13 @@ impl Task {
     fn drain_events(&mut self) -> bool {
         let mut changed = false;
         while let Some(e) = self.node.poll_event() {
+            if let meshgate_gossip::Event::NameConflict(id) = &e {
+                tracing::warn!(
+                    node = %id.name,
+                    address = %id.addr,
+                    "a gossip member came up under a node name already in use at another address: one hides the other's services; give each node its own node_name (a node that restarted at a new address clears once its old one is declared down)"
+                );
+            }
             tracing::debug!(event = ?e, "gossip");
             changed = true;
         }

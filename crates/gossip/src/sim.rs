@@ -35,6 +35,8 @@ pub struct SimConfig {
     pub lifeguard: bool,
     /// The network.
     pub network: Network,
+    /// Node names by index, where set; `node-{i}` otherwise.
+    pub names: Vec<String>,
 }
 
 impl SimConfig {
@@ -46,6 +48,7 @@ impl SimConfig {
             timing: Timing::lan(),
             lifeguard: true,
             network: Network::default(),
+            names: Vec::new(),
         }
     }
 }
@@ -108,7 +111,8 @@ impl Sim {
         let mut nodes = Vec::with_capacity(cfg.nodes);
         let mut by_addr = HashMap::new();
         for i in 0..cfg.nodes {
-            let mut s = Settings::new(format!("node-{i}"), addr_of(i), vec![SIM_KEY]);
+            let name = cfg.names.get(i).cloned().unwrap_or(format!("node-{i}"));
+            let mut s = Settings::new(name, addr_of(i), vec![SIM_KEY]);
             s.timing = cfg.timing.clone();
             s.lifeguard = cfg.lifeguard;
             let seed = cfg.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);

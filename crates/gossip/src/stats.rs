@@ -21,6 +21,11 @@ pub enum Event {
     Renewed(NodeId),
     /// The catalog changed.
     CatalogChanged,
+    /// A member came up under a name that this node, or another live
+    /// member at another address, already has. The catalog is keyed by
+    /// name, so one of them hides the other's services. Also seen, until it
+    /// is declared down, when a node restarts at a new address.
+    NameConflict(NodeId),
 }
 
 /// How this node sees a member.
@@ -98,6 +103,8 @@ pub struct Stats {
     pub foca_errors: u64,
     /// Events dropped because the caller did not poll them.
     pub events_dropped: u64,
+    /// Members that came up under a name already in use ([`Event::NameConflict`]).
+    pub name_conflicts: u64,
     /// Services in the catalog.
     pub catalog_services: usize,
     /// Instances in the catalog, healthy or not.

@@ -231,3 +231,51 @@ fn a_restarted_node_rejoins_as_a_new_generation_and_republishes() {
     }
     assert_eq!(sim.false_positives, 0);
 }
+
+#[test]
+fn a_second_node_under_a_name_in_use_is_reported_by_every_node() {
+    // Node 3 reuses node 1's name: the catalog is keyed by name, so one of
+    // them would hide the other's services without a word.
+    let mut cfg = SimConfig::lan(5, 21);
+    cfg.names = (0..5)
+        .map(|i| format!("node-{}", if i == 3 { 1 } else { i }))
+        .collect();
+    let mut sim = Sim::new(cfg);
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = Rc::clone(&seen);
+    sim.observer = Some(Box::new(move |_, observer, e| {
+        if let Event::NameConflict(id) = e {
+            s.borrow_mut().push((observer, id.name.clone()));
+        }
+    }));
+    assert!(sim.join_all(Duration::from_millis(20), 60 * S));
+    sim.run_for(5 * S);
+    let seen = seen.borrow();
+    for observer in 0..5 {
+        assert!(
+            seen.iter()
+                .any(|(o, name)| *o == observer && name == "node-1"),
+            "node {observer} did not report the clash: {seen:?}"
+        );
+        assert!(sim.nodes[observer].node.stats().name_conflicts >= 1);
+    }
+    assert!(seen.iter().all(|(_, name)| name == "node-1"), "{seen:?}");
+}
+
+#[test]
+fn unique_names_and_restarts_at_the_same_address_raise_no_name_conflict() {
+    let mut sim = cluster(8, 22);
+    // Back before anyone declared it down, then after.
+    sim.kill(4);
+    sim.run_for(S / 2);
+    sim.restart(4, &[0]);
+    sim.run_for(10 * S);
+    sim.kill(5);
+    sim.run_for(30 * S);
+    sim.restart(5, &[0]);
+    sim.run_for(10 * S);
+    assert!(sim.converged());
+    for i in 0..8 {
+        assert_eq!(sim.nodes[i].node.stats().name_conflicts, 0, "node {i}");
+    }
+}

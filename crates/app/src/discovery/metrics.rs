@@ -43,6 +43,10 @@ pub(crate) fn spawn(rt: &Runtime, registry: &Registry) -> JoinHandle<()> {
         "meshgate_gossip_refutations_total",
         "Suspicions about this node that it refuted (false positives avoided).",
     );
+    let name_conflicts = c(
+        "meshgate_gossip_name_conflicts_total",
+        "Members that came up under a node name already in use at another address (each node needs its own node_name).",
+    );
     let declared_down = c(
         "meshgate_gossip_members_down_total",
         "Members declared down.",
@@ -145,6 +149,7 @@ pub(crate) fn spawn(rt: &Runtime, registry: &Registry) -> JoinHandle<()> {
                 mirror(&suspicions, s.suspicions);
                 mirror(&refutations, s.refutations);
                 mirror(&declared_down, s.down);
+                mirror(&name_conflicts, s.name_conflicts);
                 mirror(&left, s.left);
                 mirror(&msgs_in, s.messages_in);
                 mirror(&msgs_out, s.messages_out);

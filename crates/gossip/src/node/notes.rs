@@ -17,6 +17,16 @@ impl Node {
     pub(super) fn on_note(&mut self, note: OwnedNotification<NodeId>, now: Instant) {
         match note {
             OwnedNotification::MemberUp(id) => {
+                let me = self.id();
+                let clash = if id.name == me.name {
+                    id.addr != me.addr
+                } else {
+                    self.alive.get(&id.name).is_some_and(|a| a.addr != id.addr)
+                };
+                if clash {
+                    self.counters.name_conflicts += 1;
+                    self.push_event(Event::NameConflict(id.clone()));
+                }
                 self.alive.insert(id.name.clone(), id.clone());
                 self.push_event(Event::MemberUp(id));
                 self.refresh_config();

@@ -300,3 +300,26 @@ async fn a_reload_republishes_services_and_a_bad_one_changes_nothing() {
     assert_eq!(names(&b), ["orders", "users"]);
     assert_eq!(member_state(&a, "node-b").as_deref(), Some("alive"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_under_a_name_in_use_is_counted_and_logged() {
+    let a = Gateway::start(&node_config("node-a", &[], ""));
+    let twin = Gateway::start(&node_config("node-a", &[a.addr("gossip")], ""));
+    let c = Gateway::start(&node_config("node-c", &[a.addr("gossip")], ""));
+    for (gw, who) in [
+        (&a, "the first node-a"),
+        (&twin, "the second node-a"),
+        (&c, "node-c"),
+    ] {
+        eventually(&format!("{who} counts the clash"), || async {
+            sample_of(gw, "meshgate_gossip_name_conflicts_total", &[])
+                .await
+                .is_some_and(|n| n >= 1.0)
+        })
+        .await;
+    }
+    eventually("the clash is logged with the other address", || async {
+        c.logs().contains("already in use at another address")
+    })
+    .await;
+}
