@@ -57,8 +57,9 @@ impl Agent {
     pub(crate) async fn start(
         config: &Config,
         registry: &meshgate_telemetry::Registry,
+        takeover: Option<&mut crate::upgrade::Takeover>,
     ) -> anyhow::Result<Self> {
-        let runtime = runtime::Runtime::start(config).await?;
+        let runtime = runtime::Runtime::start(config, takeover).await?;
         let metrics = metrics::spawn(&runtime, registry);
         let mut agent = Self {
             discovered: Arc::new(Discovered::default()),

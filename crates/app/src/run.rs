@@ -94,18 +94,9 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
         .context("installing the SIGHUP handler")?;
     let file = Arc::new(config);
     let registry = Registry::new();
-    let agent = crate::discovery::Agent::start(&file, &registry).await?;
-    let config = Arc::new(crate::discovery::compose(&file, &agent.discovered));
-    let state = ProxyState::new(config.clone(), &registry)
-        .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))?;
-    let live = Live::new(Arc::new(state));
-    let mut health_checks = std::collections::HashMap::new();
-    live.current()
-        .reconcile_health_checks(&live, None, &mut health_checks);
-    let (trigger, shutdown) = ShutdownTrigger::new();
-
     // A successor asks for the running process's sockets before binding
-    // anything: its listeners are those sockets, not new ones.
+    // anything: its listeners, gossip node and DNS interface run on those
+    // sockets, not new ones.
     let mut takeover = match &opts.upgrade {
         Some(u) if u.takeover => Some(Takeover::connect(&u.socket).await?),
         Some(u) => {
@@ -114,6 +105,15 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
         }
         None => None,
     };
+    let agent = crate::discovery::Agent::start(&file, &registry, takeover.as_mut()).await?;
+    let config = Arc::new(crate::discovery::compose(&file, &agent.discovered));
+    let state = ProxyState::new(config.clone(), &registry)
+        .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))?;
+    let live = Live::new(Arc::new(state));
+    let mut health_checks = std::collections::HashMap::new();
+    live.current()
+        .reconcile_health_checks(&live, None, &mut health_checks);
+    let (trigger, shutdown) = ShutdownTrigger::new();
 
     // Bind everything before serving anything: a bad address fails start-up
     // as a whole instead of leaving a half-started gateway.
@@ -295,6 +295,7 @@ async fn serve(source: ConfigSource, opts: RunOptions, workers: usize) -> anyhow
                     let offers = upgrade::offers(
                         &reloader.listeners,
                         admin.as_ref().and_then(AdminApi::offer),
+                        &reloader.agent.runtime.handed,
                     );
                     let _ = reply.send(offers); // Err: the upgrade task gave up; it says so
                 }

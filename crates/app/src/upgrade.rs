@@ -8,8 +8,9 @@
 //! 1. it connects to PATH before binding anything and asks for the
 //!    sockets; the running process sends a description of each listener
 //!    (the TCP listening sockets of http and tcp listeners, the UDP
-//!    sockets of udp ones) and of the admin API, with the sockets
-//!    themselves as `SCM_RIGHTS` ([`takeover::Takeover::connect`]);
+//!    sockets of udp ones), of the admin API and of discovery's gossip and
+//!    DNS sockets, with the sockets themselves as `SCM_RIGHTS`
+//!    ([`takeover::Takeover::connect`]);
 //! 2. it uses a received socket for each listener of its own config that
 //!    matches one (by name and address; see [`takeover::Takeover::take`]),
 //!    binds the rest, and starts serving: from here both processes accept
@@ -108,19 +109,43 @@ pub(crate) fn dup(socket: &impl AsFd) -> std::io::Result<OwnedFd> {
     socket.as_fd().try_clone_to_owned()
 }
 
-/// What a successor is offered: every running listener (TCP and UDP) and
-/// the admin API (configured address, bound address, socket), each socket
-/// duplicated for the hand-over.
+/// The socket of a discovery part (gossip, the DNS interface): the running
+/// process's when taking over and one of `kind` fits, else `None` (the
+/// caller binds).
+pub(crate) fn acquire_discovery(
+    takeover: Option<&mut Takeover>,
+    kind: Kind,
+    configured: SocketAddr,
+) -> Option<meshgate_proxy::Socket> {
+    takeover.and_then(|t| t.take(kind, kind.name(), configured))
+}
+
+/// A socket a discovery part serves, kept to offer a successor.
+pub(crate) struct Handed {
+    pub(crate) kind: Kind,
+    pub(crate) configured: SocketAddr,
+    pub(crate) bound: SocketAddr,
+    pub(crate) fd: OwnedFd,
+}
+
+/// What a successor is offered: every running listener (TCP and UDP), the
+/// admin API (configured address, bound address, socket) and the sockets
+/// of discovery, each socket duplicated for the hand-over.
 pub(crate) fn offers(
     listeners: &[(String, crate::reload::Running)],
     admin: Option<(SocketAddr, SocketAddr, &OwnedFd)>,
+    discovery: &[Handed],
 ) -> Vec<(Offered, OwnedFd)> {
     let http = listeners.iter().map(|(name, r)| {
         let kind = Kind::of(r.protocol);
         (kind, name.as_str(), r.configured, r.bound, &r.fd)
     });
     let admin = admin.map(|(configured, bound, fd)| (Kind::Admin, "admin", configured, bound, fd));
+    let discovery = discovery
+        .iter()
+        .map(|h| (h.kind, h.kind.name(), h.configured, h.bound, &h.fd));
     http.chain(admin)
+        .chain(discovery)
         .filter_map(|(kind, name, configured, bound, fd)| match fd.try_clone() {
             Ok(fd) => Some((
                 Offered {

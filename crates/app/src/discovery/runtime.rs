@@ -7,6 +7,7 @@
 //! the cluster keys in place, and says which other changes need a restart.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdp};
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -21,6 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::local::Local;
+use crate::upgrade::{Handed, Kind, Takeover, acquire_discovery, dup};
 
 /// What runs; each part is `None` when not configured.
 pub(crate) struct Runtime {
@@ -42,12 +44,20 @@ pub(crate) struct Runtime {
     /// Set to `true` to stop sources and background tasks.
     pub(crate) stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// Copies of the gossip and DNS sockets, to offer a successor in a
+    /// binary upgrade.
+    pub(crate) handed: Vec<Handed>,
 }
 
 impl Runtime {
     /// Starts what `config` asks for. Fails start-up on a socket that
-    /// cannot be bound or a responder that cannot start.
-    pub(crate) async fn start(config: &Config) -> anyhow::Result<Self> {
+    /// cannot be bound or a responder that cannot start. When taking over
+    /// from a running process, its gossip and DNS sockets are used instead
+    /// of binding (`takeover`).
+    pub(crate) async fn start(
+        config: &Config,
+        mut takeover: Option<&mut Takeover>,
+    ) -> anyhow::Result<Self> {
         let settings = config.discovery.clone();
         let node = settings
             .as_ref()
@@ -69,6 +79,7 @@ impl Runtime {
             local,
             stop,
             tasks: Vec::new(),
+            handed: Vec::new(),
         };
         let wants_mdns = config.clusters.iter().any(|c| {
             matches!(
@@ -84,7 +95,13 @@ impl Runtime {
             }
             return Ok(rt);
         };
-        let (gossip, advertised) = start_gossip(&d, &node, rt.local.instances()).await?;
+        let inherited = match acquire_discovery(takeover.as_deref_mut(), Kind::Gossip, d.bind) {
+            Some(meshgate_proxy::Socket::Udp(u)) => Some(u),
+            _ => None,
+        };
+        let (gossip, advertised, socket) =
+            start_gossip(&d, &node, rt.local.instances(), inherited).await?;
+        rt.hand(Kind::Gossip, d.bind, socket);
         rt.advertised = Some(advertised);
         let (keys_tx, keys_rx) = watch::channel(d.keys.clone());
         rt.tasks
@@ -107,9 +124,18 @@ impl Runtime {
             rt.mdns = Some(mdns);
         }
         if let Some(addr) = d.dns {
-            let (udp, tcp) = meshgate_dns::bind(addr)
-                .await
-                .with_context(|| format!("binding the DNS interface on {addr}"))?;
+            let udp = acquire_discovery(takeover.as_deref_mut(), Kind::DnsUdp, addr);
+            let tcp = acquire_discovery(takeover, Kind::DnsTcp, addr);
+            let (udp, tcp) = match (udp, tcp) {
+                (Some(meshgate_proxy::Socket::Udp(u)), Some(meshgate_proxy::Socket::Tcp(t))) => {
+                    (u, t)
+                }
+                _ => meshgate_dns::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the DNS interface on {addr}"))?,
+            };
+            rt.hand(Kind::DnsUdp, addr, dup(&udp));
+            rt.hand(Kind::DnsTcp, addr, dup(&tcp));
             let bound = tcp.local_addr().unwrap_or(addr);
             tracing::info!(listener = "dns", address = %bound, "listening (DNS interface, UDP and TCP)");
             let dns = dns_settings(&d)?;
@@ -188,6 +214,28 @@ impl Runtime {
 
     /// Leaves the gossip cluster, deregisters from etcd, says goodbye on
     /// mDNS; each bounded in time.
+    /// Keeps a copy of a discovery socket for a successor; one that cannot
+    /// be copied is not offered (the successor binds afresh, or fails to
+    /// start and this process goes on).
+    fn hand(&mut self, kind: Kind, configured: SocketAddr, copy: std::io::Result<OwnedFd>) {
+        let bound = copy.as_ref().ok().and_then(|fd| {
+            let a = rustix::net::getsockname(fd).ok()?;
+            SocketAddr::try_from(a).ok()
+        });
+        match (copy, bound) {
+            (Ok(fd), Some(bound)) => self.handed.push(Handed {
+                kind,
+                configured,
+                bound,
+                fd,
+            }),
+            _ => tracing::warn!(
+                socket = kind.name(),
+                "cannot copy a discovery socket; a binary upgrade will bind it afresh"
+            ),
+        }
+    }
+
     pub(crate) async fn stop(&mut self) {
         let _ = self.stop.send(true); // Err: no receivers left, nothing to stop
         self.local.stop();
@@ -240,15 +288,22 @@ async fn apply_keys(gossip: GossipHandle, mut keys: watch::Receiver<Vec<[u8; 32]
     }
 }
 
-/// Starts the gossip node; also returns the address it advertises.
+/// Starts the gossip node on `inherited` (a binary upgrade's) or a socket
+/// bound afresh; also returns the address it advertises and a copy of the
+/// socket.
 async fn start_gossip(
     d: &Discovery,
     node: &str,
     services: Vec<Instance>,
-) -> anyhow::Result<(GossipHandle, SocketAddr)> {
-    let socket = tokio::net::UdpSocket::bind(d.bind)
-        .await
-        .with_context(|| format!("binding gossip on {}", d.bind))?;
+    inherited: Option<tokio::net::UdpSocket>,
+) -> anyhow::Result<(GossipHandle, SocketAddr, std::io::Result<OwnedFd>)> {
+    let socket = match inherited {
+        Some(socket) => socket,
+        None => tokio::net::UdpSocket::bind(d.bind)
+            .await
+            .with_context(|| format!("binding gossip on {}", d.bind))?,
+    };
+    let copy = dup(&socket);
     let bound = socket.local_addr()?;
     let mut advertised = d.advertise.unwrap_or(bound);
     if advertised.ip().is_unspecified() {
@@ -275,7 +330,7 @@ async fn start_gossip(
     if advertised.port() == 0 {
         advertised.set_port(handle.local_addr().port());
     }
-    Ok((handle, advertised))
+    Ok((handle, advertised, copy))
 }
 
 /// One machine (tests, demos): LAN timing five times faster.

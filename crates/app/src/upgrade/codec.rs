@@ -91,8 +91,9 @@ pub(crate) struct Offered {
 /// What a listening socket serves.
 ///
 /// A process that does not know a kind refuses the whole message (an
-/// unknown variant is malformed JSON), so a successor older than `Udp`
-/// fails its takeover cleanly and the running process keeps serving.
+/// unknown variant is malformed JSON), so a successor older than `Udp` (or,
+/// with `[discovery]`, than `Gossip`) fails its takeover cleanly and the
+/// running process keeps serving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Kind {
@@ -102,6 +103,12 @@ pub(crate) enum Kind {
     Admin,
     /// A `udp` listener's socket: bound, not listening.
     Udp,
+    /// The gossip node's UDP socket (`[discovery] bind`).
+    Gossip,
+    /// The DNS interface's UDP socket (`[discovery] dns`).
+    DnsUdp,
+    /// The DNS interface's listening TCP socket, on the same port.
+    DnsTcp,
 }
 
 // === impl Kind ===
@@ -118,7 +125,25 @@ impl Kind {
 
     /// Whether the socket is a UDP one (else a listening TCP socket).
     pub(crate) fn is_datagram(self) -> bool {
-        self == Self::Udp
+        matches!(self, Self::Udp | Self::Gossip | Self::DnsUdp)
+    }
+
+    /// The name a discovery socket is offered under (listeners go by their
+    /// own names).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Gossip => "gossip",
+            Self::DnsUdp | Self::DnsTcp => "dns",
+            Self::Admin => "admin",
+            Self::Http | Self::Udp => "listener",
+        }
+    }
+
+    /// Whether the socket belongs to discovery (gossip, DNS) rather than to
+    /// a listener or the admin API: those are matched by kind alone, never
+    /// adopted by a listener that happens to want their address.
+    pub(crate) fn is_discovery(self) -> bool {
+        matches!(self, Self::Gossip | Self::DnsUdp | Self::DnsTcp)
     }
 }
 

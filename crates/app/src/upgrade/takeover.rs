@@ -114,6 +114,8 @@ impl Takeover {
             self.offered.iter().position(|(o, fd)| {
                 fd.is_some()
                     && configured.port() != 0
+                    && !o.kind.is_discovery()
+                    && !kind.is_discovery()
                     && o.kind.is_datagram() == kind.is_datagram()
                     && fits(o)
             })

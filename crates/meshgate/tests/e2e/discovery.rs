@@ -62,14 +62,14 @@ discovery = {discovery}
 }
 
 /// `GET` on the admin API, as JSON.
-fn admin_json(gw: &Gateway, path: &str) -> serde_json::Value {
+pub(crate) fn admin_json(gw: &Gateway, path: &str) -> serde_json::Value {
     let (ok, body) = curl(&[&gw.url("admin", path)]);
     assert!(ok, "GET {path} failed");
     serde_json::from_str(&body).unwrap_or(serde_json::Value::Null)
 }
 
 /// The state `gw` sees `node` in, if it knows it.
-fn member_state(gw: &Gateway, node: &str) -> Option<String> {
+pub(crate) fn member_state(gw: &Gateway, node: &str) -> Option<String> {
     admin_json(gw, "/members")["members"]
         .as_array()?
         .iter()
@@ -78,7 +78,7 @@ fn member_state(gw: &Gateway, node: &str) -> Option<String> {
 }
 
 /// `dig +short` against a DNS interface.
-fn dig(server: SocketAddr, name: &str, kind: &str) -> Vec<String> {
+pub(crate) fn dig(server: SocketAddr, name: &str, kind: &str) -> Vec<String> {
     let out = Command::new("dig")
         .args([
             &format!("@{}", server.ip()),

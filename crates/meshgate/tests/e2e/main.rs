@@ -52,6 +52,7 @@ mod timeouts;
 mod tls;
 mod udp;
 mod upgrade;
+mod upgrade_discovery;
 mod upstream_tls;
 mod validate;
 mod websocket;

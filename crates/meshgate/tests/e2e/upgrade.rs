@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, watch};
 
 /// How long an old process may take to drain and exit after a hand-over
 /// (it waits 1 s before draining; nothing is in flight for long).
-const EXIT_BOUND: Duration = Duration::from_secs(20);
+pub(crate) const EXIT_BOUND: Duration = Duration::from_secs(20);
 
 /// A gateway proxying everything to `up`, with an admin API.
 fn config(up: SocketAddr) -> String {
@@ -74,7 +74,7 @@ async fn app(gate: watch::Receiver<bool>) -> (Upstream, mpsc::UnboundedReceiver<
     (up, rx)
 }
 
-fn start(config: &str, socket: &Path, takeover: bool) -> Gateway {
+pub(crate) fn start(config: &str, socket: &Path, takeover: bool) -> Gateway {
     let socket = socket.to_str().unwrap();
     let mut args = vec!["--upgrade-socket", socket];
     if takeover {
@@ -227,7 +227,7 @@ fn upgrade(old: Gateway, config: &str, socket: &Path) -> Gateway {
     next
 }
 
-fn socket_path(dir: &tempfile::TempDir) -> PathBuf {
+pub(crate) fn socket_path(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("meshgate.sock")
 }
 

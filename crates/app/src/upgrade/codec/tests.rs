@@ -28,6 +28,24 @@ fn every_message() -> Vec<Message> {
                     configured: "127.0.0.1:5353".parse().unwrap(),
                     bound: "127.0.0.1:5353".parse().unwrap(),
                 },
+                Offered {
+                    kind: Kind::Gossip,
+                    name: "gossip".into(),
+                    configured: "0.0.0.0:7946".parse().unwrap(),
+                    bound: "0.0.0.0:7946".parse().unwrap(),
+                },
+                Offered {
+                    kind: Kind::DnsUdp,
+                    name: "dns".into(),
+                    configured: "127.0.0.1:8600".parse().unwrap(),
+                    bound: "127.0.0.1:8600".parse().unwrap(),
+                },
+                Offered {
+                    kind: Kind::DnsTcp,
+                    name: "dns".into(),
+                    configured: "127.0.0.1:8600".parse().unwrap(),
+                    bound: "127.0.0.1:8600".parse().unwrap(),
+                },
             ],
         },
         Message::Listeners {

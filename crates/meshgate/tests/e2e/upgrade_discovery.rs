@@ -1,0 +1,68 @@
+//! Binary upgrade of a node that runs discovery: the successor takes the
+//! gossip socket and the DNS interface's UDP and TCP sockets over with the
+//! admin API, so the node keeps its gossip address and DNS port, another
+//! node goes on seeing it and its services, and its DNS interface answers
+//! all along the same port. Before, the successor could not bind them and
+//! gave up.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::common::{self, Gateway, wait::eventually};
+use crate::discovery::{admin_json, dig, member_state, node_config};
+use crate::upgrade::{EXIT_BOUND, socket_path, start};
+
+/// The service names `gw`'s catalog lists.
+fn services(gw: &Gateway) -> Vec<String> {
+    admin_json(gw, "/catalog/services")["services"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_discovery_upgrades_keeping_its_gossip_and_dns_sockets() {
+    let users = common::upstream::echo("users-1").await;
+    let dir = tempfile::tempdir().unwrap();
+    let socket = socket_path(&dir);
+    let config = node_config(
+        "node-a",
+        &[],
+        &format!(
+            "[[services]]\nname = \"users\"\naddress = \"{}\"\n",
+            users.addr
+        ),
+    );
+    let mut old = start(&config, &socket, false);
+    let b = Gateway::start(&node_config("node-b", &[old.addr("gossip")], ""));
+    let dns = old.addr("dns");
+    let name = "users.service.meshgate.";
+    eventually("node-b sees users, node-a's DNS answers for it", || async {
+        services(&b) == ["users"] && dig(dns, name, "A") == ["127.0.0.1"]
+    })
+    .await;
+
+    let next = start(&config, &socket, true);
+    // The same gossip address and DNS port (and admin API): taken, not bound.
+    assert_eq!(next.listeners, old.listeners, "{}", next.logs());
+    assert!(
+        next.logs()
+            .contains(&format!("took over 4 listeners from PID {}", old.pid())),
+        "{}",
+        next.logs()
+    );
+    let status = old.wait_exit(EXIT_BOUND).expect("the old process exits");
+    assert!(status.success(), "old process: {status:?}\n{}", old.logs());
+
+    // node-b sees node-a (the successor, at the same address) and its
+    // service; the DNS interface answers on the port it always had.
+    eventually("node-b still sees node-a and users", || async {
+        member_state(&b, "node-a").as_deref() == Some("alive") && services(&b) == ["users"]
+    })
+    .await;
+    assert_eq!(dig(dns, name, "A"), ["127.0.0.1"]);
+    assert_eq!(member_state(&next, "node-b").as_deref(), Some("alive"));
+}
