@@ -212,8 +212,6 @@ impl Runtime {
         }
     }
 
-    /// Leaves the gossip cluster, deregisters from etcd, says goodbye on
-    /// mDNS; each bounded in time.
     /// Keeps a copy of a discovery socket for a successor; one that cannot
     /// be copied is not offered (the successor binds afresh, or fails to
     /// start and this process goes on).
@@ -236,6 +234,8 @@ impl Runtime {
         }
     }
 
+    /// Leaves the gossip cluster, deregisters from etcd, says goodbye on
+    /// mDNS; each bounded in time.
     pub(crate) async fn stop(&mut self) {
         let _ = self.stop.send(true); // Err: no receivers left, nothing to stop
         self.local.stop();

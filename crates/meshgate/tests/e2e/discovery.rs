@@ -68,6 +68,18 @@ pub(crate) fn admin_json(gw: &Gateway, path: &str) -> serde_json::Value {
     serde_json::from_str(&body).unwrap_or(serde_json::Value::Null)
 }
 
+/// The service names `gw`'s catalog lists.
+pub(crate) fn catalog_services(gw: &Gateway) -> Vec<String> {
+    admin_json(gw, "/catalog/services")["services"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The state `gw` sees `node` in, if it knows it.
 pub(crate) fn member_state(gw: &Gateway, node: &str) -> Option<String> {
     admin_json(gw, "/members")["members"]
@@ -261,16 +273,7 @@ async fn a_reload_republishes_services_and_a_bad_one_changes_nothing() {
         "[[services]]\nname = \"users\"\naddress = \"127.0.0.1:9001\"\n",
     ));
     let b = Gateway::start(&node_config("node-b", &[a.addr("gossip")], ""));
-    let names = |gw: &Gateway| -> Vec<String> {
-        admin_json(gw, "/catalog/services")["services"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s["name"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let names = catalog_services;
     eventually("node-b sees users", || async { names(&b) == ["users"] }).await;
     // Keep the file's [admin] and [discovery] (the gossip port was 0: the
     // reload keeps the running socket), add a service.

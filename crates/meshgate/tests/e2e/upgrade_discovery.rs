@@ -8,20 +8,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common::{self, Gateway, wait::eventually};
-use crate::discovery::{admin_json, dig, member_state, node_config};
+use crate::discovery::{catalog_services as services, dig, member_state, node_config};
 use crate::upgrade::{EXIT_BOUND, socket_path, start};
-
-/// The service names `gw`'s catalog lists.
-fn services(gw: &Gateway) -> Vec<String> {
-    admin_json(gw, "/catalog/services")["services"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s["name"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_with_discovery_upgrades_keeping_its_gossip_and_dns_sockets() {
