@@ -36,7 +36,7 @@ http { access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
   server { listen 127.0.0.1:$2 backlog=4096; $3 } }
 CONF
 }
-conf backend 28180 'location / { default_type text/plain; return 200 "ok"; }'
+ok_backend "$work/backend.conf" "$work" 28180
 taskset -c 1 nginx -p "$work" -c "$work/backend.conf" -g 'daemon off;' & pids+=($!)
 if [ "$PROTO" = h2 ]; then
   peer=haproxy

@@ -15,20 +15,14 @@
 # that a native run pays. Compare instruction counts at equal polls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 BIN=${1:-${CARGO_TARGET_DIR:-target}/release/meshgate}
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
 for port in 28080 28085; do
   [ -z "$(ss -ltnH "( sport = :$port )")" ] || { echo "port $port is in use" >&2; exit 1; }
 done
 work=$(mktemp -d)
-cat > "$work/backend.conf" <<CONF
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx.err warn;
-events { worker_connections 1024; }
-http { access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
-  server { listen 127.0.0.1:28080; location / { default_type text/plain; return 200 "ok"; } } }
-CONF
+ok_backend "$work/backend.conf" "$work" 28080
 nginx -p "$work" -c "$work/backend.conf" -g 'daemon off;' & NGINX=$!
 trap 'kill $NGINX 2>/dev/null; rm -rf "$work"' EXIT
 sleep 0.5

@@ -1,4 +1,19 @@
-# Shared by bench/cpu_split.sh and bench/peer_instructions.sh (sourced).
+# Shared by bench/cpu_split.sh, bench/instructions.sh and
+# bench/peer_instructions.sh (sourced).
+
+# ok_backend FILE WORKDIR PORT: the harness's nginx backend, one worker
+# answering 200 "ok" on every path.
+ok_backend() {
+  cat > "$1" <<CONF
+worker_processes 1;
+pid $2/backend.pid;
+error_log $2/backend.err warn;
+worker_rlimit_nofile 20000;
+events { worker_connections 19000; }
+http { access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
+  server { listen 127.0.0.1:$3 backlog=4096; location / { default_type text/plain; return 200 "ok"; } } }
+CONF
+}
 
 # haproxy_h2 FILE LISTEN_PORT BACKEND_PORT: haproxy as the harness's run_h2.sh
 # configures it (h2c in, HTTP/1.1 keep-alive out, one thread).

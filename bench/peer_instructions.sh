@@ -16,14 +16,7 @@ for port in 28180 28185; do
   [ -z "$(ss -ltnH "( sport = :$port )")" ] || { echo "port $port is in use" >&2; exit 1; }
 done
 work=$(mktemp -d)
-cat > "$work/backend.conf" <<CONF
-worker_processes 1;
-pid $work/backend.pid;
-error_log $work/backend.err warn;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
-  server { listen 127.0.0.1:28180; location / { default_type text/plain; return 200 "ok"; } } }
-CONF
+ok_backend "$work/backend.conf" "$work" 28180
 # The proxy in the foreground, one process, so valgrind follows the worker.
 cat > "$work/nginx.conf" <<CONF
 master_process off;
