@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, watch};
 
 /// How long an old process may take to drain and exit after a hand-over
 /// (it waits 1 s before draining; nothing is in flight for long).
-pub(crate) const EXIT_BOUND: Duration = Duration::from_secs(20);
+const EXIT_BOUND: Duration = Duration::from_secs(20);
 
 /// A gateway proxying everything to `up`, with an admin API.
 fn config(up: SocketAddr) -> String {
@@ -209,12 +209,20 @@ fn wait_for_progress(load: &Load, more: usize) {
 
 /// Starts a successor and checks that `old` hands over and exits 0.
 fn upgrade(old: Gateway, config: &str, socket: &Path) -> Gateway {
+    upgrade_taking(old, config, socket, 2)
+}
+
+/// [`upgrade`] for a config whose successor takes `sockets` sockets over
+/// (listeners, the admin API, discovery's gossip and DNS sockets).
+pub(crate) fn upgrade_taking(old: Gateway, config: &str, socket: &Path, sockets: usize) -> Gateway {
     let mut old = old;
     let next = start(config, socket, true);
     assert_eq!(next.listeners, old.listeners, "the same sockets serve");
     assert!(
-        next.logs()
-            .contains(&format!("took over 2 listeners from PID {}", old.pid())),
+        next.logs().contains(&format!(
+            "took over {sockets} listeners from PID {}",
+            old.pid()
+        )),
         "{}",
         next.logs()
     );
