@@ -53,6 +53,8 @@ pub(crate) struct Outgoing<'a> {
     pub(crate) action: &'a ProxyAction,
     pub(crate) hash: Option<u64>,
     pub(crate) limits: &'a HttpLimits,
+    /// The lines every attempt adds to the head (`X-Forwarded-*`, the id).
+    pub(crate) added: &'a crate::headers::Added,
 }
 
 /// Sends the request, retrying as the policy allows. The response's
@@ -140,7 +142,8 @@ pub(crate) async fn send(
             // wrapper future to move it into (each move copies its state).
             // The block drops an attempt cut by the timer here, with its
             // connection, before any backoff.
-            let mut sent = std::pin::pin!(endpoint.send(this, run.out.action.into(), &waiting));
+            let mut sent =
+                std::pin::pin!(endpoint.send(this, run.out.action.into(), run.out.added, &waiting));
             let within = std::future::poll_fn(|cx| {
                 if let Poll::Ready(sent) = sent.as_mut().poll(cx) {
                     return Poll::Ready(Some(sent));

@@ -33,6 +33,7 @@ pub(crate) use body::H1Body;
 pub(crate) use codec::parse_head;
 
 use crate::body::RequestBody;
+use crate::headers::Added;
 use crate::pool::{ConnSlot, EndpointPool};
 use crate::stream::Stream;
 use crate::upstream_tls::{UpstreamRead, UpstreamStream, UpstreamWrite};
@@ -148,6 +149,7 @@ impl Conn {
 pub(crate) async fn send(
     mut conn: Conn,
     req: Request<RequestBody>,
+    added: &Added,
     reused: bool,
     pool: &Arc<EndpointPool>,
 ) -> Result<Response<H1Body>, SendError> {
@@ -162,7 +164,7 @@ pub(crate) async fn send(
     // downstream server's responses): no allocation per request.
     let mut head = crate::buffers::take_out(512);
     let (parts, body) = req.into_parts();
-    let upgrade = codec::encode_head(&parts, chunked, &mut head);
+    let upgrade = codec::encode_head(&parts, added, chunked, &mut head);
     let mut written = conn.io.write_all(&head).await;
     if written.is_ok() && conn.io.is_tls() {
         // rustls may hold encrypted bytes back while the socket is full.

@@ -43,6 +43,7 @@ use tokio::time::Instant;
 pub(crate) use crate::body::UpstreamBody;
 use crate::body::{RequestBody, UpstreamKind};
 use crate::h1_client::{self, Conn, SendError};
+use crate::headers::Added;
 use crate::stream::Stream;
 use crate::upstream_tls::{Alpn, UpstreamStream, UpstreamTls};
 
@@ -178,9 +179,12 @@ impl EndpointPool {
         self: &Arc<Self>,
         req: Request<RequestBody>,
         route: RouteTimeouts,
+        added: &Added,
         waiting: &AtomicBool,
     ) -> Result<Response<UpstreamBody>, Failed> {
         if self.config.http2 {
+            let mut req = req;
+            added.insert_into(req.headers_mut());
             // Boxed: keeps the h2 path's state out of every h1 request's future.
             return Box::pin(self.send_h2(req, route, waiting)).await;
         }
@@ -190,7 +194,7 @@ impl EndpointPool {
             // A pooled connection that turns out dead hands back a request
             // that is unsent or safe to replay; each pass uses up one.
             if let Some(conn) = pooled.take() {
-                match h1_client::send(conn, req, true, self).await {
+                match h1_client::send(conn, req, added, true, self).await {
                     Ok(resp) => {
                         self.metrics.reused.inc();
                         return Ok(resp.map(|b| self.body(UpstreamKind::H1(b), route)));
@@ -211,7 +215,7 @@ impl EndpointPool {
             Ok(stream) => stream,
             Err(error) => return Err(Failed::unsent(error, req)),
         };
-        match h1_client::send(Conn::new(stream, slot), req, false, self).await {
+        match h1_client::send(Conn::new(stream, slot), req, added, false, self).await {
             Ok(resp) => Ok(resp.map(|b| self.body(UpstreamKind::H1(b), route))),
             // Retry is only offered for reused connections.
             Err(SendError::Retry(_)) => {

@@ -110,7 +110,7 @@ impl ProxyService {
             // A reload removed this listener: its open connections drain. The
             // request gets a clear 503 and the connection closes after it
             // (`respond::error` marks it), so the client reconnects.
-            let id = with_rng(|r| headers::ensure_request_id(&mut http::HeaderMap::new(), r));
+            let id = with_rng(|r| headers::request_id(&http::HeaderMap::new(), r));
             let err = Error::downstream(
                 ErrorKind::ListenerRemoved,
                 format!("listener {} was removed by a reload", this.listener),
@@ -123,7 +123,7 @@ impl ProxyService {
         let found = listener.router.find(&RequestView::from_parts(&parts));
         let Some(found) = found else {
             listener.no_route.inc();
-            let id = with_rng(|r| headers::ensure_request_id(&mut parts.headers, r));
+            let id = with_rng(|r| headers::request_id(&parts.headers, r));
             let err = Error::downstream(
                 ErrorKind::NoRoute,
                 format!("no route for {} {}", parts.method, parts.uri.path()),
@@ -134,7 +134,7 @@ impl ProxyService {
             state.config.routes.get(found.route),
             state.routes.get(found.route),
         ) else {
-            let id = with_rng(|r| headers::ensure_request_id(&mut parts.headers, r));
+            let id = with_rng(|r| headers::request_id(&parts.headers, r));
             return Ok(respond::error(
                 &Error::internal("route missing from state"),
                 &id,
@@ -195,7 +195,7 @@ impl ProxyService {
         }
         let mut resp = match (refused, &route.action) {
             (Some(denied), _) => {
-                let id = with_rng(|r| headers::ensure_request_id(&mut parts.headers, r));
+                let id = with_rng(|r| headers::request_id(&parts.headers, r));
                 let mut resp = respond::error(&denied.error, &id, guards);
                 denied.decorate(&mut resp);
                 resp
@@ -208,7 +208,7 @@ impl ProxyService {
                 respond::redirect(r, &parts.uri, host.as_deref(), this.scheme, guards)
             }
             (None, RouteAction::Proxy(action)) => {
-                let id = with_rng(|r| headers::ensure_request_id(&mut parts.headers, r));
+                let id = with_rng(|r| headers::request_id(&parts.headers, r));
                 let prefix = match &route.matcher.path {
                     Some(meshgate_config::PathMatch::Prefix(p)) => Some(p.as_str()),
                     _ => None,
@@ -331,17 +331,12 @@ impl ProxyService {
 
         // Phase 3 (before the peer: it does not depend on the endpoint, and
         // retries reuse it): upstream request filter.
-        if let Err(err) = self.rewrite_head(action, prefix, &mut parts, cluster) {
-            return Err((err, guards));
-        }
+        let added = match self.rewrite_head(action, prefix, &mut parts, cluster, request_id) {
+            Ok(added) => added,
+            Err(err) => return Err((err, guards)),
+        };
         if let Some(protocol) = &upgrade {
             crate::tunnel::restore(&mut parts.headers, protocol.clone());
-        }
-        if !parts.headers.contains_key(&headers::X_REQUEST_ID) {
-            // Named in `Connection` and stripped: the id is ours end to end.
-            parts
-                .headers
-                .insert(headers::X_REQUEST_ID.clone(), request_id.clone());
         }
 
         // Phases 2 and 4: upstream peer and send, with retries, bounded by
@@ -351,6 +346,7 @@ impl ProxyService {
             action,
             hash,
             limits,
+            added: &added,
         };
         let resp = match attempts::send(out, parts, body, &mut guards, timer).await {
             Ok(resp) => resp,
@@ -389,13 +385,16 @@ impl ProxyService {
         ))
     }
 
+    /// Phase 3: the upstream request head (hop-by-hop headers stripped,
+    /// `Host`, path and version set), and the lines meshgate adds to it.
     fn rewrite_head(
         &self,
         action: &ProxyAction,
         prefix: Option<&str>,
         parts: &mut http::request::Parts,
         cluster: &ClusterState,
-    ) -> Result<(), Error> {
+        request_id: &HeaderValue,
+    ) -> Result<headers::Added, Error> {
         // The client-facing host, before any rewrite: the target's authority
         // (h2 :authority, or an absolute-form HTTP/1.1 target, which RFC 9112
         // §3.2.2 says overrides Host), else the Host header.
@@ -405,7 +404,14 @@ impl ProxyService {
         } else {
             parts.headers.get(header::HOST).cloned()
         };
-        headers::strip_hop_by_hop(&mut parts.headers, true);
+        let mut added = headers::for_upstream(
+            &mut parts.headers,
+            headers::Origin {
+                client_ip: &self.client_ip,
+                proto: self.scheme,
+                request_id: request_id.clone(),
+            },
+        );
         if let Some(h) = &action.host_rewrite {
             let v = HeaderValue::from_str(h)
                 .map_err(|_| Error::internal("host_rewrite is not a valid header"))?;
@@ -419,12 +425,7 @@ impl ProxyService {
             // Host named in `Connection` (stripped above) is restored.
             parts.headers.insert(header::HOST, h.clone());
         }
-        headers::add_forwarded(
-            &mut parts.headers,
-            &self.client_ip,
-            self.scheme,
-            original_host,
-        );
+        added.forwarded_host = original_host;
 
         let path_and_query = rewritten_path(action, prefix, &parts.uri)?;
         let mut uri = http::uri::Parts::default();
@@ -444,6 +445,6 @@ impl ProxyService {
         }
         parts.uri = Uri::from_parts(uri)
             .map_err(|e| Error::internal("rebuilding the upstream uri").with_cause(e))?;
-        Ok(())
+        Ok(added)
     }
 }

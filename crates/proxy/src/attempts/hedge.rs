@@ -23,6 +23,7 @@ use meshgate_resilience::retry::{self, Attempt};
 
 use super::Run;
 use crate::body::{BodyFailure, Guards, RequestBody, UpstreamBody};
+use crate::headers::Added;
 use crate::pool::{EndpointPool, Failed, RouteTimeouts};
 
 /// One attempt: its endpoint's index, active-request count and (for a
@@ -35,9 +36,10 @@ async fn attempt(
     endpoint: &Arc<EndpointPool>,
     req: Request<RequestBody>,
     timeouts: RouteTimeouts,
+    added: &Added,
     waiting: Arc<AtomicBool>,
 ) -> (usize, Held, Result<Response<UpstreamBody>, Failed>) {
-    let sent = endpoint.send(req, timeouts, &waiting).await;
+    let sent = endpoint.send(req, timeouts, added, &waiting).await;
     (idx, held, sent)
 }
 
@@ -69,6 +71,7 @@ pub(super) async fn send(
         endpoint,
         req,
         timeouts,
+        run.out.added,
         newest_waiting.clone(),
     ));
     run.tried.push(idx);
@@ -168,6 +171,7 @@ pub(super) async fn send(
                     endpoint,
                     req,
                     timeouts,
+                    run.out.added,
                     newest_waiting.clone(),
                 ));
                 run.tried.push(idx);

@@ -12,6 +12,7 @@ use meshgate_core::{Error, ErrorKind};
 
 use crate::h1;
 pub(crate) use crate::h1::Framing;
+use crate::headers::Added;
 
 /// Largest response head we accept from an upstream.
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
@@ -28,10 +29,16 @@ pub(crate) struct Head {
     pub(crate) keep_alive: bool,
 }
 
-/// Appends the request head to `out`. `chunked` adds the transfer coding for
-/// a body of unknown length. Returns whether the head carries `Upgrade` (the
-/// pipeline forwards it only for an upgrade it can carry).
-pub(crate) fn encode_head(parts: &http::request::Parts, chunked: bool, out: &mut Vec<u8>) -> bool {
+/// Appends the request head to `out`: `parts`, then the lines meshgate
+/// adds. `chunked` adds the transfer coding for a body of unknown length.
+/// Returns whether the head carries `Upgrade` (the pipeline forwards it only
+/// for an upgrade it can carry).
+pub(crate) fn encode_head(
+    parts: &http::request::Parts,
+    added: &Added,
+    chunked: bool,
+    out: &mut Vec<u8>,
+) -> bool {
     // Whether the request asks for an upgrade: noticed in the loop that
     // writes the headers, rather than by a lookup per request.
     let mut upgrade = false;
@@ -51,6 +58,7 @@ pub(crate) fn encode_head(parts: &http::request::Parts, chunked: bool, out: &mut
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    added.write_h1(out);
     if chunked {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }

@@ -117,11 +117,20 @@ fn encodes_origin_form_with_headers_and_chunked_framing() {
         .body(())
         .unwrap();
     let (parts, ()) = req.into_parts();
+    let ip = http::HeaderValue::from_static("10.0.0.9");
+    let origin = crate::headers::Origin {
+        client_ip: &ip,
+        proto: "https",
+        request_id: http::HeaderValue::from_static("r-1"),
+    };
+    let added = crate::headers::for_upstream(&mut HeaderMap::new(), origin);
     let mut out = Vec::new();
-    assert!(!encode_head(&parts, true, &mut out), "no upgrade");
+    assert!(!encode_head(&parts, &added, true, &mut out), "no upgrade");
     assert_eq!(
-        out,
-        b"POST /a/b?c=1 HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
+        String::from_utf8(out).unwrap(),
+        "POST /a/b?c=1 HTTP/1.1\r\nhost: x\r\n\
+         x-forwarded-for: 10.0.0.9\r\nx-forwarded-proto: https\r\nx-request-id: r-1\r\n\
+         transfer-encoding: chunked\r\n\r\n"
     );
     let ws = http::Request::get("/chat")
         .header("connection", "upgrade")
@@ -129,7 +138,7 @@ fn encodes_origin_form_with_headers_and_chunked_framing() {
         .body(())
         .unwrap();
     assert!(
-        encode_head(&ws.into_parts().0, false, &mut Vec::new()),
+        encode_head(&ws.into_parts().0, &added, false, &mut Vec::new()),
         "an upgrade"
     );
 }
