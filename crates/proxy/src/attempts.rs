@@ -310,7 +310,13 @@ impl<'a> Run<'a> {
         if self.retries >= self.policy.num_retries || (!have_req && self.replay.is_none()) {
             return None;
         }
-        let after = result.as_ref().ok().and_then(|r| retry_after(r.headers()));
+        let after = result.as_ref().ok().and_then(|r| {
+            // In the map, or in the lines a 2xx or 3xx kept as they came.
+            retry_after(r.headers()).or_else(|| {
+                let lines = r.body().lines()?;
+                retry_after_value(lines.get("retry-after")?)
+            })
+        });
         let backoff = Backoff {
             base: self.policy.backoff_base,
             max: self.policy.backoff_max,
@@ -340,11 +346,12 @@ fn classify(error: &Error) -> Option<Attempt> {
 
 /// `Retry-After` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
 pub(crate) fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
-    let v = headers
-        .get(http::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
+    retry_after_value(headers.get(http::header::RETRY_AFTER)?.as_bytes())
+}
+
+/// [`retry_after`] of one value.
+fn retry_after_value(v: &[u8]) -> Option<Duration> {
+    let v = std::str::from_utf8(v).ok()?.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }

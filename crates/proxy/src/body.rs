@@ -12,6 +12,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use meshgate_telemetry::Counter;
 
+use crate::h1::lines::Lines;
 use crate::h1_client::H1Body;
 use crate::h1_server::ServerBody;
 use crate::h2_server::H2Body;
@@ -220,6 +221,22 @@ pin_project_lite::pin_project! {
 // === impl UpstreamBody ===
 
 impl UpstreamBody {
+    /// The response's header lines, when they were kept as they came
+    /// (`crate::h1::lines`) instead of going into its header map.
+    pub(crate) fn lines(&self) -> Option<&Lines> {
+        match &self.kind {
+            UpstreamKind::H1(body) => body.lines(),
+            UpstreamKind::H2(_) => None,
+        }
+    }
+
+    fn take_lines(&mut self) -> Option<Box<Lines>> {
+        match &mut self.kind {
+            UpstreamKind::H1(body) => body.take_lines(),
+            UpstreamKind::H2(_) => None,
+        }
+    }
+
     /// `kind`'s body, cut (with an `upstream_timeout` error, counted in
     /// `cuts`) if its source sends nothing for `idle_timeout` while it is
     /// waited on. MUST be called inside a tokio runtime when there is a
@@ -329,6 +346,15 @@ impl ResponseBody {
         match &self.source {
             Source::Full(b) => Some(b.as_ref().map_or(0, |b| b.len() as u64)),
             Source::Upstream(_) => None,
+        }
+    }
+
+    /// Takes the upstream response's header lines, when they were kept as
+    /// they came: whoever writes the head writes them after the map's.
+    pub(crate) fn take_lines(&mut self) -> Option<Box<Lines>> {
+        match &mut self.source {
+            Source::Full(_) => None,
+            Source::Upstream(body) => body.take_lines(),
         }
     }
 

@@ -18,7 +18,7 @@
 //! timeout.
 
 mod body;
-mod codec;
+pub(crate) mod codec;
 use crate::h1::decode;
 
 use std::sync::Arc;
@@ -257,6 +257,7 @@ fn respond(
         head.framing,
         head.keep_alive,
         pool.clone(),
+        head.lines,
     );
     let mut resp = Response::new(body);
     *resp.status_mut() = head.status;

@@ -30,6 +30,7 @@ use tokio::time::Instant;
 
 use self::body::ReadSide;
 pub(crate) use self::body::ServerBody;
+pub(crate) use self::codec::fuzz_encode_response;
 use self::codec::{Delimit, HeadLimits, RequestHead};
 use self::write::{FLUSH_AT, write_flushed, write_response};
 use crate::body::{ClientBody, ResponseBody};
@@ -244,6 +245,7 @@ async fn switch(
     codec::encode_response_head(
         parts.status,
         &parts.headers,
+        None,
         Delimit::None,
         Some(b"upgrade"),
         &date::now(),

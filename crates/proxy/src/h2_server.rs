@@ -38,6 +38,7 @@ use tokio::io::AsyncWrite as _;
 use tokio::time::Instant;
 
 pub(crate) use self::recv::H2Body;
+pub(crate) use self::send::fuzz_encode_response;
 use crate::body::{ClientBody, ResponseBody};
 use crate::deadline::Deadline;
 use crate::service::ProxyService;

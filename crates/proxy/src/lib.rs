@@ -109,8 +109,10 @@ pub fn check_files(config: &meshgate_config::Config) -> Vec<String> {
 pub mod fuzzing {
     /// Parses `bytes` as an upstream response head, as the HTTP/1.1 client
     /// does, for a GET and for a HEAD request, and reads its `Retry-After`
-    /// as the retry loop does. Must never panic; on success the head must
-    /// have been consumed from the front of the buffer.
+    /// as the retry loop does. A head whose lines were kept as they came is
+    /// written out as both downstream servers write it, and put into a map
+    /// as a rate-limited route does. Must never panic; on success the head
+    /// must have been consumed from the front of the buffer.
     pub fn parse_response_head(bytes: &[u8]) {
         for method in [http::Method::GET, http::Method::HEAD] {
             let mut buf = bytes::BytesMut::from(bytes);
@@ -118,6 +120,14 @@ pub mod fuzzing {
                 assert!(buf.len() < bytes.len(), "a parsed head consumes bytes");
                 // The retry loop reads an upstream's Retry-After.
                 let _ = crate::attempts::retry_after(&head.headers);
+                if let Some(lines) = head.lines.as_deref() {
+                    assert!(head.headers.is_empty(), "lines or a map, not both");
+                    let _ = lines.get("retry-after");
+                    crate::h1_server::fuzz_encode_response(lines);
+                    crate::h2_server::fuzz_encode_response(lines);
+                    let mut map = http::HeaderMap::new();
+                    crate::h1::lines::into_map(lines, &mut map);
+                }
             }
         }
     }

@@ -37,7 +37,9 @@ pub(crate) fn take(capacity: usize) -> HeaderMap {
 
 /// Hands a map whose head has been written back for reuse.
 pub(crate) fn give_back(mut map: HeaderMap) {
-    if map.capacity() > MAX_CAPACITY {
+    // An empty map that never allocated (a response whose lines were kept
+    // as they came) would only displace one with memory.
+    if map.capacity() > MAX_CAPACITY || map.capacity() == 0 {
         return;
     }
     map.clear();

@@ -236,6 +236,11 @@ impl ProxyService {
         };
 
         if let Some(stamp) = limit_stamp {
+            // Its headers replace any of the same names from the upstream,
+            // so lines kept as they came join the map first.
+            if let Some(lines) = resp.body_mut().take_lines() {
+                crate::h1::lines::into_map(&lines, resp.headers_mut());
+            }
             stamp.write(resp.headers_mut());
         }
 

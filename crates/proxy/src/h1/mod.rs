@@ -5,6 +5,7 @@
 //! Pure functions over byte buffers; the sockets are in the two users.
 
 pub(crate) mod decode;
+pub(crate) mod lines;
 
 use bytes::Bytes;
 use http::Version;
@@ -46,6 +47,26 @@ pub(crate) enum HeadError {
 pub(crate) struct Span {
     name: (u32, u32),
     value: (u32, u32),
+}
+
+impl Span {
+    fn range((start, len): (u32, u32)) -> std::ops::Range<usize> {
+        let start = start as usize;
+        start..start.saturating_add(len as usize)
+    }
+
+    /// The value's place in its head.
+    pub(crate) fn value_range(&self) -> std::ops::Range<usize> {
+        Self::range(self.value)
+    }
+
+    /// The line's name and value in `head`; `None` if they are not in it.
+    pub(crate) fn get<'h>(&self, head: &'h [u8]) -> Option<(&'h [u8], &'h [u8])> {
+        Some((
+            head.get(Self::range(self.name))?,
+            head.get(Self::range(self.value))?,
+        ))
+    }
 }
 
 /// Which framing-related headers a head carries, noted while its map is
@@ -105,21 +126,16 @@ pub(crate) fn header_map(
 ) -> Result<(HeaderMap, Seen), HeadError> {
     let mut map = crate::maps::take(spans.len() + spare);
     let mut seen = Seen::default();
-    let range = |(start, len): (u32, u32)| {
-        let start = start as usize;
-        start..start.saturating_add(len as usize)
-    };
     for span in spans {
-        let (Some(name), Some(_)) = (head.get(range(span.name)), head.get(range(span.value)))
-        else {
+        let Some((name, raw_value)) = span.get(head) else {
             return Err(HeadError::InvalidHeader);
         };
         let name = HeaderName::from_bytes(name).map_err(|_| HeadError::InvalidHeader)?;
-        let value = HeaderValue::from_maybe_shared(head.slice(range(span.value)))
+        let value = HeaderValue::from_maybe_shared(head.slice(span.value_range()))
             .map_err(|_| HeadError::InvalidHeader)?;
         if name == header::CONNECTION {
             // The common values need no map entry (and no removal later).
-            let v = head.get(range(span.value)).unwrap_or_default().trim_ascii();
+            let v = raw_value.trim_ascii();
             if v.eq_ignore_ascii_case(b"keep-alive") {
                 seen.keep_alive = true;
                 continue;
@@ -173,7 +189,12 @@ pub(crate) fn chunked(headers: &HeaderMap) -> Option<bool> {
 /// Digits only: no sign, no blanks inside, no hex. Leniency in framing
 /// headers is how request smuggling starts.
 fn parse_length(v: &HeaderValue) -> Result<u64, HeadError> {
-    let s = v.as_bytes().trim_ascii();
+    parse_length_bytes(v.as_bytes())
+}
+
+/// [`parse_length`] of a value's bytes.
+pub(crate) fn parse_length_bytes(v: &[u8]) -> Result<u64, HeadError> {
+    let s = v.trim_ascii();
     if s.is_empty() || s.len() > 19 || !s.iter().all(u8::is_ascii_digit) {
         return Err(HeadError::InvalidLength);
     }

@@ -18,6 +18,7 @@ use super::{Conn, READ_CHUNK, Reader, WriteSide};
 use crate::h1::Framing;
 pub(crate) use crate::h1::decode::BodyError;
 use crate::h1::decode::{Decoder, Step};
+use crate::h1::lines::Lines;
 use crate::pool::{ConnSlot, EndpointPool};
 
 /// How long a finished exchange waits for its request body to finish
@@ -34,6 +35,9 @@ pub(crate) struct H1Body {
     decoder: Decoder,
     keep_alive: bool,
     pool: Option<Arc<EndpointPool>>,
+    /// The response's header lines, when they were kept as they came
+    /// (`crate::h1::lines`): the downstream server takes them.
+    lines: Option<Box<Lines>>,
 }
 
 // === impl H1Body ===
@@ -46,6 +50,7 @@ impl H1Body {
         framing: Framing,
         keep_alive: bool,
         pool: Arc<EndpointPool>,
+        lines: Option<Box<Lines>>,
     ) -> Self {
         let decoder = Decoder::new(framing);
         let done = decoder.is_done();
@@ -55,6 +60,7 @@ impl H1Body {
             decoder,
             keep_alive,
             pool: Some(pool),
+            lines,
         };
         if done {
             body.finish();
@@ -71,7 +77,18 @@ impl H1Body {
             decoder: Decoder::new(Framing::Empty),
             keep_alive: false,
             pool: None,
+            lines: None,
         }
+    }
+
+    /// The response's header lines, if they were kept as they came.
+    pub(crate) fn lines(&self) -> Option<&Lines> {
+        self.lines.as_deref()
+    }
+
+    /// Takes the response's header lines, if they were kept as they came.
+    pub(crate) fn take_lines(&mut self) -> Option<Box<Lines>> {
+        self.lines.take()
     }
 
     /// The exchange is complete: pool the connection if it can carry more.

@@ -12,6 +12,7 @@ use meshgate_core::{Error, ErrorKind};
 
 use crate::h1;
 pub(crate) use crate::h1::Framing;
+use crate::h1::lines::{self, Facts, Lines};
 use crate::headers::Added;
 
 /// Largest response head we accept from an upstream.
@@ -23,7 +24,11 @@ const MAX_HEADERS: usize = h1::STACK_HEADERS;
 pub(crate) struct Head {
     pub(crate) status: StatusCode,
     pub(crate) version: Version,
+    /// The headers, unless they are in `lines` (then this map is empty).
     pub(crate) headers: HeaderMap,
+    /// The header lines as they came, for a response whose headers the
+    /// pipeline only passes on (see [`h1::lines`]).
+    pub(crate) lines: Option<Box<Lines>>,
     pub(crate) framing: Framing,
     /// Whether the connection may carry another request afterwards.
     pub(crate) keep_alive: bool,
@@ -101,25 +106,36 @@ pub(crate) fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<H
     let status =
         StatusCode::from_u16(code).map_err(|e| protocol("invalid status").with_cause(e))?;
     let head_bytes: Bytes = buf.split_to(len).freeze();
-    let (headers, seen) = h1::header_map(&head_bytes, spans, 0).map_err(head_error)?;
-    let framing = framing(method, status, &headers, seen)?;
-    let keep_alive = h1::keep_alive(version, &headers, seen) && framing != Framing::UntilClose;
+    let facts = lines::facts(&head_bytes, spans).map_err(head_error)?;
+    // Lines kept as they came, unless the pipeline reads or rewrites this
+    // response's headers: the switch of an upgrade (1xx), retries and
+    // outlier detection (4xx, 5xx: `Retry-After`), a HEAD's length, and the
+    // headers a `Connection` line names, to strip.
+    let passed_on = *method != Method::HEAD
+        && (status.is_success() || status.is_redirection())
+        && !facts.seen.connection
+        && spans.len() <= lines::MAX_LINES;
+    let (headers, lines) = if passed_on {
+        (HeaderMap::new(), Lines::new(head_bytes, spans, &facts))
+    } else {
+        let (map, _) = h1::header_map(&head_bytes, spans, 0).map_err(head_error)?;
+        (map, None)
+    };
+    let framing = framing(method, status, &facts)?;
+    let keep_alive =
+        h1::keep_alive(version, &headers, facts.seen) && framing != Framing::UntilClose;
     Ok(Some(Head {
         status,
         version,
         headers,
+        lines,
         framing,
         keep_alive,
     }))
 }
 
 /// RFC 9112 §6.3: how the body after this head is delimited.
-fn framing(
-    method: &Method,
-    status: StatusCode,
-    headers: &HeaderMap,
-    seen: h1::Seen,
-) -> Result<Framing, Error> {
+fn framing(method: &Method, status: StatusCode, facts: &Facts) -> Result<Framing, Error> {
     if *method == Method::HEAD
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -127,17 +143,13 @@ fn framing(
     {
         return Ok(Framing::Empty);
     }
-    match h1::chunked(headers).filter(|_| seen.transfer_encoding) {
+    match facts.chunked {
         Some(true) => return Ok(Framing::Chunked),
         // Another final coding: the body runs until the upstream closes.
         Some(false) => return Ok(Framing::UntilClose),
         None => {}
     }
-    let length = if seen.content_length {
-        h1::content_length(headers).map_err(head_error)?
-    } else {
-        None
-    };
+    let length = facts.length.map_err(head_error)?;
     Ok(match length {
         None => Framing::UntilClose,
         Some(0) => Framing::Empty,

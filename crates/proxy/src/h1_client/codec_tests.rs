@@ -64,6 +64,19 @@ fn the_head_is_consumed_and_the_body_left_in_the_buffer() {
         BytesMut::from(&b"HTTP/1.1 200 OK\r\nx-a: 1\r\nx-a: 2\r\ncontent-length: 2\r\n\r\nok"[..]);
     let h = parse_head(&mut buf, &Method::GET).unwrap().unwrap();
     assert_eq!(&buf[..], b"ok");
+    let lines = h.lines.expect("a 200's lines are kept as they came");
+    let values: Vec<_> = lines
+        .iter()
+        .filter(|(n, _, _)| *n == b"x-a")
+        .map(|(_, v, _)| v)
+        .collect();
+    assert_eq!(values, [b"1", b"2"]);
+    // A status the pipeline reads headers of gets them in a map.
+    let mut buf = BytesMut::from(
+        &b"HTTP/1.1 500 Oops\r\nx-a: 1\r\nx-a: 2\r\ncontent-length: 2\r\n\r\nok"[..],
+    );
+    let h = parse_head(&mut buf, &Method::GET).unwrap().unwrap();
+    assert_eq!(&buf[..], b"ok");
     let values: Vec<_> = h.headers.get_all("x-a").iter().collect();
     assert_eq!(values, ["1", "2"]);
 }

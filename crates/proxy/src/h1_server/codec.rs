@@ -11,6 +11,7 @@ use http::header::{self, HeaderMap};
 use http::{Method, StatusCode, Uri, Version};
 use meshgate_core::{Error, ErrorKind};
 
+use crate::h1::lines::{Lines, Role};
 use crate::h1::{self, Framing, HeadError, STACK_HEADERS};
 
 /// The limits a request head must respect.
@@ -148,11 +149,14 @@ fn framing(version: Version, headers: &HeaderMap, seen: h1::Seen) -> Result<Fram
     }
 }
 
-/// Appends the response head. Framing headers in `headers` are replaced by
-/// the ones `delimit` calls for, so what we write always matches what we send.
+/// Appends the response head: `headers`, then the upstream's `lines` if it
+/// kept them as they came (hop-by-hop ones left out). Framing headers are
+/// replaced by the ones `delimit` calls for, so what we write always
+/// matches what we send.
 pub(crate) fn encode_response_head(
     status: StatusCode,
     headers: &HeaderMap,
+    lines: Option<&Lines>,
     delimit: Delimit,
     connection: Option<&[u8]>,
     date: &[u8],
@@ -173,6 +177,24 @@ pub(crate) fn encode_response_head(
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
+    }
+    if let Some(lines) = lines {
+        for (name, value, role) in lines.iter() {
+            match role {
+                Role::Forward => {}
+                Role::Date => has_date = true,
+                Role::ContentLength
+                | Role::TransferEncoding
+                | Role::Connection
+                | Role::HopByHop => {
+                    continue;
+                }
+            }
+            out.extend_from_slice(name);
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        }
     }
     // A recipient that forwards a response without Date adds one
     // (RFC 9110 §6.6.1), and our own responses need one too.
@@ -196,6 +218,27 @@ pub(crate) fn encode_response_head(
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// See `crate::fuzzing::parse_response_head`: the head written from an
+/// upstream's lines must parse again, with no more lines than it had.
+pub(crate) fn fuzz_encode_response(lines: &Lines) {
+    let mut out = Vec::new();
+    encode_response_head(
+        StatusCode::OK,
+        &HeaderMap::new(),
+        Some(lines),
+        Delimit::Chunked,
+        None,
+        b"Sat, 21 Nov 2026 08:00:00 GMT",
+        &mut out,
+    );
+    let mut slots = [httparse::EMPTY_HEADER; 64];
+    let mut resp = httparse::Response::new(&mut slots);
+    assert!(
+        matches!(resp.parse(&out), Ok(httparse::Status::Complete(n)) if n == out.len()),
+        "the head we write parses"
+    );
 }
 
 /// Appends a chunk-size line for `len` bytes of data.

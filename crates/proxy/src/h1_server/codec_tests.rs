@@ -131,6 +131,7 @@ fn response_heads_carry_exactly_our_framing() {
     encode_response_head(
         StatusCode::OK,
         &headers,
+        None,
         Delimit::Length(2),
         Some(b"close"),
         date,
@@ -146,6 +147,7 @@ fn response_heads_carry_exactly_our_framing() {
     encode_response_head(
         StatusCode::NOT_FOUND,
         &headers,
+        None,
         Delimit::Chunked,
         None,
         date,
@@ -161,6 +163,87 @@ fn response_heads_carry_exactly_our_framing() {
         text.ends_with("transfer-encoding: chunked\r\n\r\n"),
         "{text}"
     );
+}
+
+#[test]
+fn an_upstream_heads_lines_pass_through_without_hop_by_hop_ones() {
+    let mut raw = BytesMut::from(
+        &b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/plain\r\n\
+           Content-Length: 2\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\
+           X-Trace: a\r\n\r\nok"[..],
+    );
+    let head = crate::h1_client::codec::parse_head(&mut raw, &Method::GET)
+        .unwrap()
+        .unwrap();
+    assert!(head.headers.is_empty(), "a 200 keeps its lines, not a map");
+    let lines = head.lines.expect("lines kept");
+    let mut ours = HeaderMap::new();
+    ours.insert("x-ours", "1".parse().unwrap());
+    let date = b"Sat, 21 Nov 2026 08:00:00 GMT";
+    let mut out = Vec::new();
+    encode_response_head(
+        StatusCode::OK,
+        &ours,
+        Some(&lines),
+        Delimit::Length(2),
+        None,
+        date,
+        &mut out,
+    );
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "HTTP/1.1 200 OK\r\nx-ours: 1\r\nServer: nginx\r\nContent-Type: text/plain\r\n\
+         X-Trace: a\r\ndate: Sat, 21 Nov 2026 08:00:00 GMT\r\ncontent-length: 2\r\n\r\n"
+    );
+
+    // The upstream's Date is kept, and ours is not added.
+    let mut raw = BytesMut::from(&b"HTTP/1.1 204 No Content\r\ndate: then\r\n\r\n"[..]);
+    let head = crate::h1_client::codec::parse_head(&mut raw, &Method::GET)
+        .unwrap()
+        .unwrap();
+    let mut out = Vec::new();
+    encode_response_head(
+        StatusCode::NO_CONTENT,
+        &HeaderMap::new(),
+        head.lines.as_deref(),
+        Delimit::None,
+        None,
+        date,
+        &mut out,
+    );
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "HTTP/1.1 204 No Content\r\ndate: then\r\n\r\n"
+    );
+}
+
+#[test]
+fn heads_the_pipeline_reads_get_a_map() {
+    for (method, raw) in [
+        (Method::HEAD, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"),
+        (
+            Method::GET,
+            "HTTP/1.1 503 Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n",
+        ),
+        (
+            Method::GET,
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+        ),
+        (
+            Method::GET,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+        ),
+        (
+            Method::GET,
+            "HTTP/1.1 200 OK\r\nConnection: x-secret\r\nX-Secret: 1\r\nContent-Length: 0\r\n\r\n",
+        ),
+    ] {
+        let mut buf = BytesMut::from(raw.as_bytes());
+        let head = crate::h1_client::codec::parse_head(&mut buf, &method)
+            .unwrap()
+            .unwrap();
+        assert!(head.lines.is_none() && !head.headers.is_empty(), "{raw:?}");
+    }
 }
 
 #[test]

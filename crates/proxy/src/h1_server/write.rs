@@ -67,9 +67,11 @@ pub(super) async fn write_response(
         (true, false) => None,
     };
     out.clear();
+    let lines = body.take_lines();
     codec::encode_response_head(
         status,
         &parts.headers,
+        lines.as_deref(),
         delimit,
         connection,
         &date::now(),

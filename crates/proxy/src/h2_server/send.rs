@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::{Conn, Sending, WRITE_HIGH};
 use crate::body::ResponseBody;
+use crate::h1::lines::{Lines, Role};
 
 /// Fields HTTP/2 forbids (RFC 9113 §8.2.2); the pipeline strips hop-by-hop
 /// headers already, this is the last guard.
@@ -26,7 +27,9 @@ fn connection_specific(name: &HeaderName) -> bool {
         || name.as_str() == "proxy-connection"
 }
 
-fn encode_fields(headers: &HeaderMap, block: &mut Vec<u8>) -> bool {
+/// Encodes `headers`, then the upstream's `lines` if it kept them as they
+/// came. Returns whether there was a `Date`.
+fn encode_fields(headers: &HeaderMap, lines: Option<&Lines>, block: &mut Vec<u8>) -> bool {
     let mut has_date = false;
     for (name, value) in headers {
         if connection_specific(name) {
@@ -34,6 +37,31 @@ fn encode_fields(headers: &HeaderMap, block: &mut Vec<u8>) -> bool {
         }
         has_date |= name == header::DATE;
         Encoder::field(name.as_str().as_bytes(), value.as_bytes(), block);
+    }
+    let Some(lines) = lines else {
+        return has_date;
+    };
+    for (name, value, role) in lines.iter() {
+        match role {
+            Role::Forward | Role::ContentLength => {}
+            Role::Date => has_date = true,
+            Role::TransferEncoding | Role::Connection | Role::HopByHop => continue,
+        }
+        // HTTP/2 names are lowercase; HTTP/1.1 lines may be in any case.
+        let mut short = [0u8; 64];
+        let long;
+        let lower: &[u8] = match short.get_mut(..name.len()) {
+            Some(buf) => {
+                buf.copy_from_slice(name);
+                buf.make_ascii_lowercase();
+                buf
+            }
+            None => {
+                long = name.to_ascii_lowercase();
+                &long
+            }
+        };
+        Encoder::field(lower, value, block);
     }
     has_date
 }
@@ -45,11 +73,12 @@ impl Conn {
             return; // reset meanwhile
         };
         s.abort = None;
-        let (parts, body) = resp.into_parts();
+        let (parts, mut body) = resp.into_parts();
         let block = &mut self.block;
         block.clear();
         Encoder::status(parts.status.as_u16(), block);
-        if !encode_fields(&parts.headers, block) {
+        let lines = body.take_lines();
+        if !encode_fields(&parts.headers, lines.as_deref(), block) {
             Encoder::field(b"date", &crate::date::now(), block);
         }
         crate::maps::give_back(parts.headers);
@@ -110,7 +139,7 @@ impl Conn {
                                 Err(f) => {
                                     if let Ok(trailers) = f.into_trailers() {
                                         let mut block = Vec::with_capacity(64);
-                                        encode_fields(&trailers, &mut block);
+                                        encode_fields(&trailers, None, &mut block);
                                         frame::headers(
                                             id,
                                             &block,
@@ -200,5 +229,63 @@ impl Conn {
             }
         })
         .await;
+    }
+}
+
+/// See `crate::fuzzing::parse_response_head`: the fields sent for an
+/// upstream's lines decode again, all lowercase, none connection-specific.
+pub(crate) fn fuzz_encode_response(lines: &Lines) {
+    let mut block = Vec::new();
+    encode_fields(&HeaderMap::new(), Some(lines), &mut block);
+    let mut ok = true;
+    let decoded = meshgate_h2::hpack::Decoder::new(4096).decode(&block, usize::MAX, |n, _| {
+        ok &= !n.iter().any(u8::is_ascii_uppercase)
+            && HeaderName::from_bytes(&n).is_ok_and(|n| !connection_specific(&n));
+    });
+    assert!(
+        decoded.is_ok() && ok,
+        "the fields we send decode, lowercase"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use bytes::BytesMut;
+    use meshgate_h2::hpack::Decoder;
+
+    use super::*;
+
+    #[test]
+    fn an_upstream_heads_lines_go_out_lowercase_without_connection_fields() {
+        let mut raw = BytesMut::from(
+            &b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\
+               Transfer-Encoding: chunked\r\nKeep-Alive: timeout=5\r\nX-A-Really-Long-Header-Name-That-Does-Not-Fit-In-Sixty-Four-Bytes: 1\r\n\r\n"[..],
+        );
+        let head = crate::h1_client::codec::parse_head(&mut raw, &http::Method::GET)
+            .unwrap()
+            .unwrap();
+        let mut ours = HeaderMap::new();
+        ours.insert("x-ours", "1".parse().unwrap());
+        let mut block = Vec::new();
+        let has_date = encode_fields(&ours, head.lines.as_deref(), &mut block);
+        assert!(!has_date);
+        let mut fields = Vec::new();
+        Decoder::new(4096)
+            .decode(&block, 1 << 16, |n, v| fields.push((n, v)))
+            .unwrap();
+        let fields: Vec<(&[u8], &[u8])> = fields.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+        assert_eq!(
+            fields,
+            [
+                (&b"x-ours"[..], &b"1"[..]),
+                (b"server", b"nginx"),
+                (b"content-length", b"2"),
+                (
+                    b"x-a-really-long-header-name-that-does-not-fit-in-sixty-four-bytes",
+                    b"1"
+                ),
+            ]
+        );
     }
 }
