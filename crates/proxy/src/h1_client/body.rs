@@ -33,7 +33,9 @@ pub(crate) struct H1Body {
     /// The connection's unit of `max_connections`, returned with it.
     slot: Option<ConnSlot>,
     decoder: Decoder,
-    keep_alive: bool,
+    /// Where the connection goes back at a clean end; `None` when it cannot
+    /// carry another exchange (no keep-alive). No separate flag: a
+    /// response's size decides whether moving it costs a `memcpy` call.
     pool: Option<Arc<EndpointPool>>,
     /// The response's header lines, when they were kept as they came
     /// (`crate::h1::lines`): the downstream server takes them.
@@ -58,8 +60,7 @@ impl H1Body {
             conn: Some((reader, buf)),
             slot: Some(slot),
             decoder,
-            keep_alive,
-            pool: Some(pool),
+            pool: keep_alive.then_some(pool),
             lines,
         };
         if done {
@@ -75,7 +76,6 @@ impl H1Body {
             conn: None,
             slot: None,
             decoder: Decoder::new(Framing::Empty),
-            keep_alive: false,
             pool: None,
             lines: None,
         }
@@ -99,7 +99,7 @@ impl H1Body {
             return;
         };
         // Bytes past the end of the body mean the upstream broke framing.
-        if !self.keep_alive || !buf.is_empty() {
+        if !buf.is_empty() {
             return;
         }
         match reader {
