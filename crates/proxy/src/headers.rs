@@ -22,9 +22,11 @@ static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host"
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
-/// The hop-by-hop names (RFC 9110 §7.6.1) plus the proxy-authentication
-/// headers, which concern only this hop.
-static HOP_BY_HOP: [&HeaderName; 8] = [
+/// The names a request's headers are scanned for: first the hop-by-hop
+/// ones (RFC 9110 §7.6.1) plus the proxy-authentication headers, which
+/// concern only this hop; then those meshgate sets on requests it forwards
+/// ([`Added`]). Bit `i` of a [`scan`] stands for `NAMES[i]`.
+static NAMES: [&HeaderName; 12] = [
     &header::CONNECTION,
     &header::TE,
     &header::TRANSFER_ENCODING,
@@ -33,42 +35,29 @@ static HOP_BY_HOP: [&HeaderName; 8] = [
     &header::PROXY_AUTHORIZATION,
     &KEEP_ALIVE,
     &PROXY_CONNECTION,
+    &X_FORWARDED_FOR,
+    &X_FORWARDED_PROTO,
+    &X_FORWARDED_HOST,
+    &X_REQUEST_ID,
 ];
+/// How many of [`NAMES`] are hop-by-hop.
+const HOP: usize = 8;
+const HOP_MASK: u16 = (1 << HOP) - 1;
 const CONNECTION_BIT: u16 = 1;
 const TE_BIT: u16 = 1 << 1;
-const HOP_MASK: u16 = (1 << HOP_BY_HOP.len()) - 1;
+const FORWARDED_FOR_BIT: u16 = 1 << HOP;
 
-/// The names meshgate sets on requests it forwards ([`Added`]).
-static ADDED: [&HeaderName; 4] = [
-    &X_FORWARDED_FOR,
-    &X_FORWARDED_PROTO,
-    &X_FORWARDED_HOST,
-    &X_REQUEST_ID,
-];
-/// Their bits in a [`scan`] of [`REQUEST_NAMES`].
-const ADDED_BITS: [u16; 4] = [1 << 8, 1 << 9, 1 << 10, 1 << 11];
-/// What a request's scan looks for: [`HOP_BY_HOP`], then [`ADDED`].
-static REQUEST_NAMES: [&HeaderName; 12] = [
-    &header::CONNECTION,
-    &header::TE,
-    &header::TRANSFER_ENCODING,
-    &header::UPGRADE,
-    &header::PROXY_AUTHENTICATE,
-    &header::PROXY_AUTHORIZATION,
-    &KEEP_ALIVE,
-    &PROXY_CONNECTION,
-    &X_FORWARDED_FOR,
-    &X_FORWARDED_PROTO,
-    &X_FORWARDED_HOST,
-    &X_REQUEST_ID,
-];
+/// The hop-by-hop names, as responses are stripped of them.
+pub(crate) fn hop_by_hop() -> &'static [&'static HeaderName] {
+    NAMES.get(..HOP).unwrap_or_default()
+}
 
 /// Removes hop-by-hop headers, including those listed in `Connection`.
 ///
 /// `TE: trailers` is the one hop-by-hop value gRPC needs end to end, so it
 /// is kept on requests (`keep_te_trailers`).
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_te_trailers: bool) {
-    let present = scan(headers, &HOP_BY_HOP);
+    let present = scan(headers, hop_by_hop());
     strip_present(headers, present, keep_te_trailers);
 }
 
@@ -86,7 +75,7 @@ fn scan(headers: &HeaderMap, names: &[&HeaderName]) -> u16 {
     present
 }
 
-/// Removes the hop-by-hop headers `present` (bits of [`HOP_BY_HOP`]) says
+/// Removes the hop-by-hop headers `present` (bits of [`NAMES`]) says
 /// are there, and those `Connection` names. Returns whether `Connection`
 /// named any other header.
 fn strip_present(headers: &mut HeaderMap, present: u16, keep_te_trailers: bool) -> bool {
@@ -119,7 +108,7 @@ fn strip_present(headers: &mut HeaderMap, present: u16, keep_te_trailers: bool) 
                     .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
             })
         });
-    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+    for (i, name) in hop_by_hop().iter().enumerate() {
         if present & (1 << i) != 0 {
             headers.remove(*name);
         }
@@ -164,15 +153,15 @@ pub(crate) struct Origin<'a> {
 /// Prepares a request's headers for the upstream: strips the hop-by-hop
 /// ones (keeping `TE: trailers`) and returns the lines meshgate adds.
 pub(crate) fn for_upstream(headers: &mut HeaderMap, origin: Origin<'_>) -> Added {
-    let mut present = scan(headers, &REQUEST_NAMES);
+    let mut present = scan(headers, &NAMES);
     if strip_present(headers, present, true) {
         // `Connection` named headers, and they are gone: perhaps ours.
-        present = scan(headers, &REQUEST_NAMES);
+        present = scan(headers, &NAMES);
     }
     // Repeated lines form one comma-separated list (RFC 9110 §5.3): join
     // every line, then append the client.
     let mut forwarded_for = origin.client_ip.clone();
-    if present & ADDED_BITS[0] != 0 {
+    if present & FORWARDED_FOR_BIT != 0 {
         let mut chain = Vec::with_capacity(64);
         for v in headers
             .get_all(&X_FORWARDED_FOR)
@@ -190,9 +179,9 @@ pub(crate) fn for_upstream(headers: &mut HeaderMap, origin: Origin<'_>) -> Added
             }
         }
     }
-    for (bit, name) in ADDED_BITS.iter().zip(ADDED) {
-        if present & bit != 0 {
-            headers.remove(name);
+    for (i, name) in NAMES.iter().enumerate().skip(HOP) {
+        if present & (1 << i) != 0 {
+            headers.remove(*name);
         }
     }
     Added {
@@ -224,10 +213,7 @@ impl Added {
     /// Appends the lines to an HTTP/1.1 head.
     pub(crate) fn write_h1(&self, out: &mut Vec<u8>) {
         for (name, value) in self.lines() {
-            out.extend_from_slice(name.as_str().as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value);
-            out.extend_from_slice(b"\r\n");
+            crate::h1::put_line(out, name.as_str().as_bytes(), value);
         }
     }
 

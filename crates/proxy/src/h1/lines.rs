@@ -37,6 +37,16 @@ pub(crate) enum Role {
     HopByHop,
 }
 
+impl Role {
+    /// Whether a hop leaves the line out (HTTP/2 forbids these too).
+    pub(crate) fn is_hop_by_hop(self) -> bool {
+        matches!(
+            self,
+            Role::TransferEncoding | Role::Connection | Role::HopByHop
+        )
+    }
+}
+
 /// The role of a header line named `name`.
 pub(crate) fn role(name: &[u8]) -> Role {
     // `name` is a token (the parse checked it) and every name below is
@@ -173,7 +183,7 @@ impl Lines {
 pub(crate) fn into_map(lines: &Lines, map: &mut HeaderMap) {
     let kept = lines.lines.get(..lines.len).unwrap_or_default();
     for (span, role) in kept {
-        if !matches!(role, Role::Forward | Role::Date | Role::ContentLength) {
+        if role.is_hop_by_hop() {
             continue;
         }
         let Some((name, _)) = span.get(&lines.head) else {

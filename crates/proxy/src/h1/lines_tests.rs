@@ -51,6 +51,18 @@ fn roles_are_read_in_any_case_and_nothing_else_is_hop_by_hop() {
 }
 
 #[test]
+fn kept_lines_leave_out_every_name_a_map_is_stripped_of() {
+    // The same list, read two ways: `crate::headers` strips maps of these,
+    // and `role` must leave each out of kept lines, in any case.
+    for name in crate::headers::hop_by_hop() {
+        let upper = name.as_str().to_ascii_uppercase();
+        for n in [name.as_str(), upper.as_str()] {
+            assert!(role(n.as_bytes()).is_hop_by_hop(), "{n}");
+        }
+    }
+}
+
+#[test]
 fn facts_read_framing_as_a_map_would() {
     let (f, _) = lines_of(
         "HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: 12\r\ncontent-length: 12\r\nConnection: keep-alive\r\n\r\n",
@@ -84,6 +96,40 @@ fn facts_read_framing_as_a_map_would() {
     assert!(facts(&head, &spans).unwrap().seen.close);
     let (head, spans) = parse("HTTP/1.1 200 OK\r\nConnection: x-secret\r\n\r\n");
     assert!(facts(&head, &spans).unwrap().seen.connection);
+}
+
+#[test]
+fn facts_agree_with_the_map_readers_the_server_uses() {
+    // Framing read from lines (responses) and from a map (requests) are two
+    // readings of one rule; a difference would be a smuggling gap.
+    for lines in [
+        "",
+        "Content-Length: 5\r\n",
+        "Content-Length: 5\r\ncontent-length:  5 \r\n",
+        "Content-Length: 5\r\nContent-Length: 6\r\n",
+        "Content-Length: 5,5\r\n",
+        "Content-Length: -1\r\n",
+        "Content-Length: 99999999999999999999\r\n",
+        "Transfer-Encoding: chunked\r\n",
+        "Transfer-Encoding: gzip\r\nTransfer-Encoding: CHUNKED\r\n",
+        "Transfer-Encoding: chunked, gzip\r\nContent-Length: 3\r\n",
+        "Transfer-Encoding: chunked\r\nContent-Length: x\r\n",
+        "Connection: close\r\n",
+        "Connection: Keep-Alive\r\n",
+        "Connection: close, x-a\r\nX-A: 1\r\n",
+        "Keep-Alive: timeout=5\r\nTE: trailers\r\n",
+    ] {
+        let (head, spans) = parse(&format!("HTTP/1.1 200 OK\r\n{lines}\r\n"));
+        let f = facts(&head, &spans).unwrap();
+        let (map, seen) = crate::h1::header_map(&head, &spans, 0).unwrap();
+        assert_eq!(f.seen, seen, "{lines:?}");
+        assert_eq!(f.length, crate::h1::content_length(&map), "{lines:?}");
+        assert_eq!(
+            f.chunked,
+            crate::h1::chunked(&map).filter(|_| seen.transfer_encoding),
+            "{lines:?}"
+        );
+    }
 }
 
 #[test]

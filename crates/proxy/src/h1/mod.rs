@@ -49,6 +49,16 @@ pub(crate) struct Span {
     value: (u32, u32),
 }
 
+/// Appends one header line, `name: value`, to a head being written.
+/// Always inlined: called out of line it cost ~100 instructions per request.
+#[inline(always)]
+pub(crate) fn put_line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
 impl Span {
     fn range((start, len): (u32, u32)) -> std::ops::Range<usize> {
         let start = start as usize;
@@ -71,7 +81,7 @@ impl Span {
 
 /// Which framing-related headers a head carries, noted while its map is
 /// built, so the common case (none of them) costs no map lookup.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Seen {
     /// A `Connection` line naming other headers (kept in the map, so the
     /// pipeline strips what it names).

@@ -58,10 +58,7 @@ pub(crate) fn encode_head(
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for (name, value) in &parts.headers {
         upgrade |= name == http::header::UPGRADE;
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        h1::put_line(out, name.as_str().as_bytes(), value.as_bytes());
     }
     added.write_h1(out);
     if chunked {

@@ -173,27 +173,16 @@ pub(crate) fn encode_response_head(
             continue;
         }
         has_date |= name == header::DATE;
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        h1::put_line(out, name.as_str().as_bytes(), value.as_bytes());
     }
     if let Some(lines) = lines {
         for (name, value, role) in lines.iter() {
-            match role {
-                Role::Forward => {}
-                Role::Date => has_date = true,
-                Role::ContentLength
-                | Role::TransferEncoding
-                | Role::Connection
-                | Role::HopByHop => {
-                    continue;
-                }
+            // Content-Length is ours, from `delimit`.
+            if role.is_hop_by_hop() || role == Role::ContentLength {
+                continue;
             }
-            out.extend_from_slice(name);
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value);
-            out.extend_from_slice(b"\r\n");
+            has_date |= role == Role::Date;
+            h1::put_line(out, name, value);
         }
     }
     // A recipient that forwards a response without Date adds one

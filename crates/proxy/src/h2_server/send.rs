@@ -42,11 +42,10 @@ fn encode_fields(headers: &HeaderMap, lines: Option<&Lines>, block: &mut Vec<u8>
         return has_date;
     };
     for (name, value, role) in lines.iter() {
-        match role {
-            Role::Forward | Role::ContentLength => {}
-            Role::Date => has_date = true,
-            Role::TransferEncoding | Role::Connection | Role::HopByHop => continue,
+        if role.is_hop_by_hop() {
+            continue;
         }
+        has_date |= role == Role::Date;
         // HTTP/2 names are lowercase; HTTP/1.1 lines may be in any case.
         let mut short = [0u8; 64];
         let long;
