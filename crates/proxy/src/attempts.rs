@@ -2,8 +2,9 @@
 //! what came back, and retry when the route's policy, the method, the
 //! request body and the cluster's retry budget all allow it.
 //!
-//! - A connect failure hands the request back untouched (`pool::Failed`),
-//!   so it is retried as it is, whatever its method and body.
+//! - A connect failure leaves the request untouched where it is kept (the
+//!   pool only borrows it), so it is retried as it is, whatever its method
+//!   and body.
 //! - Any other retry sends a [`Replay`]: a copy of the head, and the body
 //!   if it was small enough to read whole first (`max_buffered_body`), and
 //!   only when the method is idempotent or the route allows otherwise. The
@@ -44,7 +45,7 @@ use self::replay::Replay;
 use crate::body::{BodyFailure, ClientBody, Guards, RequestBody, UpstreamBody};
 use crate::cluster::ClusterState;
 use crate::deadline::Deadline;
-use crate::pool::{EndpointPool, Failed};
+use crate::pool::EndpointPool;
 use crate::service::with_rng;
 
 /// What the attempts share.
@@ -121,14 +122,16 @@ pub(crate) async fn send(
             &mut own
         }
     };
+    // The request stays here; each attempt lends it to the pool, which
+    // takes it once it goes out, and leaves it if it could not be sent.
     let mut req = Some(req);
     let mut _retrying = None;
     loop {
         let (idx, endpoint) = run.pick(guards)?;
-        let Some(mut this) = req.take() else {
+        let Some(this) = req.as_mut() else {
             return Err(Error::internal("an attempt without a request"));
         };
-        run.stamp(&mut this)?;
+        run.stamp(this)?;
         // A route that hedges never cuts an attempt at the per-try timeout;
         // here the request cannot be replayed, so there is no hedge either.
         let per_try = if policy.hedge_on_per_try_timeout {
@@ -137,13 +140,18 @@ pub(crate) async fn send(
             run.per_try_deadline()
         };
         let waiting = AtomicBool::new(false);
+        let mut cut = false;
         let (attempt, result) = {
             // Pinned where it is built and polled beside the timer: no
             // wrapper future to move it into (each move copies its state).
             // The block drops an attempt cut by the timer here, with its
             // connection, before any backoff.
-            let mut sent =
-                std::pin::pin!(endpoint.send(this, run.out.action.into(), run.out.added, &waiting));
+            let mut sent = std::pin::pin!(endpoint.send(
+                &mut req,
+                run.out.action.into(),
+                run.out.added,
+                &waiting
+            ));
             let within = std::future::poll_fn(|cx| {
                 if let Poll::Ready(sent) = sent.as_mut().poll(cx) {
                     return Poll::Ready(Some(sent));
@@ -151,11 +159,18 @@ pub(crate) async fn send(
                 timer.poll_until(per_try, cx).map(|()| None)
             });
             match within.await {
-                Some(sent) => run.outcome(sent, &mut req)?,
+                Some(sent) => run.outcome(sent)?,
                 None if waiting.load(Ordering::Relaxed) => return Err(run.congested(per_try)),
-                None => run.timed_out(per_try),
+                None => {
+                    cut = true;
+                    run.timed_out(per_try)
+                }
             }
         };
+        if cut {
+            // Cut mid-exchange: what is left of the request may be partly sent.
+            req = None;
+        }
         run.out.cluster.record(idx, attempt, run.retries == 0);
         let Some((delay, permit)) = run.retry(attempt, &result, req.is_some()) else {
             return result;
@@ -232,22 +247,20 @@ impl<'a> Run<'a> {
             .map_or(self.deadline, |t| self.deadline.min(Instant::now() + t))
     }
 
-    /// What an attempt that ended came to. An unsent request comes back in
-    /// `req`; a failed request body ends everything (it is the client's
-    /// doing, whatever the upstream client made of it: h2 reports a stream
-    /// reset), with no mark against the endpoint.
+    /// What an attempt that ended came to. An unsent request is still in
+    /// the slot it was lent from; a failed request body ends everything (it
+    /// is the client's doing, whatever the upstream client made of it: h2
+    /// reports a stream reset), with no mark against the endpoint.
     fn outcome(
         &self,
-        sent: Result<Response<UpstreamBody>, Failed>,
-        req: &mut Option<Request<RequestBody>>,
+        sent: Result<Response<UpstreamBody>, Error>,
     ) -> Result<(Attempt, Result<Response<UpstreamBody>, Error>), Error> {
         match sent {
             Ok(resp) => Ok((Attempt::Response(resp.status().as_u16()), Ok(resp))),
-            Err(Failed { error, unsent }) => {
+            Err(error) => {
                 if let Some(err) = self.failure.as_deref().and_then(BodyFailure::error) {
                     return Err(err);
                 }
-                *req = unsent;
                 match classify(&error) {
                     Some(attempt) => Ok((attempt, Err(error))),
                     None => Err(error),

@@ -87,12 +87,12 @@ impl From<&ProxyAction> for RouteTimeouts {
     }
 }
 
-/// A failed send. `unsent` holds the request when it never reached the
+/// A failed h2 send. `unsent` holds the request when it never reached the
 /// upstream (no connection could be made), so it can be retried as it is,
 /// body and all, whatever its method.
-pub(crate) struct Failed {
-    pub(crate) error: Error,
-    pub(crate) unsent: Option<Request<RequestBody>>,
+struct Failed {
+    error: Error,
+    unsent: Option<Request<RequestBody>>,
 }
 
 impl Failed {
@@ -170,58 +170,70 @@ impl EndpointPool {
         self.tls.as_ref()
     }
 
-    /// Sends `req` on a pooled or new connection (made within `route`'s
-    /// connect timeout, else the cluster's) and returns the response; its
-    /// body owns (HTTP/1.1) or shares (h2) the connection, and is cut if it
-    /// idles for `route`'s idle timeout. `waiting` is up while the request
-    /// waits for a unit of the cluster's `max_connections`.
+    /// Sends the request in `req` on a pooled or new connection (made
+    /// within `route`'s connect timeout, else the cluster's) and returns the
+    /// response; its body owns (HTTP/1.1) or shares (h2) the connection, and
+    /// is cut if it idles for `route`'s idle timeout. `waiting` is up while
+    /// the request waits for a unit of the cluster's `max_connections`.
+    ///
+    /// The request is lent (see [`h1_client::send`]): whatever is left in
+    /// `req` on return never reached the upstream, and may be sent again as
+    /// it is, whatever its method and body.
     pub(crate) async fn send(
         self: &Arc<Self>,
-        req: Request<RequestBody>,
+        req: &mut Option<Request<RequestBody>>,
         route: RouteTimeouts,
         added: &Added,
         waiting: &AtomicBool,
-    ) -> Result<Response<UpstreamBody>, Failed> {
+    ) -> Result<Response<UpstreamBody>, Error> {
         if self.config.http2 {
-            let mut req = req;
-            added.insert_into(req.headers_mut());
+            let Some(mut owned) = req.take() else {
+                return Err(Error::internal("no request to send"));
+            };
+            added.insert_into(owned.headers_mut());
             // Boxed: keeps the h2 path's state out of every h1 request's future.
-            return Box::pin(self.send_h2(req, route, waiting)).await;
+            return match Box::pin(self.send_h2(owned, route, waiting)).await {
+                Ok(resp) => Ok(resp),
+                Err(Failed { error, unsent }) => {
+                    *req = unsent;
+                    Err(error)
+                }
+            };
         }
-        let mut req = req;
         let mut pooled = self.checkout_h1();
         let slot = loop {
-            // A pooled connection that turns out dead hands back a request
-            // that is unsent or safe to replay; each pass uses up one.
+            // A pooled connection that turns out dead leaves the request
+            // unsent, or safe to replay; each pass uses up one.
             if let Some(conn) = pooled.take() {
                 match h1_client::send(conn, req, added, true, self).await {
                     Ok(resp) => {
                         self.metrics.reused.inc();
                         return Ok(resp.map(|b| self.body(UpstreamKind::H1(b), route)));
                     }
-                    Err(SendError::Retry(back)) => req = *back,
-                    Err(SendError::Failed(e)) => return Err(e.into()),
+                    Err(SendError::Retry) => {}
+                    Err(SendError::Failed(e)) => return Err(e),
                 }
             }
             match self.limits.acquire(|| self.checkout_h1(), waiting).await {
                 Ok(Got::Slot(slot)) => break slot,
                 Ok(Got::Idle(conn)) => pooled = Some(conn),
-                Err(error) => return Err(Failed::unsent(error, req)),
+                Err(error) => return Err(error),
             }
         };
         // Boxed: connecting is the cold path, and its state machine would
         // otherwise be copied with every request's future.
-        let stream = match Box::pin(self.connect(route.connect, &[], Alpn::Http1)).await {
-            Ok(stream) => stream,
-            Err(error) => return Err(Failed::unsent(error, req)),
-        };
+        let stream = Box::pin(self.connect(route.connect, &[], Alpn::Http1)).await?;
         match h1_client::send(Conn::new(stream, slot), req, added, false, self).await {
             Ok(resp) => Ok(resp.map(|b| self.body(UpstreamKind::H1(b), route))),
             // Retry is only offered for reused connections.
-            Err(SendError::Retry(_)) => {
-                Err(Error::upstream(ErrorKind::UpstreamReset, "new connection failed").into())
+            Err(SendError::Retry) => {
+                *req = None;
+                Err(Error::upstream(
+                    ErrorKind::UpstreamReset,
+                    "new connection failed",
+                ))
             }
-            Err(SendError::Failed(e)) => Err(e.into()),
+            Err(SendError::Failed(e)) => Err(e),
         }
     }
 

@@ -24,12 +24,13 @@ use meshgate_resilience::retry::{self, Attempt};
 use super::Run;
 use crate::body::{BodyFailure, Guards, RequestBody, UpstreamBody};
 use crate::headers::Added;
-use crate::pool::{EndpointPool, Failed, RouteTimeouts};
+use crate::pool::{EndpointPool, RouteTimeouts};
 
 /// One attempt: its endpoint's index, active-request count and (for a
 /// hedge or retry) unit of `max_retries`, all held until it ends or is
-/// cancelled, and how the send ended. `waiting` is up while it waits for a
-/// unit of the cluster's `max_connections`.
+/// cancelled, how the send ended, and the request if it was never sent.
+/// `waiting` is up while it waits for a unit of the cluster's
+/// `max_connections`.
 async fn attempt(
     idx: usize,
     held: Held,
@@ -38,10 +39,17 @@ async fn attempt(
     timeouts: RouteTimeouts,
     added: &Added,
     waiting: Arc<AtomicBool>,
-) -> (usize, Held, Result<Response<UpstreamBody>, Failed>) {
-    let sent = endpoint.send(req, timeouts, added, &waiting).await;
-    (idx, held, sent)
+) -> (usize, Held, Sent) {
+    let mut req = Some(req);
+    let sent = endpoint.send(&mut req, timeouts, added, &waiting).await;
+    (idx, held, (sent, req))
 }
+
+/// How a send ended, and the request if it never went out.
+type Sent = (
+    Result<Response<UpstreamBody>, Error>,
+    Option<Request<RequestBody>>,
+);
 
 /// What an attempt in flight holds.
 struct Held {
@@ -87,9 +95,8 @@ pub(super) async fn send(
         tokio::select! {
             biased;
             done = flying.next(), if !flying.is_empty() => {
-                let Some((idx, held, sent)) = done else { continue };
-                let mut unsent = None;
-                let (outcome, result) = match run.outcome(sent, &mut unsent) {
+                let Some((idx, held, (sent, unsent))) = done else { continue };
+                let (outcome, result) = match run.outcome(sent) {
                     Ok(o) => o,
                     // The client's body failed: nothing can succeed.
                     Err(err) if run.failure.as_deref().and_then(BodyFailure::error).is_some() => {

@@ -34,12 +34,12 @@ pub(crate) struct Head {
     pub(crate) keep_alive: bool,
 }
 
-/// Appends the request head to `out`: `parts`, then the lines meshgate
+/// Appends the request head to `out`: `req`'s, then the lines meshgate
 /// adds. `chunked` adds the transfer coding for a body of unknown length.
 /// Returns whether the head carries `Upgrade` (the pipeline forwards it only
 /// for an upgrade it can carry).
-pub(crate) fn encode_head(
-    parts: &http::request::Parts,
+pub(crate) fn encode_head<B>(
+    req: &http::Request<B>,
     added: &Added,
     chunked: bool,
     out: &mut Vec<u8>,
@@ -47,16 +47,16 @@ pub(crate) fn encode_head(
     // Whether the request asks for an upgrade: noticed in the loop that
     // writes the headers, rather than by a lookup per request.
     let mut upgrade = false;
-    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.extend_from_slice(req.method().as_str().as_bytes());
     out.push(b' ');
-    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
     out.extend_from_slice(if target.is_empty() {
         b"/"
     } else {
         target.as_bytes()
     });
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in &parts.headers {
+    for (name, value) in req.headers() {
         upgrade |= name == http::header::UPGRADE;
         h1::put_line(out, name.as_str().as_bytes(), value.as_bytes());
     }

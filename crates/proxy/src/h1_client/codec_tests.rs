@@ -129,7 +129,6 @@ fn encodes_origin_form_with_headers_and_chunked_framing() {
         .header("host", "x")
         .body(())
         .unwrap();
-    let (parts, ()) = req.into_parts();
     let ip = http::HeaderValue::from_static("10.0.0.9");
     let origin = crate::headers::Origin {
         client_ip: &ip,
@@ -138,7 +137,7 @@ fn encodes_origin_form_with_headers_and_chunked_framing() {
     };
     let added = crate::headers::for_upstream(&mut HeaderMap::new(), origin);
     let mut out = Vec::new();
-    assert!(!encode_head(&parts, &added, true, &mut out), "no upgrade");
+    assert!(!encode_head(&req, &added, true, &mut out), "no upgrade");
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "POST /a/b?c=1 HTTP/1.1\r\nhost: x\r\n\
@@ -151,7 +150,7 @@ fn encodes_origin_form_with_headers_and_chunked_framing() {
         .body(())
         .unwrap();
     assert!(
-        encode_head(&ws.into_parts().0, &added, false, &mut Vec::new()),
+        encode_head(&ws, &added, false, &mut Vec::new()),
         "an upgrade"
     );
 }
