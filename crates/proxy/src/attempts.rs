@@ -61,13 +61,18 @@ pub(crate) struct Outgoing<'a> {
 /// Sends the request, retrying as the policy allows. The response's
 /// endpoint keeps its active-request count raised through `guards`.
 ///
+/// The request's head and body are borrowed from the pipeline's future,
+/// which owns them, and moved out only once, into the request the attempts
+/// lend to the pool: moving them through each stage copied ~300 bytes per
+/// stage. `parts` and `body` are left empty.
+///
 /// `timer` bounds each attempt when the caller lends its connection's timer
 /// (one wheel entry re-armed lazily, instead of one armed and removed per
 /// request); without one the attempts time themselves.
 pub(crate) async fn send(
     out: Outgoing<'_>,
-    mut parts: Parts,
-    body: ClientBody,
+    parts: &mut Parts,
+    body: &mut ClientBody,
     guards: &mut Guards,
     timer: Option<&mut Deadline>,
 ) -> Result<Response<UpstreamBody>, Error> {
@@ -81,23 +86,33 @@ pub(crate) async fn send(
     let policy = &out.action.retry;
     let idempotent = parts.method.is_idempotent();
     let deadline = Instant::now() + out.action.timeout;
-    let (body, signing) = match out.cluster.signer.as_deref() {
-        None => (body, None),
+    let signing = match out.cluster.signer.as_deref() {
+        None => None,
         Some(signer) => {
+            let unsigned = std::mem::replace(body, ClientBody::Empty);
             // Boxed: only signed clusters carry the body read's state.
-            let (body, signing) = Box::pin(signer.prepare(&mut parts, body, deadline)).await?;
-            (body, Some(signing))
+            let (signed, signing) = Box::pin(signer.prepare(parts, unsigned, deadline)).await?;
+            *body = signed;
+            Some(signing)
         }
     };
-    let (body, replay) = if Replay::possible(policy, idempotent) {
-        Replay::prepare(policy, &parts, body, deadline).await?
+    let replay = if Replay::possible(policy, idempotent) {
+        Replay::prepare(policy, parts, body, deadline).await?
     } else {
-        (body, None)
+        None
     };
     // An empty body can neither fail nor overrun: no slot to allocate.
     let failure = (!matches!(body, ClientBody::Empty)).then(Arc::<BodyFailure>::default);
-    let body = RequestBody::new(body, out.limits.max_body_bytes, failure.clone());
-    let req = Request::from_parts(parts, body);
+    // The request stays here; each attempt lends it to the pool, which
+    // takes it once it goes out, and leaves it if it could not be sent.
+    let mut req = Some(Request::from_parts(
+        std::mem::replace(parts, vacant_head()),
+        RequestBody::new(
+            std::mem::replace(body, ClientBody::Empty),
+            out.limits.max_body_bytes,
+            failure.clone(),
+        ),
+    ));
     let mut run = Run {
         out,
         policy,
@@ -109,7 +124,10 @@ pub(crate) async fn send(
         tried: Vec::new(),
         retries: 0,
     };
-    if policy.hedge_on_per_try_timeout && run.replay.is_some() {
+    if policy.hedge_on_per_try_timeout
+        && run.replay.is_some()
+        && let Some(req) = req.take()
+    {
         // Boxed: hedging is opt-in, and inline its ~2.9 KiB state would
         // grow every request's future (and each move of it).
         return Box::pin(hedge::send(run, req, guards)).await;
@@ -122,9 +140,6 @@ pub(crate) async fn send(
             &mut own
         }
     };
-    // The request stays here; each attempt lends it to the pool, which
-    // takes it once it goes out, and leaves it if it could not be sent.
-    let mut req = Some(req);
     let mut _retrying = None;
     loop {
         let (idx, endpoint) = run.pick(guards)?;
@@ -188,6 +203,11 @@ pub(crate) async fn send(
         run.tried.push(idx);
         run.retries += 1;
     }
+}
+
+/// What is left where the request's head was moved out: no allocation.
+fn vacant_head() -> Parts {
+    Request::new(()).into_parts().0
 }
 
 /// The horizon of a request's own timer: its shortest timeout.

@@ -21,7 +21,7 @@ mod write;
 use std::pin::Pin;
 use std::time::Duration;
 
-use http::{Method, Request, Response, StatusCode, Version};
+use http::{Method, Response, StatusCode, Version};
 use meshgate_config::HttpLimits;
 use meshgate_core::{Error, ErrorKind};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -144,11 +144,7 @@ pub(crate) async fn serve(
         // The connection's timer serves the route timeout too: nothing
         // else waits on it while the pipeline runs.
         let resp = match crate::service::boxed(|| {
-            ProxyService::handle(
-                &service,
-                Request::from_parts(parts, body),
-                Some(&mut deadline),
-            )
+            ProxyService::handle(&service, parts, body, Some(&mut deadline))
         })
         .await
         {

@@ -29,7 +29,7 @@ use crate::downstream::Stream as Downstream;
 use bytes::{Bytes, BytesMut};
 use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
-use http::{Request, Response};
+use http::Response;
 use meshgate_config::HttpLimits;
 use meshgate_core::{Error, ErrorKind};
 use meshgate_h2::frame::{self, FrameError, Reason};
@@ -399,13 +399,14 @@ impl Conn {
 fn stream_future(
     id: u32,
     service: ProxyService,
-    req: Request<ClientBody>,
+    parts: http::request::Parts,
+    body: ClientBody,
 ) -> (StreamFuture, AbortHandle) {
     abortable(Tagged {
         id,
         // Streams run side by side: each times itself, and owns its clone
         // of the service.
-        fut: crate::service::boxed(|| ProxyService::handle(service, req, None)),
+        fut: crate::service::boxed(|| ProxyService::handle(service, parts, body, None)),
     })
 }
 

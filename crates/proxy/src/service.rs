@@ -19,13 +19,15 @@
 
 use std::cell::RefCell;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use http::header::{self, HeaderValue};
+use http::request::Parts;
 use http::uri::{Authority, Scheme};
-use http::{Request, Response, Uri, Version};
+use http::{Response, Uri, Version};
 use meshgate_config::{ProxyAction, RouteAction};
 use meshgate_core::{Error, ErrorKind, FastRng};
 use meshgate_router::RequestView;
@@ -96,161 +98,170 @@ impl ProxyService {
     /// no clone of the service's `Arc`s per request) and owned by h2 streams,
     /// whose futures outlive any borrow. Generic rather than a wrapping
     /// `async move`, which copied the whole pipeline future into its own.
-    pub(crate) async fn handle<S: std::borrow::Borrow<Self>>(
+    ///
+    /// Not an `async fn`: one moves each argument from its own slot in the
+    /// future into a second one when first polled, so the request's head
+    /// would be stored (and copied) twice. The block below uses `parts` and
+    /// `body` where they were captured, and the stages after it borrow them.
+    pub(crate) fn handle<S: std::borrow::Borrow<Self>>(
         service: S,
-        req: Request<ClientBody>,
+        mut parts: Parts,
+        mut body: ClientBody,
         timer: Option<&mut Deadline>,
-    ) -> Result<Response<ResponseBody>, Infallible> {
-        let this = service.borrow();
-        let start = Instant::now();
-        let guards = Guards::default();
-        let state = this.live.current();
-        let state = &*state;
-        let Some(listener) = state.listener(&this.listener) else {
-            // A reload removed this listener: its open connections drain. The
-            // request gets a clear 503 and the connection closes after it
-            // (`respond::error` marks it), so the client reconnects.
-            let id = with_rng(|r| headers::request_id(&http::HeaderMap::new(), r));
-            let err = Error::downstream(
-                ErrorKind::ListenerRemoved,
-                format!("listener {} was removed by a reload", this.listener),
-            );
-            return Ok(respond::error(&err, &id, guards));
-        };
-
-        // Phase 1: request filter.
-        let (mut parts, mut body) = req.into_parts();
-        let found = listener.router.find(&RequestView::from_parts(&parts));
-        let Some(found) = found else {
-            listener.no_route.inc();
-            let id = with_rng(|r| headers::request_id(&parts.headers, r));
-            let err = Error::downstream(
-                ErrorKind::NoRoute,
-                format!("no route for {} {}", parts.method, parts.uri.path()),
-            );
-            return Ok(respond::error(&err, &id, guards));
-        };
-        let (Some(route), Some(route_state)) = (
-            state.config.routes.get(found.route),
-            state.routes.get(found.route),
-        ) else {
-            let id = with_rng(|r| headers::request_id(&parts.headers, r));
-            return Ok(respond::error(
-                &Error::internal("route missing from state"),
-                &id,
-                guards,
-            ));
-        };
-        // The route's policies, on a well-formed request, before its action:
-        // who the caller is (authentication), whether it may (authorization),
-        // then the rate limit, keyed by what authentication found.
-        let mut caller = Caller {
-            peer_identity: this.peer_identity.clone(),
-            ..Caller::default()
-        };
-        let mut limit_stamp = None;
-        let mut body_check = None;
-        let mut refused = match malformed(&parts) {
-            Some(error) => Some(Denied {
-                error,
-                challenges: Vec::new(),
-            }),
-            None => match this.admit(route_state, &mut parts, &mut caller) {
-                Err(denied) => Some(denied),
-                Ok(check) => {
-                    body_check = check;
-                    let (refused, stamp) = rate_limit::check(
-                        route_state.rate_limit.as_deref(),
-                        &parts,
-                        this.client.ip(),
-                        &caller,
-                        start,
-                    );
-                    limit_stamp = stamp;
-                    refused.map(|error| Denied {
-                        error,
-                        challenges: Vec::new(),
-                    })
-                }
-            },
-        };
-        if refused.is_none()
-            && let Some(check) = body_check
-        {
-            // A signed request's body is read whole and checked before
-            // anything goes upstream; the checked bytes are what is sent.
-            let timeout = match &route.action {
-                RouteAction::Proxy(action) => action.timeout,
-                _ => crate::auth::hmac::NO_UPSTREAM_BODY_TIMEOUT,
+    ) -> impl Future<Output = Result<Response<ResponseBody>, Infallible>> {
+        async move {
+            let this = service.borrow();
+            let start = Instant::now();
+            let mut guards = Guards::default();
+            let state = this.live.current();
+            let state = &*state;
+            let Some(listener) = state.listener(&this.listener) else {
+                // A reload removed this listener: its open connections drain. The
+                // request gets a clear 503 and the connection closes after it
+                // (`respond::error` marks it), so the client reconnects.
+                let id = with_rng(|r| headers::request_id(&http::HeaderMap::new(), r));
+                let err = Error::downstream(
+                    ErrorKind::ListenerRemoved,
+                    format!("listener {} was removed by a reload", this.listener),
+                );
+                return Ok(respond::error(&err, &id, guards));
             };
-            let deadline = tokio::time::Instant::now() + timeout;
-            // Boxed: only signed requests carry the body read's state.
-            match Box::pin(check.run(&mut parts, body, deadline)).await {
-                Ok(checked) => body = checked,
-                Err(denied) => {
-                    refused = Some(denied);
-                    body = ClientBody::Empty;
-                }
-            }
-        }
-        let mut resp = match (refused, &route.action) {
-            (Some(denied), _) => {
+
+            // Phase 1: request filter.
+            let found = listener.router.find(&RequestView::from_parts(&parts));
+            let Some(found) = found else {
+                listener.no_route.inc();
                 let id = with_rng(|r| headers::request_id(&parts.headers, r));
-                let mut resp = respond::error(&denied.error, &id, guards);
-                denied.decorate(&mut resp);
-                resp
-            }
-            (None, RouteAction::Direct(d)) => respond::direct(d, guards),
-            (None, RouteAction::Redirect(r)) => {
-                // The full authority, port included, so the client comes back
-                // to the same listener (RequestView's host drops the port).
-                let host = authority_of(&parts);
-                respond::redirect(r, &parts.uri, host.as_deref(), this.scheme, guards)
-            }
-            (None, RouteAction::Proxy(action)) => {
+                let err = Error::downstream(
+                    ErrorKind::NoRoute,
+                    format!("no route for {} {}", parts.method, parts.uri.path()),
+                );
+                return Ok(respond::error(&err, &id, guards));
+            };
+            let (Some(route), Some(route_state)) = (
+                state.config.routes.get(found.route),
+                state.routes.get(found.route),
+            ) else {
                 let id = with_rng(|r| headers::request_id(&parts.headers, r));
-                let prefix = match &route.matcher.path {
-                    Some(meshgate_config::PathMatch::Prefix(p)) => Some(p.as_str()),
-                    _ => None,
+                return Ok(respond::error(
+                    &Error::internal("route missing from state"),
+                    &id,
+                    guards,
+                ));
+            };
+            // The route's policies, on a well-formed request, before its action:
+            // who the caller is (authentication), whether it may (authorization),
+            // then the rate limit, keyed by what authentication found.
+            let mut caller = Caller {
+                peer_identity: this.peer_identity.clone(),
+                ..Caller::default()
+            };
+            let mut limit_stamp = None;
+            let mut body_check = None;
+            let mut refused = match malformed(&parts) {
+                Some(error) => Some(Denied {
+                    error,
+                    challenges: Vec::new(),
+                }),
+                None => match this.admit(route_state, &mut parts, &mut caller) {
+                    Err(denied) => Some(denied),
+                    Ok(check) => {
+                        body_check = check;
+                        let (refused, stamp) = rate_limit::check(
+                            route_state.rate_limit.as_deref(),
+                            &parts,
+                            this.client.ip(),
+                            &caller,
+                            start,
+                        );
+                        limit_stamp = stamp;
+                        refused.map(|error| Denied {
+                            error,
+                            challenges: Vec::new(),
+                        })
+                    }
+                },
+            };
+            if refused.is_none()
+                && let Some(check) = body_check
+            {
+                // A signed request's body is read whole and checked before
+                // anything goes upstream; the checked bytes are what is sent.
+                let timeout = match &route.action {
+                    RouteAction::Proxy(action) => action.timeout,
+                    _ => crate::auth::hmac::NO_UPSTREAM_BODY_TIMEOUT,
                 };
-                match this
-                    .proxy(
-                        state,
-                        action,
-                        prefix,
-                        &id,
-                        Request::from_parts(parts, body),
-                        &listener.limits,
-                        guards,
-                        timer,
-                    )
-                    .await
-                {
-                    Ok(resp) => resp,
-                    Err((err, guards)) => {
-                        tracing::debug!(error = %err, request_id = ?id, "request failed");
-                        respond::error(&err, &id, guards)
+                let deadline = tokio::time::Instant::now() + timeout;
+                // Boxed: only signed requests carry the body read's state.
+                let unchecked = std::mem::replace(&mut body, ClientBody::Empty);
+                match Box::pin(check.run(&mut parts, unchecked, deadline)).await {
+                    Ok(checked) => body = checked,
+                    Err(denied) => {
+                        refused = Some(denied);
+                        body = ClientBody::Empty;
                     }
                 }
             }
-        };
+            let mut resp = match (refused, &route.action) {
+                (Some(denied), _) => {
+                    let id = with_rng(|r| headers::request_id(&parts.headers, r));
+                    let mut resp = respond::error(&denied.error, &id, guards);
+                    denied.decorate(&mut resp);
+                    resp
+                }
+                (None, RouteAction::Direct(d)) => respond::direct(d, guards),
+                (None, RouteAction::Redirect(r)) => {
+                    // The full authority, port included, so the client comes back
+                    // to the same listener (RequestView's host drops the port).
+                    let host = authority_of(&parts);
+                    respond::redirect(r, &parts.uri, host.as_deref(), this.scheme, guards)
+                }
+                (None, RouteAction::Proxy(action)) => {
+                    let id = with_rng(|r| headers::request_id(&parts.headers, r));
+                    let prefix = match &route.matcher.path {
+                        Some(meshgate_config::PathMatch::Prefix(p)) => Some(p.as_str()),
+                        _ => None,
+                    };
+                    match this
+                        .proxy(
+                            state,
+                            action,
+                            prefix,
+                            &id,
+                            &mut parts,
+                            &mut body,
+                            &listener.limits,
+                            &mut guards,
+                            timer,
+                        )
+                        .await
+                    {
+                        Ok(resp) => resp,
+                        Err(err) => {
+                            tracing::debug!(error = %err, request_id = ?id, "request failed");
+                            respond::error(&err, &id, guards)
+                        }
+                    }
+                }
+            };
 
-        if let Some(stamp) = limit_stamp {
-            // Its headers replace any of the same names from the upstream,
-            // so lines kept as they came join the map first.
-            if let Some(lines) = resp.body_mut().take_lines() {
-                crate::h1::lines::into_map(&lines, resp.headers_mut());
+            if let Some(stamp) = limit_stamp {
+                // Its headers replace any of the same names from the upstream,
+                // so lines kept as they came join the map first.
+                if let Some(lines) = resp.body_mut().take_lines() {
+                    crate::h1::lines::into_map(&lines, resp.headers_mut());
+                }
+                stamp.write(resp.headers_mut());
             }
-            stamp.write(resp.headers_mut());
-        }
 
-        // Phase 6: logging.
-        let class = (resp.status().as_u16() / 100).clamp(1, 5) as usize - 1;
-        if let Some(c) = route_state.by_class.get(class) {
-            c.inc();
+            // Phase 6: logging.
+            let class = (resp.status().as_u16() / 100).clamp(1, 5) as usize - 1;
+            if let Some(c) = route_state.by_class.get(class) {
+                c.inc();
+            }
+            route_state.duration.observe(start.elapsed());
+            Ok(resp)
         }
-        route_state.duration.observe(start.elapsed());
-        Ok(resp)
     }
 
     /// Phase 1b: the route's authentication, then its authorization
@@ -281,113 +292,112 @@ impl ProxyService {
         Ok(body_check)
     }
 
+    /// Phases 2 to 5 for a route that proxies. Not an `async fn`, for the
+    /// reason given at [`ProxyService::handle`]: its arguments stay where
+    /// the block captured them.
     #[allow(clippy::too_many_arguments, reason = "the pipeline's parts, borrowed")]
-    async fn proxy(
+    fn proxy(
         &self,
         state: &ProxyState,
         action: &ProxyAction,
         prefix: Option<&str>,
         request_id: &HeaderValue,
-        req: Request<ClientBody>,
+        parts: &mut Parts,
+        body: &mut ClientBody,
         limits: &meshgate_config::HttpLimits,
-        mut guards: Guards,
+        guards: &mut Guards,
         timer: Option<&mut Deadline>,
-    ) -> Result<Response<ResponseBody>, (Error, Guards)> {
-        let (mut parts, body) = req.into_parts();
-        if let Some(max) = limits.max_body_bytes {
-            let declared = parts
-                .headers
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-            if declared.is_some_and(|len| len > max) {
-                return Err((
-                    Error::downstream(
+    ) -> impl Future<Output = Result<Response<ResponseBody>, Error>> {
+        async move {
+            if let Some(max) = limits.max_body_bytes {
+                let declared = parts
+                    .headers
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+                if declared.is_some_and(|len| len > max) {
+                    return Err(Error::downstream(
                         ErrorKind::RequestBodyTooLarge,
                         "content-length exceeds max_body_bytes",
-                    ),
-                    guards,
-                ));
+                    ));
+                }
             }
-        }
-        let Some(cluster) = state.clusters.get(action.cluster) else {
-            return Err((Error::internal("cluster missing from state"), guards));
-        };
+            let Some(cluster) = state.clusters.get(action.cluster) else {
+                return Err(Error::internal("cluster missing from state"));
+            };
 
-        // Stripped with the other hop-by-hop headers below, then restored:
-        // only an upgrade meshgate can carry is forwarded.
-        let upgrade = crate::tunnel::requested(&parts, !matches!(body, ClientBody::Empty));
-        if upgrade.is_some() && cluster.http2 {
-            return Err((
-                Error::downstream(
+            // Stripped with the other hop-by-hop headers below, then restored:
+            // only an upgrade meshgate can carry is forwarded.
+            let upgrade = crate::tunnel::requested(parts, !matches!(body, ClientBody::Empty));
+            if upgrade.is_some() && cluster.http2 {
+                return Err(Error::downstream(
                     ErrorKind::NotImplemented,
                     format!(
                         "protocol upgrades need an HTTP/1.1 cluster; {} speaks h2",
                         cluster.name
                     ),
-                ),
-                guards,
-            ));
-        }
-
-        let hash = action
-            .hash_key
-            .as_ref()
-            .and_then(|k| hash_of(k, &parts, self.client));
-
-        // Phase 3 (before the peer: it does not depend on the endpoint, and
-        // retries reuse it): upstream request filter.
-        let added = match self.rewrite_head(action, prefix, &mut parts, cluster, request_id) {
-            Ok(added) => added,
-            Err(err) => return Err((err, guards)),
-        };
-        if let Some(protocol) = &upgrade {
-            crate::tunnel::restore(&mut parts.headers, protocol.clone());
-        }
-
-        // Phases 2 and 4: upstream peer and send, with retries, bounded by
-        // the route timeout.
-        let out = attempts::Outgoing {
-            cluster,
-            action,
-            hash,
-            limits,
-            added: &added,
-        };
-        let resp = match attempts::send(out, parts, body, &mut guards, timer).await {
-            Ok(resp) => resp,
-            Err(err) => return Err((err, guards)),
-        };
-
-        // Phase 5: response filter.
-        let (mut head, body) = resp.into_parts();
-        // A 101 keeps the protocol it switched to (`Connection: upgrade` is
-        // written by the downstream server).
-        let switched = if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
-            let to = head.headers.get(header::UPGRADE);
-            // Only a request with an upgrade gets a 101 (h1_client skips
-            // any other as interim).
-            if !upgrade
-                .as_ref()
-                .is_some_and(|asked| crate::tunnel::answers(asked, to))
-            {
-                let err = Error::upstream(
-                    ErrorKind::UpstreamProtocol,
-                    "the upstream switched to a protocol the client did not ask for",
-                );
-                return Err((err, guards));
+                ));
             }
-            to.cloned()
-        } else {
-            None
-        };
-        headers::strip_hop_by_hop(&mut head.headers, false);
-        if let Some(protocol) = switched {
-            head.headers.insert(header::UPGRADE, protocol);
+
+            let hash = action
+                .hash_key
+                .as_ref()
+                .and_then(|k| hash_of(k, parts, self.client));
+
+            // Phase 3 (before the peer: it does not depend on the endpoint, and
+            // retries reuse it): upstream request filter.
+            let added = match self.rewrite_head(action, prefix, parts, cluster, request_id) {
+                Ok(added) => added,
+                Err(err) => return Err(err),
+            };
+            if let Some(protocol) = &upgrade {
+                crate::tunnel::restore(&mut parts.headers, protocol.clone());
+            }
+
+            // Phases 2 and 4: upstream peer and send, with retries, bounded by
+            // the route timeout.
+            let out = attempts::Outgoing {
+                cluster,
+                action,
+                hash,
+                limits,
+                added: &added,
+            };
+            let resp = match attempts::send(out, parts, body, guards, timer).await {
+                Ok(resp) => resp,
+                Err(err) => return Err(err),
+            };
+
+            // Phase 5: response filter.
+            let (mut head, body) = resp.into_parts();
+            // A 101 keeps the protocol it switched to (`Connection: upgrade` is
+            // written by the downstream server).
+            let switched = if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
+                let to = head.headers.get(header::UPGRADE);
+                // Only a request with an upgrade gets a 101 (h1_client skips
+                // any other as interim).
+                if !upgrade
+                    .as_ref()
+                    .is_some_and(|asked| crate::tunnel::answers(asked, to))
+                {
+                    let err = Error::upstream(
+                        ErrorKind::UpstreamProtocol,
+                        "the upstream switched to a protocol the client did not ask for",
+                    );
+                    return Err(err);
+                }
+                to.cloned()
+            } else {
+                None
+            };
+            headers::strip_hop_by_hop(&mut head.headers, false);
+            if let Some(protocol) = switched {
+                head.headers.insert(header::UPGRADE, protocol);
+            }
+            Ok(Response::from_parts(
+                head,
+                ResponseBody::upstream(body, std::mem::take(guards)),
+            ))
         }
-        Ok(Response::from_parts(
-            head,
-            ResponseBody::upstream(body, guards),
-        ))
     }
 
     /// Phase 3: the upstream request head (hop-by-hop headers stripped,

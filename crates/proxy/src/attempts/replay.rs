@@ -35,31 +35,31 @@ impl Replay {
     }
 
     /// For a request that [`Replay::possible`] allows, reads a small body
-    /// whole and returns the body for the first attempt with the means to
-    /// replay it. `None` when the body must stream.
+    /// whole (leaving it in `body`, to be sent first) and returns the means
+    /// to replay it. `None` when the body must stream.
     pub(super) async fn prepare(
         policy: &RetryPolicy,
         parts: &Parts,
-        body: ClientBody,
+        body: &mut ClientBody,
         deadline: Instant,
-    ) -> Result<(ClientBody, Option<Replay>), Error> {
+    ) -> Result<Option<Replay>, Error> {
         if let ClientBody::Empty = body {
-            let replay = Replay {
+            return Ok(Some(Replay {
                 head: copy_head(parts),
                 body: None,
-            };
-            return Ok((ClientBody::Empty, Some(replay)));
+            }));
         }
         let declared = crate::h1::content_length(&parts.headers).ok().flatten();
         let Some(len) = declared.filter(|n| *n <= policy.max_buffered_body) else {
-            return Ok((body, None));
+            return Ok(None);
         };
-        let bytes = read_whole(body, len, deadline).await?;
-        let replay = Replay {
+        let streaming = std::mem::replace(body, ClientBody::Empty);
+        let bytes = read_whole(streaming, len, deadline).await?;
+        *body = ClientBody::Buffered(Full::new(bytes.clone()));
+        Ok(Some(Replay {
             head: copy_head(parts),
-            body: Some(bytes.clone()),
-        };
-        Ok((ClientBody::Buffered(Full::new(bytes)), Some(replay)))
+            body: Some(bytes),
+        }))
     }
 
     /// A fresh copy of the request.

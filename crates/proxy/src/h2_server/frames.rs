@@ -3,7 +3,6 @@
 //! does to the streams.
 
 use bytes::{Buf as _, Bytes, BytesMut};
-use http::Request;
 use meshgate_core::ErrorKind;
 use meshgate_h2::frame::{self, Frame, MAX_WINDOW, Reason};
 use meshgate_h2::hpack;
@@ -244,8 +243,7 @@ impl Conn {
                     ClientBody::H2(H2Body::new(shared, length)),
                 )
             };
-            let req = Request::from_parts(head.parts, body);
-            let (fut, abort) = stream_future(id, self.service.clone(), req);
+            let (fut, abort) = stream_future(id, self.service.clone(), head.parts, body);
             (fut, abort, is_head, length, recv)
         };
         self.futures.push(fut);
