@@ -103,6 +103,7 @@ impl ProxyService {
     /// future into a second one when first polled, so the request's head
     /// would be stored (and copied) twice. The block below uses `parts` and
     /// `body` where they were captured, and the stages after it borrow them.
+    #[allow(clippy::manual_async_fn, reason = "see above: one copy of the request")]
     pub(crate) fn handle<S: std::borrow::Borrow<Self>>(
         service: S,
         mut parts: Parts,
@@ -292,11 +293,11 @@ impl ProxyService {
         Ok(body_check)
     }
 
-    /// Phases 2 to 5 for a route that proxies. Not an `async fn`, for the
-    /// reason given at [`ProxyService::handle`]: its arguments stay where
-    /// the block captured them.
+    /// Phases 2 to 5 for a route that proxies. It borrows the request and
+    /// the guards from `handle`'s future (an `async fn` stores each argument
+    /// twice, see [`ProxyService::handle`]; references cost 8 bytes each).
     #[allow(clippy::too_many_arguments, reason = "the pipeline's parts, borrowed")]
-    fn proxy(
+    async fn proxy(
         &self,
         state: &ProxyState,
         action: &ProxyAction,
@@ -307,97 +308,95 @@ impl ProxyService {
         limits: &meshgate_config::HttpLimits,
         guards: &mut Guards,
         timer: Option<&mut Deadline>,
-    ) -> impl Future<Output = Result<Response<ResponseBody>, Error>> {
-        async move {
-            if let Some(max) = limits.max_body_bytes {
-                let declared = parts
-                    .headers
-                    .get(header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-                if declared.is_some_and(|len| len > max) {
-                    return Err(Error::downstream(
-                        ErrorKind::RequestBodyTooLarge,
-                        "content-length exceeds max_body_bytes",
-                    ));
-                }
-            }
-            let Some(cluster) = state.clusters.get(action.cluster) else {
-                return Err(Error::internal("cluster missing from state"));
-            };
-
-            // Stripped with the other hop-by-hop headers below, then restored:
-            // only an upgrade meshgate can carry is forwarded.
-            let upgrade = crate::tunnel::requested(parts, !matches!(body, ClientBody::Empty));
-            if upgrade.is_some() && cluster.http2 {
+    ) -> Result<Response<ResponseBody>, Error> {
+        if let Some(max) = limits.max_body_bytes {
+            let declared = parts
+                .headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            if declared.is_some_and(|len| len > max) {
                 return Err(Error::downstream(
-                    ErrorKind::NotImplemented,
-                    format!(
-                        "protocol upgrades need an HTTP/1.1 cluster; {} speaks h2",
-                        cluster.name
-                    ),
+                    ErrorKind::RequestBodyTooLarge,
+                    "content-length exceeds max_body_bytes",
                 ));
             }
-
-            let hash = action
-                .hash_key
-                .as_ref()
-                .and_then(|k| hash_of(k, parts, self.client));
-
-            // Phase 3 (before the peer: it does not depend on the endpoint, and
-            // retries reuse it): upstream request filter.
-            let added = match self.rewrite_head(action, prefix, parts, cluster, request_id) {
-                Ok(added) => added,
-                Err(err) => return Err(err),
-            };
-            if let Some(protocol) = &upgrade {
-                crate::tunnel::restore(&mut parts.headers, protocol.clone());
-            }
-
-            // Phases 2 and 4: upstream peer and send, with retries, bounded by
-            // the route timeout.
-            let out = attempts::Outgoing {
-                cluster,
-                action,
-                hash,
-                limits,
-                added: &added,
-            };
-            let resp = match attempts::send(out, parts, body, guards, timer).await {
-                Ok(resp) => resp,
-                Err(err) => return Err(err),
-            };
-
-            // Phase 5: response filter.
-            let (mut head, body) = resp.into_parts();
-            // A 101 keeps the protocol it switched to (`Connection: upgrade` is
-            // written by the downstream server).
-            let switched = if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
-                let to = head.headers.get(header::UPGRADE);
-                // Only a request with an upgrade gets a 101 (h1_client skips
-                // any other as interim).
-                if !upgrade
-                    .as_ref()
-                    .is_some_and(|asked| crate::tunnel::answers(asked, to))
-                {
-                    let err = Error::upstream(
-                        ErrorKind::UpstreamProtocol,
-                        "the upstream switched to a protocol the client did not ask for",
-                    );
-                    return Err(err);
-                }
-                to.cloned()
-            } else {
-                None
-            };
-            headers::strip_hop_by_hop(&mut head.headers, false);
-            if let Some(protocol) = switched {
-                head.headers.insert(header::UPGRADE, protocol);
-            }
-            Ok(Response::from_parts(
-                head,
-                ResponseBody::upstream(body, std::mem::take(guards)),
-            ))
         }
+        let Some(cluster) = state.clusters.get(action.cluster) else {
+            return Err(Error::internal("cluster missing from state"));
+        };
+
+        // Stripped with the other hop-by-hop headers below, then restored:
+        // only an upgrade meshgate can carry is forwarded.
+        let upgrade = crate::tunnel::requested(parts, !matches!(body, ClientBody::Empty));
+        if upgrade.is_some() && cluster.http2 {
+            return Err(Error::downstream(
+                ErrorKind::NotImplemented,
+                format!(
+                    "protocol upgrades need an HTTP/1.1 cluster; {} speaks h2",
+                    cluster.name
+                ),
+            ));
+        }
+
+        let hash = action
+            .hash_key
+            .as_ref()
+            .and_then(|k| hash_of(k, parts, self.client));
+
+        // Phase 3 (before the peer: it does not depend on the endpoint, and
+        // retries reuse it): upstream request filter.
+        let added = match self.rewrite_head(action, prefix, parts, cluster, request_id) {
+            Ok(added) => added,
+            Err(err) => return Err(err),
+        };
+        if let Some(protocol) = &upgrade {
+            crate::tunnel::restore(&mut parts.headers, protocol.clone());
+        }
+
+        // Phases 2 and 4: upstream peer and send, with retries, bounded by
+        // the route timeout.
+        let out = attempts::Outgoing {
+            cluster,
+            action,
+            hash,
+            limits,
+            added: &added,
+        };
+        let resp = match attempts::send(out, parts, body, guards, timer).await {
+            Ok(resp) => resp,
+            Err(err) => return Err(err),
+        };
+
+        // Phase 5: response filter.
+        let (mut head, body) = resp.into_parts();
+        // A 101 keeps the protocol it switched to (`Connection: upgrade` is
+        // written by the downstream server).
+        let switched = if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            let to = head.headers.get(header::UPGRADE);
+            // Only a request with an upgrade gets a 101 (h1_client skips
+            // any other as interim).
+            if !upgrade
+                .as_ref()
+                .is_some_and(|asked| crate::tunnel::answers(asked, to))
+            {
+                let err = Error::upstream(
+                    ErrorKind::UpstreamProtocol,
+                    "the upstream switched to a protocol the client did not ask for",
+                );
+                return Err(err);
+            }
+            to.cloned()
+        } else {
+            None
+        };
+        headers::strip_hop_by_hop(&mut head.headers, false);
+        if let Some(protocol) = switched {
+            head.headers.insert(header::UPGRADE, protocol);
+        }
+        Ok(Response::from_parts(
+            head,
+            ResponseBody::upstream(body, std::mem::take(guards)),
+        ))
     }
 
     /// Phase 3: the upstream request head (hop-by-hop headers stripped,
