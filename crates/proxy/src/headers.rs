@@ -248,22 +248,16 @@ pub(crate) fn request_id(headers: &HeaderMap, rng: &mut FastRng) -> HeaderValue 
 
 /// A random 128-bit id in UUID v4 text form.
 fn new_request_id(rng: &mut FastRng) -> HeaderValue {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let hi = (rng.next_u64() & !0xf000) | 0x4000; // version 4
     let lo = (rng.next_u64() & !(0xc << 60)) | (0x8 << 60); // RFC 4122 variant
-    let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&hi.to_be_bytes());
-    bytes[8..].copy_from_slice(&lo.to_be_bytes());
+    let (h, l) = (hex16(hi), hex16(lo));
+    // 8-4-4-4-12 digits.
     let mut out = [b'-'; 36];
-    let mut pos = 0;
-    for (i, b) in bytes.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            pos += 1; // leave the dash
-        }
-        out[pos] = HEX[usize::from(b >> 4)];
-        out[pos + 1] = HEX[usize::from(b & 0xf)];
-        pos += 2;
-    }
+    out[..8].copy_from_slice(&h[..8]);
+    out[9..13].copy_from_slice(&h[8..12]);
+    out[14..18].copy_from_slice(&h[12..]);
+    out[19..23].copy_from_slice(&l[..4]);
+    out[24..].copy_from_slice(&l[4..]);
     // Ids are cut from a shared per-thread block: an id is both sent
     // upstream and kept for error bodies, and cloning a value that owns its
     // own allocation would allocate again to share it.
@@ -279,6 +273,29 @@ fn new_request_id(rng: &mut FastRng) -> HeaderValue {
     });
     // Hex digits and dashes are always a valid header value.
     HeaderValue::from_maybe_shared(bytes).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+/// `v` as 16 lowercase hex digits, most significant first. Eight digits
+/// at a time in a register (a digit per byte), not a table lookup per
+/// nibble: the id is made for every request.
+fn hex16(v: u64) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&hex8(v >> 32).to_be_bytes());
+    out[8..].copy_from_slice(&hex8(v & 0xffff_ffff).to_be_bytes());
+    out
+}
+
+/// The low 32 bits of `x` as eight ASCII hex digits, one per byte, the most
+/// significant digit in the highest byte.
+fn hex8(x: u64) -> u64 {
+    // Spread the nibbles apart: 16 bits per half, 8 per quarter, 4 per byte.
+    let x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+    let x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+    let x = (x | (x << 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+    // Each byte n becomes '0' + n, plus the gap from '9' + 1 to 'a' when
+    // n > 9 (n + 6 carries into bit 4 exactly then).
+    let letters = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    x + 0x3030_3030_3030_3030 + letters * (u64::from(b'a') - u64::from(b'9') - 1)
 }
 
 /// Request ids per shared allocation.

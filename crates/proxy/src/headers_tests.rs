@@ -150,6 +150,15 @@ fn a_forwarded_header_named_in_connection_is_not_chained() {
 }
 
 #[test]
+fn hex16_writes_what_format_writes() {
+    let mut rng = FastRng::seeded(11);
+    let edges = [0, 1, 9, 10, 15, 16, 0xff, 0x0123_4567_89ab_cdef, u64::MAX];
+    for v in edges.into_iter().chain((0..10_000).map(|_| rng.next_u64())) {
+        assert_eq!(hex16(v), *format!("{v:016x}").as_bytes(), "{v:#x}");
+    }
+}
+
+#[test]
 fn request_id_is_kept_or_generated_as_uuid_v4() {
     let mut rng = FastRng::seeded(3);
     let mut h = HeaderMap::new();
