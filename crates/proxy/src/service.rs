@@ -103,6 +103,9 @@ impl ProxyService {
     /// future into a second one when first polled, so the request's head
     /// would be stored (and copied) twice. The block below uses `parts` and
     /// `body` where they were captured, and the stages after it borrow them.
+    /// (Moving the block's body into an `async fn` that borrows them, to
+    /// flatten it, was measured: two more copies of 64+ bytes and ~150 more
+    /// instructions per request.)
     #[allow(clippy::manual_async_fn, reason = "see above: one copy of the request")]
     pub(crate) fn handle<S: std::borrow::Borrow<Self>>(
         service: S,
