@@ -14,9 +14,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 [ $# = 2 ] || { sed -n 2,12p "$0" >&2; exit 2; }
 A=$1 B=$2 N=${N:-10} D=${D:-5} CONNS=${CONNS:-64} PROTO=${PROTO:-h2}
-for port in 28280 28281 28282; do
-  [ -z "$(ss -ltnH "( sport = :$port )")" ] || { echo "port $port is in use" >&2; exit 1; }
-done
+ports_free 28280 28281 28282
 work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT

@@ -18,9 +18,7 @@ BIN=${1:-${CARGO_TARGET_DIR:-target}/release/meshgate}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
 PROTO=${PROTO:-h1}
-for port in 28180 28181 28182; do
-  [ -z "$(ss -ltnH "( sport = :$port )")" ] || { echo "port $port is in use" >&2; exit 1; }
-done
+ports_free 28180 28181 28182
 work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT

@@ -18,9 +18,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 BIN=${1:-${CARGO_TARGET_DIR:-target}/release/meshgate}
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
-for port in 28080 28085; do
-  [ -z "$(ss -ltnH "( sport = :$port )")" ] || { echo "port $port is in use" >&2; exit 1; }
-done
+ports_free 28080 28085
 work=$(mktemp -d)
 ok_backend "$work/backend.conf" "$work" 28080
 nginx -p "$work" -c "$work/backend.conf" -g 'daemon off;' & NGINX=$!

@@ -1,5 +1,12 @@
-# Shared by bench/cpu_split.sh, bench/instructions.sh and
-# bench/peer_instructions.sh (sourced).
+# Shared by the bench/ scripts that start their own backend (sourced).
+
+# ports_free PORT...: exits with a message if any of the ports is listened on.
+ports_free() {
+  local port
+  for port in "$@"; do
+    [ -z "$(ss -ltnH "( sport = :$port )")" ] || { echo "port $port is in use" >&2; exit 1; }
+  done
+}
 
 # ok_backend FILE WORKDIR PORT: the harness's nginx backend, one worker
 # answering 200 "ok" on every path.

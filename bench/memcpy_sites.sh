@@ -13,9 +13,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 BIN=$(realpath "${1:-${CARGO_TARGET_DIR:-target}/release/meshgate}")
 N=10000
-for port in 28280 28285; do
-  [ -z "$(ss -ltnH "( sport = :$port )")" ] || { echo "port $port is in use" >&2; exit 1; }
-done
+ports_free 28280 28285
 work=$(mktemp -d)
 cc -O2 -shared -fPIC -o "$work/interpose.so" bench/memcpy/interpose.c
 ok_backend "$work/backend.conf" "$work" 28280

@@ -12,9 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
-for port in 28180 28185; do
-  [ -z "$(ss -ltnH "( sport = :$port )")" ] || { echo "port $port is in use" >&2; exit 1; }
-done
+ports_free 28180 28185
 work=$(mktemp -d)
 ok_backend "$work/backend.conf" "$work" 28180
 # The proxy in the foreground, one process, so valgrind follows the worker.
