@@ -48,7 +48,6 @@ use crate::upstream_tls::{Alpn, UpstreamStream, UpstreamTls};
 
 mod h2;
 mod limits;
-use h2::Failed;
 use limits::Got;
 pub(crate) use limits::{ConnLimits, ConnSlot};
 
@@ -161,18 +160,8 @@ impl EndpointPool {
         waiting: &AtomicBool,
     ) -> Result<Response<UpstreamBody>, Error> {
         if self.config.http2 {
-            let Some(mut owned) = req.take() else {
-                return Err(Error::internal("no request to send"));
-            };
-            added.insert_into(owned.headers_mut());
             // Boxed: keeps the h2 path's state out of every h1 request's future.
-            return match Box::pin(self.send_h2(owned, route, waiting)).await {
-                Ok(resp) => Ok(resp),
-                Err(Failed { error, unsent }) => {
-                    *req = unsent;
-                    Err(error)
-                }
-            };
+            return Box::pin(self.send_h2(req, route, added, waiting)).await;
         }
         let mut pooled = self.checkout_h1();
         let slot = loop {

@@ -123,15 +123,20 @@ impl ProxyState {
         previous: Option<&ProxyState>,
     ) -> Result<Self, Vec<String>> {
         let mut problems = Vec::new();
-        let tls = build::listener_tls(&config, registry, previous, &mut problems);
-        let mesh = build::mesh_identity(&config, registry, previous, &mut problems);
-        let upstream_tls = build::upstream_tls(&config, registry, previous, &mesh, &mut problems);
-        let signers = build::signers(&config, registry, previous, &mut problems);
+        let build = build::Build {
+            config: &config,
+            registry,
+            previous,
+        };
+        let tls = build.listener_tls(&mut problems);
+        let mesh = build.mesh_identity(&mut problems);
+        let upstream_tls = build.upstream_tls(mesh.as_deref(), &mut problems);
+        let signers = build.signers(&mut problems);
         if !problems.is_empty() {
             return Err(problems);
         }
-        let listeners = build::listeners(&config, registry, previous, &mesh, &tls);
-        let routes = build::routes(&config, registry, previous, &mut problems);
+        let listeners = build.listeners(mesh.as_deref(), &tls);
+        let routes = build.routes(&mut problems);
         if !problems.is_empty() {
             return Err(problems);
         }

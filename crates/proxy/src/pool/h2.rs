@@ -16,14 +16,15 @@ use meshgate_core::{Error, ErrorKind};
 use super::limits::Got;
 use super::{EndpointPool, RouteTimeouts, UpstreamBody};
 use crate::body::{RequestBody, UpstreamKind};
+use crate::headers::Added;
 use crate::upstream_tls::Alpn;
 
 /// A failed h2 send. `unsent` holds the request when it never reached the
 /// upstream (no connection could be made), so it can be retried as it is,
 /// body and all, whatever its method.
-pub(super) struct Failed {
-    pub(super) error: Error,
-    pub(super) unsent: Option<Request<RequestBody>>,
+struct Failed {
+    error: Error,
+    unsent: Option<Request<RequestBody>>,
 }
 
 impl Failed {
@@ -48,7 +49,30 @@ impl From<Error> for Failed {
 // === impl EndpointPool (h2) ===
 
 impl EndpointPool {
+    /// [`EndpointPool::send`] for an h2 endpoint, with the same lending:
+    /// what is left in `req` on return never reached the upstream. The
+    /// headers meshgate adds go into the request's map (h2 has no
+    /// HTTP/1.1 head to write them into).
     pub(super) async fn send_h2(
+        &self,
+        req: &mut Option<Request<RequestBody>>,
+        route: RouteTimeouts,
+        added: &Added,
+        waiting: &AtomicBool,
+    ) -> Result<Response<UpstreamBody>, Error> {
+        let Some(mut owned) = req.take() else {
+            return Err(Error::internal("no request to send"));
+        };
+        added.insert_into(owned.headers_mut());
+        self.exchange(owned, route, waiting)
+            .await
+            .map_err(|Failed { error, unsent }| {
+                *req = unsent;
+                error
+            })
+    }
+
+    async fn exchange(
         &self,
         req: Request<RequestBody>,
         route: RouteTimeouts,

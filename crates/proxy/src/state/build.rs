@@ -22,259 +22,260 @@ use crate::sign::UpstreamSigner;
 use crate::tls::ServerTls;
 use crate::upstream_tls::UpstreamTls;
 
-/// Each listener's TLS termination: unchanged settings keep their state
-/// (and its file watcher), the rest are loaded.
-pub(super) fn listener_tls(
-    config: &Config,
-    registry: &Registry,
-    previous: Option<&ProxyState>,
-    problems: &mut Vec<String>,
-) -> Vec<Option<Arc<ServerTls>>> {
-    config
-        .listeners
-        .iter()
-        .map(|l| {
-            let spec = l.tls.as_ref()?;
-            let alpn: &[&[u8]] = match l.protocol {
-                ListenerProtocol::Http => &[b"h2", b"http/1.1"],
-                _ => &[],
-            };
-            // Unchanged settings keep their TLS state (and its file
-            // watcher); a file change is the watcher's to pick up.
-            let kept = previous
-                .and_then(|p| p.listener(&l.name))
-                .and_then(|o| o.tls.clone())
-                .filter(|t| t.serves(spec, alpn));
-            if kept.is_some() {
-                return kept;
-            }
-            ServerTls::load(spec, alpn, &l.name, registry)
-                .map_err(|e| problems.push(e))
-                .ok()
-        })
-        .collect()
+/// What every part of a generation is built from: the config, the
+/// registry its metrics go to, and the generation it replaces (if any),
+/// whose state a part keeps when its settings are unchanged.
+#[derive(Clone, Copy)]
+pub(super) struct Build<'a> {
+    pub(super) config: &'a Config,
+    pub(super) registry: &'a Registry,
+    pub(super) previous: Option<&'a ProxyState>,
 }
 
-/// The mesh identity under `[mesh]`, kept when its settings are unchanged.
-pub(super) fn mesh_identity(
-    config: &Config,
-    registry: &Registry,
-    previous: Option<&ProxyState>,
-    problems: &mut Vec<String>,
-) -> Option<Arc<MeshIdentity>> {
-    match &config.mesh {
-        None => None,
-        Some(spec) => match previous
-            .and_then(|p| p.mesh.clone())
-            .filter(|m| m.serves(spec))
-        {
-            Some(kept) => Some(kept),
-            None => MeshIdentity::start(spec, registry)
-                .map_err(|e| problems.push(e))
-                .ok(),
-        },
-    }
-}
-
-/// Each cluster's TLS origination: kept when neither its settings nor
-/// its files changed (with its session cache, and the pools), else
-/// loaded anew.
-pub(super) fn upstream_tls(
-    config: &Config,
-    registry: &Registry,
-    previous: Option<&ProxyState>,
-    mesh: &Option<Arc<MeshIdentity>>,
-    problems: &mut Vec<String>,
-) -> Vec<Option<Arc<UpstreamTls>>> {
-    config
-        .clusters
-        .iter()
-        .map(|c| {
-            let old = previous
-                .and_then(|p| p.cluster(&c.name))
-                .and_then(|o| o.endpoints.first())
-                .and_then(|e| e.tls().cloned());
-            // A sidecar's outbound cluster under [mesh] is reached with
-            // the mesh identity, whatever its own `tls` says.
-            let meshed = config.mesh.as_ref().is_some_and(|m| m.originates(&c.name));
-            if let (true, Some(identity)) = (meshed, &mesh) {
-                let client = identity.client_config();
-                return Some(match old.filter(|t| t.keeps_mesh(&client)) {
-                    Some(kept) => kept,
-                    None => UpstreamTls::mesh(client, &c.name, registry),
-                });
-            }
-            let spec = c.tls.as_ref()?;
-            let kept = old.filter(|t| t.keeps(spec));
-            if kept.is_some() {
-                return kept;
-            }
-            UpstreamTls::load(spec, &c.name, registry)
-                .map_err(|e| problems.push(e))
-                .ok()
-        })
-        .collect()
-}
-
-/// Each cluster's upstream signing: the key file's watch is kept
-/// when the file is the same.
-pub(super) fn signers(
-    config: &Config,
-    registry: &Registry,
-    previous: Option<&ProxyState>,
-    problems: &mut Vec<String>,
-) -> Vec<Option<Arc<UpstreamSigner>>> {
-    config
-        .clusters
-        .iter()
-        .map(|c| {
-            let spec = c.sign.as_ref()?;
-            let kept = previous
-                .and_then(|p| p.cluster(&c.name))
-                .and_then(|o| o.signer.as_deref());
-            UpstreamSigner::load(spec, &c.name, registry, kept)
-                .map_err(|e| problems.push(e))
-                .ok()
-        })
-        .collect()
-}
-
-/// Each listener's runtime state: its router, limits, metrics, layer-4
-/// state (kept across a reload) and TLS acceptors.
-pub(super) fn listeners(
-    config: &Config,
-    registry: &Registry,
-    previous: Option<&ProxyState>,
-    mesh: &Option<Arc<MeshIdentity>>,
-    tls: &[Option<Arc<ServerTls>>],
-) -> Vec<ListenerState> {
-    config
-        .listeners
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            let labels = [("listener", l.name.as_str())];
-            let old = previous
-                .and_then(|p| p.listener(&l.name))
-                .and_then(|o| o.l4.as_ref());
-            let terminates_mesh = config.mesh.as_ref().is_some_and(|m| m.terminates(&l.name));
-            let mesh = mesh
-                .as_ref()
-                .filter(|_| terminates_mesh)
-                .map(|m| m.acceptor(l.protocol == ListenerProtocol::Http));
-            let tls_state = tls.get(i).cloned().flatten();
-            ListenerState {
-                handshake_failures: (mesh.is_some() || tls_state.is_some()).then(|| {
-                    registry.counter(
-                        "meshgate_tls_handshake_failures_total",
-                        "TLS handshakes that failed or did not finish in time.",
-                        &labels,
-                    )
-                }),
-                mesh,
-                tls: tls_state,
-                proxy_protocol: l.proxy_protocol,
-                refusals: crate::l4::preamble::Refusals::new(registry, &l.name),
-                l4: l
-                    .l4
-                    .as_ref()
-                    .map(|l4| crate::l4::L4State::new(config, l, l4, registry, old)),
-                udp: l
-                    .udp
-                    .as_ref()
-                    .map(|udp| crate::l4::udp::UdpState::new(l, udp, registry)),
-                name: Arc::from(l.name.as_str()),
-                router: Router::for_listener(config, i),
-                limits: l.limits.clone(),
-                conns_active: registry.gauge(
-                    "meshgate_downstream_connections_active",
-                    "Client connections currently open.",
-                    &labels,
-                ),
-                conns_total: registry.counter(
-                    "meshgate_downstream_connections_total",
-                    "Client connections accepted.",
-                    &labels,
-                ),
-                no_route: registry.counter(
-                    "meshgate_http_no_route_total",
-                    "Requests that matched no route (404 no_route).",
-                    &labels,
-                ),
-            }
-        })
-        .collect()
-}
-
-/// Each route's runtime state: auth (its caches kept across a reload),
-/// authorization, rate limiter and metrics.
-pub(super) fn routes(
-    config: &Config,
-    registry: &Registry,
-    previous: Option<&ProxyState>,
-    problems: &mut Vec<String>,
-) -> Vec<RouteState> {
-    config
-        .routes
-        .iter()
-        .map(|r| {
-            let previous_auth = previous.and_then(|p| {
-                let i = p.config.routes.iter().position(|o| o.name == r.name)?;
-                p.routes.get(i)?.auth.as_ref()
-            });
-            let auth = r.auth.as_ref().and_then(|spec| {
-                crate::auth::RouteAuthState::new(spec, &r.name, registry, previous_auth)
+impl Build<'_> {
+    /// Each listener's TLS termination: unchanged settings keep their state
+    /// (and its file watcher, which picks up a changed file), the rest are
+    /// loaded.
+    pub(super) fn listener_tls(&self, problems: &mut Vec<String>) -> Vec<Option<Arc<ServerTls>>> {
+        self.config
+            .listeners
+            .iter()
+            .map(|l| {
+                let spec = l.tls.as_ref()?;
+                let alpn: &[&[u8]] = match l.protocol {
+                    ListenerProtocol::Http => &[b"h2", b"http/1.1"],
+                    _ => &[],
+                };
+                let kept = self
+                    .previous
+                    .and_then(|p| p.listener(&l.name))
+                    .and_then(|o| o.tls.clone())
+                    .filter(|t| t.serves(spec, alpn));
+                if kept.is_some() {
+                    return kept;
+                }
+                ServerTls::load(spec, alpn, &l.name, self.registry)
                     .map_err(|e| problems.push(e))
                     .ok()
-            });
-            let cluster = match &r.action {
-                RouteAction::Proxy(p) => config
-                    .clusters
-                    .get(p.cluster)
-                    .map_or("", |c| c.name.as_str()),
-                RouteAction::Direct(_) => "direct",
-                RouteAction::Redirect(_) => "redirect",
-            };
-            let listener = config
-                .listeners
-                .get(r.listener)
-                .map_or("", |l| l.name.as_str());
-            let class = |c: &str| {
-                registry.counter(
-                    "meshgate_http_requests_total",
-                    "HTTP requests by listener, route, cluster and status class.",
-                    &[
-                        ("listener", listener),
-                        ("route", &r.name),
-                        ("cluster", cluster),
-                        ("status_class", c),
+            })
+            .collect()
+    }
+
+    /// The mesh identity under `[mesh]`, kept when its settings are unchanged.
+    pub(super) fn mesh_identity(&self, problems: &mut Vec<String>) -> Option<Arc<MeshIdentity>> {
+        match &self.config.mesh {
+            None => None,
+            Some(spec) => match self
+                .previous
+                .and_then(|p| p.mesh.clone())
+                .filter(|m| m.serves(spec))
+            {
+                Some(kept) => Some(kept),
+                None => MeshIdentity::start(spec, self.registry)
+                    .map_err(|e| problems.push(e))
+                    .ok(),
+            },
+        }
+    }
+
+    /// Each cluster's TLS origination: kept when neither its settings nor
+    /// its files changed (with its session cache, and the pools), else
+    /// loaded anew.
+    pub(super) fn upstream_tls(
+        &self,
+        mesh: Option<&MeshIdentity>,
+        problems: &mut Vec<String>,
+    ) -> Vec<Option<Arc<UpstreamTls>>> {
+        self.config
+            .clusters
+            .iter()
+            .map(|c| {
+                let old = self
+                    .previous
+                    .and_then(|p| p.cluster(&c.name))
+                    .and_then(|o| o.endpoints.first())
+                    .and_then(|e| e.tls().cloned());
+                // A sidecar's outbound cluster under [mesh] is reached with
+                // the mesh identity, whatever its own `tls` says.
+                let meshed = self
+                    .config
+                    .mesh
+                    .as_ref()
+                    .is_some_and(|m| m.originates(&c.name));
+                if let (true, Some(identity)) = (meshed, mesh) {
+                    let client = identity.client_config();
+                    return Some(match old.filter(|t| t.keeps_mesh(&client)) {
+                        Some(kept) => kept,
+                        None => UpstreamTls::mesh(client, &c.name, self.registry),
+                    });
+                }
+                let spec = c.tls.as_ref()?;
+                let kept = old.filter(|t| t.keeps(spec));
+                if kept.is_some() {
+                    return kept;
+                }
+                UpstreamTls::load(spec, &c.name, self.registry)
+                    .map_err(|e| problems.push(e))
+                    .ok()
+            })
+            .collect()
+    }
+
+    /// Each cluster's upstream signing: the key file's watch is kept
+    /// when the file is the same.
+    pub(super) fn signers(&self, problems: &mut Vec<String>) -> Vec<Option<Arc<UpstreamSigner>>> {
+        self.config
+            .clusters
+            .iter()
+            .map(|c| {
+                let spec = c.sign.as_ref()?;
+                let kept = self
+                    .previous
+                    .and_then(|p| p.cluster(&c.name))
+                    .and_then(|o| o.signer.as_deref());
+                UpstreamSigner::load(spec, &c.name, self.registry, kept)
+                    .map_err(|e| problems.push(e))
+                    .ok()
+            })
+            .collect()
+    }
+
+    /// Each listener's runtime state: its router, limits, metrics, layer-4
+    /// state (kept across a reload) and TLS acceptors.
+    pub(super) fn listeners(
+        &self,
+        mesh: Option<&MeshIdentity>,
+        tls: &[Option<Arc<ServerTls>>],
+    ) -> Vec<ListenerState> {
+        self.config
+            .listeners
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let labels = [("listener", l.name.as_str())];
+                let old = self
+                    .previous
+                    .and_then(|p| p.listener(&l.name))
+                    .and_then(|o| o.l4.as_ref());
+                let terminates_mesh = self
+                    .config
+                    .mesh
+                    .as_ref()
+                    .is_some_and(|m| m.terminates(&l.name));
+                let mesh = mesh
+                    .filter(|_| terminates_mesh)
+                    .map(|m| m.acceptor(l.protocol == ListenerProtocol::Http));
+                let tls_state = tls.get(i).cloned().flatten();
+                ListenerState {
+                    handshake_failures: (mesh.is_some() || tls_state.is_some()).then(|| {
+                        self.registry.counter(
+                            "meshgate_tls_handshake_failures_total",
+                            "TLS handshakes that failed or did not finish in time.",
+                            &labels,
+                        )
+                    }),
+                    mesh,
+                    tls: tls_state,
+                    proxy_protocol: l.proxy_protocol,
+                    refusals: crate::l4::preamble::Refusals::new(self.registry, &l.name),
+                    l4: l
+                        .l4
+                        .as_ref()
+                        .map(|l4| crate::l4::L4State::new(self.config, l, l4, self.registry, old)),
+                    udp: l
+                        .udp
+                        .as_ref()
+                        .map(|udp| crate::l4::udp::UdpState::new(l, udp, self.registry)),
+                    name: Arc::from(l.name.as_str()),
+                    router: Router::for_listener(self.config, i),
+                    limits: l.limits.clone(),
+                    conns_active: self.registry.gauge(
+                        "meshgate_downstream_connections_active",
+                        "Client connections currently open.",
+                        &labels,
+                    ),
+                    conns_total: self.registry.counter(
+                        "meshgate_downstream_connections_total",
+                        "Client connections accepted.",
+                        &labels,
+                    ),
+                    no_route: self.registry.counter(
+                        "meshgate_http_no_route_total",
+                        "Requests that matched no route (404 no_route).",
+                        &labels,
+                    ),
+                }
+            })
+            .collect()
+    }
+
+    /// Each route's runtime state: auth (its caches kept across a reload),
+    /// authorization, rate limiter and metrics.
+    pub(super) fn routes(&self, problems: &mut Vec<String>) -> Vec<RouteState> {
+        self.config
+            .routes
+            .iter()
+            .map(|r| {
+                let previous_auth = self.previous.and_then(|p| {
+                    let i = p.config.routes.iter().position(|o| o.name == r.name)?;
+                    p.routes.get(i)?.auth.as_ref()
+                });
+                let auth = r.auth.as_ref().and_then(|spec| {
+                    crate::auth::RouteAuthState::new(spec, &r.name, self.registry, previous_auth)
+                        .map_err(|e| problems.push(e))
+                        .ok()
+                });
+                let cluster = match &r.action {
+                    RouteAction::Proxy(p) => self
+                        .config
+                        .clusters
+                        .get(p.cluster)
+                        .map_or("", |c| c.name.as_str()),
+                    RouteAction::Direct(_) => "direct",
+                    RouteAction::Redirect(_) => "redirect",
+                };
+                let listener = self
+                    .config
+                    .listeners
+                    .get(r.listener)
+                    .map_or("", |l| l.name.as_str());
+                let class = |c: &str| {
+                    self.registry.counter(
+                        "meshgate_http_requests_total",
+                        "HTTP requests by listener, route, cluster and status class.",
+                        &[
+                            ("listener", listener),
+                            ("route", &r.name),
+                            ("cluster", cluster),
+                            ("status_class", c),
+                        ],
+                    )
+                };
+                let rate_limit = r.rate_limit.as_ref().and_then(|spec| {
+                    let old = self.previous.and_then(|p| p.route_limiter(&r.name));
+                    RouteLimiter::for_route(&r.name, spec, self.registry, old)
+                });
+                RouteState {
+                    auth,
+                    authz: crate::authz::RouteAuthz::new(&r.authz, &r.name, self.registry),
+                    rate_limit,
+                    by_class: [
+                        class("1xx"),
+                        class("2xx"),
+                        class("3xx"),
+                        class("4xx"),
+                        class("5xx"),
                     ],
-                )
-            };
-            let rate_limit = r.rate_limit.as_ref().and_then(|spec| {
-                let old = previous.and_then(|p| p.route_limiter(&r.name));
-                RouteLimiter::for_route(&r.name, spec, registry, old)
-            });
-            RouteState {
-                auth,
-                authz: crate::authz::RouteAuthz::new(&r.authz, &r.name, registry),
-                rate_limit,
-                by_class: [
-                    class("1xx"),
-                    class("2xx"),
-                    class("3xx"),
-                    class("4xx"),
-                    class("5xx"),
-                ],
-                duration: registry.histogram(
-                    "meshgate_http_request_duration_seconds",
-                    "Time from receiving request headers to sending response headers.",
-                    &[("route", &r.name), ("cluster", cluster)],
-                    LATENCY_BUCKETS,
-                ),
-            }
-        })
-        .collect()
+                    duration: self.registry.histogram(
+                        "meshgate_http_request_duration_seconds",
+                        "Time from receiving request headers to sending response headers.",
+                        &[("route", &r.name), ("cluster", cluster)],
+                        LATENCY_BUCKETS,
+                    ),
+                }
+            })
+            .collect()
+    }
 }
 
 /// One cluster's state; `old` is the cluster of the same name in the
